@@ -1,0 +1,326 @@
+//! The core façade: every operation the window and `hubctl` offer, taking raw input,
+//! validating it, and calling the store (and, later, SystmOne). The tauri shell is one
+//! call into this per command, so the same behaviour is testable with no window.
+
+use crate::domain::{
+    parse_due, BedLabel, NhsNumber, NhsNumberError, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter,
+    TaskId, TaskStatus, TaskTitle, ValidationError,
+};
+use crate::store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Store, StoreError};
+use chrono::{DateTime, Local};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    NhsNumber(#[from] NhsNumberError),
+    #[error("choose who you are in Settings before making changes (every change is audited under your name)")]
+    NoCurrentUser,
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl HubError {
+    /// A stable machine-readable code for the UI and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::Store(StoreError::Locked) => "database_locked",
+            HubError::Store(StoreError::ReadOnly { .. }) => "database_read_only",
+            HubError::Store(StoreError::Corrupt { .. }) => "database_corrupt",
+            HubError::Store(StoreError::DiskFull) => "disk_full",
+            HubError::Store(StoreError::CannotOpen { .. }) => "database_unavailable",
+            HubError::Store(StoreError::TooNew { .. }) => "database_too_new",
+            HubError::Store(StoreError::NotFound { .. }) => "not_found",
+            HubError::Store(StoreError::Conflict(_)) => "conflict",
+            HubError::Store(StoreError::Invalid(_)) | HubError::Invalid(_) => "invalid_input",
+            HubError::Store(StoreError::Sqlite(_) | StoreError::Decode(_)) => "database_error",
+            HubError::NhsNumber(_) => "invalid_nhs_number",
+            HubError::NoCurrentUser => "no_current_user",
+            HubError::BadRequest(_) => "invalid_input",
+        }
+    }
+}
+
+pub type HubResult<T> = Result<T, HubError>;
+
+/// Raw input for a new task, as typed in the window or on the command line.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskInput {
+    pub patient_id: i64,
+    pub title: String,
+    pub assignee: Option<String>,
+    pub due: Option<String>,
+}
+
+/// Raw input for an edit: absent fields are left alone; an empty string clears
+/// assignee or due.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskEditInput {
+    pub title: Option<String>,
+    pub assignee: Option<String>,
+    pub due: Option<String>,
+    /// The version the user saw; a stale edit is refused rather than overwriting.
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PatientInput {
+    pub bed: String,
+    pub name: String,
+    pub nhs_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BoardFilter {
+    pub patient_id: Option<i64>,
+    pub assignee: Option<String>,
+    /// "open", "done", "cancelled", or absent / "all".
+    pub status: Option<String>,
+}
+
+/// A task as the board shows it, with its at-a-glance flags computed once, here.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardTask {
+    #[serde(flatten)]
+    pub task: Task,
+    pub overdue: bool,
+    pub due_today: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    pub now: DateTime<Local>,
+    pub patients: Vec<Patient>,
+    pub tasks: Vec<BoardTask>,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoverPatient {
+    pub patient: Patient,
+    pub open_tasks: Vec<BoardTask>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    pub data_dir: PathBuf,
+    pub database: PathBuf,
+    pub read_only: bool,
+    pub current_user: Option<String>,
+    pub schema_version: i64,
+}
+
+pub struct Hub {
+    store: Mutex<Store>,
+    data_dir: PathBuf,
+    /// A per-process identity (`hubctl --as`), not saved: scripts act under their own name.
+    acting_as: Mutex<Option<StaffName>>,
+}
+
+impl Hub {
+    /// Opens the ward database in `data_dir` (created if needed).
+    pub fn open(data_dir: &Path) -> HubResult<Hub> {
+        let store = Store::open(&crate::config::database_path(data_dir))?;
+        Ok(Hub::from_store(store, data_dir.to_path_buf()))
+    }
+
+    pub fn from_store(store: Store, data_dir: PathBuf) -> Hub {
+        Hub { store: Mutex::new(store), data_dir, acting_as: Mutex::new(None) }
+    }
+
+    /// The store lock. A panic while holding it cannot leave a half-written row (every
+    /// write is a transaction), so a poisoned lock is safe to reuse.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn status(&self) -> HubResult<AppStatus> {
+        let store = self.store();
+        Ok(AppStatus {
+            data_dir: self.data_dir.clone(),
+            database: store.path().to_path_buf(),
+            read_only: store.is_read_only(),
+            current_user: store.setting(SettingKey::CurrentUser)?,
+            schema_version: crate::store::SCHEMA_VERSION,
+        })
+    }
+
+    /// Acts as `name` for the rest of this process without changing the saved current user.
+    pub fn act_as(&self, name: &str) -> HubResult<()> {
+        let staff = StaffName::parse(name)?;
+        *self.acting_as.lock().unwrap_or_else(|p| p.into_inner()) = Some(staff);
+        Ok(())
+    }
+
+    pub fn current_user(&self) -> HubResult<StaffName> {
+        if let Some(staff) = self.acting_as.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(staff);
+        }
+        let name = self.store().setting(SettingKey::CurrentUser)?.ok_or(HubError::NoCurrentUser)?;
+        Ok(StaffName::parse(&name)?)
+    }
+
+    pub fn set_current_user(&self, name: &str) -> HubResult<StaffName> {
+        let staff = StaffName::parse(name)?;
+        self.store().set_setting(staff.as_str(), SettingKey::CurrentUser, Some(staff.as_str()))?;
+        Ok(staff)
+    }
+
+    pub fn add_patient(&self, input: &PatientInput) -> HubResult<Patient> {
+        let actor = self.current_user()?;
+        let new = NewPatient {
+            bed: BedLabel::parse(&input.bed)?,
+            name: PatientName::parse(&input.name)?,
+            nhs_number: non_empty(input.nhs_number.as_deref()).map(NhsNumber::parse).transpose()?,
+        };
+        Ok(self.store().add_patient(actor.as_str(), &new)?)
+    }
+
+    pub fn patients(&self) -> HubResult<Vec<Patient>> {
+        Ok(self.store().patients()?)
+    }
+
+    pub fn add_task(&self, input: &TaskInput) -> HubResult<Task> {
+        let actor = self.current_user()?;
+        let new = crate::domain::NewTask {
+            patient_id: PatientId(input.patient_id),
+            title: TaskTitle::parse(&input.title)?,
+            assignee: non_empty(input.assignee.as_deref()).map(StaffName::parse).transpose()?,
+            due: non_empty(input.due.as_deref()).map(parse_due).transpose()?,
+        };
+        Ok(self.store().add_task(&actor, &new)?)
+    }
+
+    pub fn edit_task(&self, id: i64, input: &TaskEditInput) -> HubResult<Task> {
+        let actor = self.current_user()?;
+        let changes = TaskChanges {
+            title: input.title.as_deref().map(TaskTitle::parse).transpose()?,
+            assignee: input
+                .assignee
+                .as_deref()
+                .map(|a| non_empty(Some(a)).map(StaffName::parse).transpose())
+                .transpose()?,
+            due: input.due.as_deref().map(|d| non_empty(Some(d)).map(parse_due).transpose()).transpose()?,
+        };
+        if changes.is_empty() {
+            return Err(HubError::BadRequest("nothing to change: give a new title, assignee or due time".into()));
+        }
+        Ok(self.store().edit_task(&actor, TaskId(id), input.version, &changes)?)
+    }
+
+    pub fn set_task_status(&self, id: i64, status: TaskStatus, version: Option<i64>) -> HubResult<Task> {
+        let actor = self.current_user()?;
+        Ok(self.store().set_task_status(&actor, TaskId(id), version, status)?)
+    }
+
+    pub fn board(&self, filter: &BoardFilter) -> HubResult<Board> {
+        let status = match filter.status.as_deref().map(str::trim) {
+            None | Some("") | Some("all") => None,
+            Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
+                HubError::BadRequest(format!("'{s}' is not a task status (use open, done, cancelled or all)"))
+            })?),
+        };
+        let query = TaskFilter {
+            patient_id: filter.patient_id.map(PatientId),
+            assignee: non_empty(filter.assignee.as_deref()).map(str::to_owned),
+            status,
+        };
+        let store = self.store();
+        let now = Local::now();
+        let tasks = store.tasks(&query)?.into_iter().map(|task| board_task(task, now)).collect();
+        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only() })
+    }
+
+    /// What is open, patient by patient, for the shift handover.
+    pub fn handover(&self) -> HubResult<Vec<HandoverPatient>> {
+        let store = self.store();
+        let now = Local::now();
+        let open = store.tasks(&TaskFilter { status: Some(TaskStatus::Open), ..Default::default() })?;
+        Ok(store
+            .patients()?
+            .into_iter()
+            .map(|patient| HandoverPatient {
+                open_tasks: open.iter().filter(|t| t.patient_id == patient.id).cloned().map(|t| board_task(t, now)).collect(),
+                patient,
+            })
+            .collect())
+    }
+
+    pub fn audit(&self, query: &AuditQuery) -> HubResult<Vec<AuditEntry>> {
+        Ok(self.store().audit_entries(query)?)
+    }
+}
+
+fn board_task(task: Task, now: DateTime<Local>) -> BoardTask {
+    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task }
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Hub {
+        let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::from("/nonexistent"));
+        hub.set_current_user("Nurse Able").unwrap();
+        hub
+    }
+
+    #[test]
+    fn changes_need_a_current_user() {
+        let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::new());
+        let err = hub.add_patient(&PatientInput { bed: "1".into(), name: "A B".into(), nhs_number: None }).unwrap_err();
+        assert_eq!(err.code(), "no_current_user");
+    }
+
+    #[test]
+    fn board_flags_overdue_tasks_and_handover_lists_open_ones() {
+        let hub = hub();
+        let p = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Pat One".into(), nhs_number: None }).unwrap();
+        let past = hub
+            .add_task(&TaskInput { patient_id: p.id.0, title: "Late".into(), due: Some("2020-01-01 09:00".into()), assignee: None })
+            .unwrap();
+        let done = hub.add_task(&TaskInput { patient_id: p.id.0, title: "Done".into(), ..Default::default() }).unwrap();
+        hub.set_task_status(done.id.0, TaskStatus::Done, None).unwrap();
+        let board = hub.board(&BoardFilter::default()).unwrap();
+        let late = board.tasks.iter().find(|t| t.task.id == past.id).unwrap();
+        assert!(late.overdue);
+        let handover = hub.handover().unwrap();
+        assert_eq!(handover[0].open_tasks.len(), 1);
+        assert_eq!(handover[0].open_tasks[0].task.title.as_str(), "Late");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_clear_code_and_nothing_written() {
+        let hub = hub();
+        let p = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Pat One".into(), nhs_number: None }).unwrap();
+        let cases = [
+            TaskInput { patient_id: p.id.0, title: "   ".into(), ..Default::default() },
+            TaskInput { patient_id: p.id.0, title: "x".repeat(300), ..Default::default() },
+            TaskInput { patient_id: p.id.0, title: "ok".into(), due: Some("2026-02-31".into()), ..Default::default() },
+        ];
+        for input in &cases {
+            assert_eq!(hub.add_task(input).unwrap_err().code(), "invalid_input");
+        }
+        let err = hub.add_task(&TaskInput { patient_id: 77, title: "ok".into(), ..Default::default() }).unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        assert!(hub.board(&BoardFilter::default()).unwrap().tasks.is_empty());
+        let err = hub
+            .add_patient(&PatientInput { bed: "2".into(), name: "X Y".into(), nhs_number: Some("123 456 7890".into()) })
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_nhs_number");
+    }
+}

@@ -1,0 +1,44 @@
+// The Inpatient Hub window. Parses the command line, opens the core, hands it to the shell.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use clap::Parser;
+use inpatient_hub::{config, hub::Hub, shell};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "inpatient-hub", version, about = "Inpatient Hub: ward tasks and case notes beside SystmOne")]
+struct Args {
+    /// Where the ward database lives (default: the OS's per-user data directory).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let args = Args::parse();
+    let data_dir = match config::resolve_data_dir(args.data_dir) {
+        Ok(dir) => dir,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let hub = match Hub::open(&data_dir) {
+        Ok(hub) => hub,
+        Err(e) => return fail(&e.to_string()),
+    };
+    tracing::info!(data_dir = %data_dir.display(), "starting Inpatient Hub");
+    match shell::run(hub) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("the window could not start: {e}")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("inpatient-hub: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INPATIENT_HUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,56 @@
+//! Small key/value settings (the current user, the SystmOne DeviceID, ward options).
+//! Never secrets: those live in the OS keychain.
+
+use super::{Store, StoreError, StoreResult};
+use rusqlite::{params, OptionalExtension};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKey {
+    /// The member of staff using this PC, until SystmOne tells us.
+    CurrentUser,
+    /// The DeviceID SystmOne issued on approval: part of this installation's identity.
+    SystmOneDeviceId,
+    /// Ward setting: "true" when API filing is switched off (clipboard only).
+    SystmOneApiDisabled,
+    /// Ward setting: "true" when a student's or HCA's note needs a registered clinician's co-signature.
+    RequireCosignature,
+    /// The role of the current user when SystmOne is not connected.
+    CurrentUserRole,
+}
+
+impl SettingKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingKey::CurrentUser => "current_user",
+            SettingKey::SystmOneDeviceId => "systmone_device_id",
+            SettingKey::SystmOneApiDisabled => "systmone_api_disabled",
+            SettingKey::RequireCosignature => "require_cosignature",
+            SettingKey::CurrentUserRole => "current_user_role",
+        }
+    }
+}
+
+impl Store {
+    pub fn setting(&self, key: SettingKey) -> StoreResult<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets (or with `None` clears) a setting; audited, since settings change clinical behaviour.
+    pub fn set_setting(&mut self, actor: &str, key: SettingKey, value: Option<&str>) -> StoreResult<()> {
+        self.write(|tx| {
+            match value {
+                Some(v) => tx.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key.as_str(), v],
+                ),
+                None => tx.execute("DELETE FROM settings WHERE key = ?1", [key.as_str()]),
+            }
+            .map_err(StoreError::Sqlite)?;
+            super::audit::record(tx, actor, "setting.changed", "setting", Some(key.as_str()), serde_json::json!({ "value": value }))?;
+            Ok(())
+        })
+    }
+}
