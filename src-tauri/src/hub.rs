@@ -114,6 +114,8 @@ pub struct AppStatus {
     pub read_only: bool,
     pub current_user: Option<String>,
     pub schema_version: i64,
+    /// True when started against the bundled SystmOne simulator: every screen shows a DEMO banner.
+    pub demo_mode: bool,
 }
 
 pub struct Hub {
@@ -121,6 +123,7 @@ pub struct Hub {
     data_dir: PathBuf,
     /// A per-process identity (`hubctl --as`), not saved: scripts act under their own name.
     acting_as: Mutex<Option<StaffName>>,
+    demo_mode: bool,
 }
 
 impl Hub {
@@ -131,13 +134,19 @@ impl Hub {
     }
 
     pub fn from_store(store: Store, data_dir: PathBuf) -> Hub {
-        Hub { store: Mutex::new(store), data_dir, acting_as: Mutex::new(None) }
+        Hub { store: Mutex::new(store), data_dir, acting_as: Mutex::new(None), demo_mode: false }
     }
 
     /// The store lock. A panic while holding it cannot leave a half-written row (every
     /// write is a transaction), so a poisoned lock is safe to reuse.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks this hub as running against the bundled simulator (fictitious patients).
+    pub fn with_demo_mode(mut self, demo_mode: bool) -> Hub {
+        self.demo_mode = demo_mode;
+        self
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -152,6 +161,7 @@ impl Hub {
             read_only: store.is_read_only(),
             current_user: store.setting(SettingKey::CurrentUser)?,
             schema_version: crate::store::SCHEMA_VERSION,
+            demo_mode: self.demo_mode,
         })
     }
 

@@ -12,6 +12,10 @@ struct Args {
     /// Where the ward database lives (default: the OS's per-user data directory).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Demo mode: run against the bundled SystmOne simulator with fictitious patients. The window shows a DEMO
+    /// banner on every screen. Without it the app never treats a simulator as SystmOne.
+    #[arg(long, env = "INPATIENT_HUB_DEMO")]
+    demo: bool,
 }
 
 fn main() -> ExitCode {
@@ -22,10 +26,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let hub = match Hub::open(&data_dir) {
-        Ok(hub) => hub,
+        Ok(hub) => hub.with_demo_mode(args.demo),
         Err(e) => return fail(&e.to_string()),
     };
-    tracing::info!(data_dir = %data_dir.display(), "starting Inpatient Hub");
+    tracing::info!(data_dir = %data_dir.display(), demo = args.demo, "starting Inpatient Hub");
     match shell::run(hub) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("the window could not start: {e}")),
