@@ -99,6 +99,41 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_by_state ON outbox(state, next_attempt_at);
     "#,
+    // Task sync with SystmOne (tasksync): per task, its SystmOne TaskUID, sync state and the
+    // last values known to match SystmOne (the merge base); per patient, when its tasks were
+    // last confirmed. Self-contained: may sit at any position after v3.
+    r#"
+    CREATE TABLE task_links (
+        task_id             INTEGER PRIMARY KEY REFERENCES tasks(id),
+        task_uid            TEXT UNIQUE CHECK (task_uid IS NULL OR length(task_uid) = 16),
+        state               TEXT NOT NULL CHECK (state IN ('local', 'create_pending', 'create_in_flight', 'linked', 'detached')),
+        reference           TEXT UNIQUE,
+        task_type           TEXT,
+        push_requested_at   TEXT,
+        push_requested_by   TEXT,
+        create_attempted_at TEXT,
+        base_content        TEXT,
+        base_title          TEXT,
+        base_due            TEXT,
+        base_assignee_kind  TEXT CHECK (base_assignee_kind IS NULL OR base_assignee_kind IN ('user', 'group', 'team')),
+        base_assignee_name  TEXT,
+        base_status         TEXT,
+        base_entered        TEXT,
+        push_failed_version INTEGER,
+        retry_after         TEXT,
+        notice              TEXT,
+        notice_at           TEXT,
+        updated_at          TEXT NOT NULL
+    );
+    CREATE INDEX task_links_by_state ON task_links(state);
+    CREATE TABLE task_sync_patients (
+        patient_id             INTEGER PRIMARY KEY REFERENCES patients(id),
+        tasks_confirmed_at     TEXT,
+        today_pulled_at        TEXT,
+        full_pull_attempted_at TEXT,
+        full_pull_wanted       INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -8,6 +8,7 @@ mod audit;
 mod migrations;
 mod patients;
 mod settings;
+pub mod task_links;
 mod tasks;
 
 pub use audit::{AuditEntry, AuditQuery};
