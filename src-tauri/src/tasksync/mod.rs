@@ -168,7 +168,7 @@ pub fn strip_reference(content: &str) -> (String, Option<String>) {
                     }
                     rest.push_str(after);
                 }
-                return (rest, Some(reference.to_owned()));
+                return (rest.trim().to_owned(), Some(reference.to_owned()));
             }
         }
     }
