@@ -589,12 +589,12 @@ fn check_converged(w: &World, ledger: &Ledger) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn random_interleavings_converge_without_loss_or_duplicates(
         late in any::<bool>(),
-        actions in prop::collection::vec(arb_action(), 1..45),
+        actions in prop::collection::vec(arb_action(), 1..60),
     ) {
         let start = if late { Local.with_ymd_and_hms(2026, 3, 4, 23, 58, 0).unwrap() } else { morning() };
         run_interleaving(start, actions)?;
