@@ -3,15 +3,17 @@
 //! hangs (so the engine can be killed mid-operation), and has its own users editing.
 
 use chrono::{DateTime, Local, NaiveDate, TimeDelta, TimeZone};
+use inpatient_hub::domain::Sensitive;
 use inpatient_hub::domain::{
-    BedLabel, NhsNumber, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter, TaskId, TaskStatus, TaskTitle,
+    BedLabel, NhsNumber, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter, TaskId,
+    TaskStatus, TaskTitle,
 };
 use inpatient_hub::store::{AuditQuery, NewPatient, Store};
 use inpatient_hub::tasksync::fake::{FakeRemote, Fault};
 use inpatient_hub::tasksync::{
-    strip_reference, title_from_content, Budgets, LinkState, Op, RemoteAssignee, RemoteTaskChanges, TaskSyncEngine,
+    strip_reference, title_from_content, Budgets, LinkState, Op, RemoteAssignee, RemoteTaskChanges,
+    TaskSyncEngine,
 };
-use inpatient_hub::domain::Sensitive;
 use proptest::prelude::*;
 use std::future::Future;
 use std::sync::Mutex;
@@ -46,7 +48,11 @@ impl World {
     fn new(start: DateTime<Local>) -> World {
         let dir = tempfile::Builder::new()
             .prefix("tasksync")
-            .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "." })
+            .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
+                "/dev/shm"
+            } else {
+                "."
+            })
             .or_else(|_| tempfile::tempdir())
             .unwrap();
         let path = dir.path().join("hub.sqlite");
@@ -85,7 +91,10 @@ impl World {
 
     /// One sync round; if SystmOne hangs, the "process" is killed and restarted from disk.
     fn round(&mut self) -> bool {
-        let outcome = poll_once(self.engine.run_round(&self.store, &self.remote, self.now, 100));
+        let outcome = poll_once(
+            self.engine
+                .run_round(&self.store, &self.remote, self.now, 100),
+        );
         match outcome {
             Some(result) => {
                 result.unwrap();
@@ -123,18 +132,28 @@ impl World {
         let t = store
             .add_task(
                 &nurse,
-                &inpatient_hub::domain::NewTask { patient_id: pid, title: TaskTitle::parse(title).unwrap(), assignee: None, due: None },
+                &inpatient_hub::domain::NewTask {
+                    patient_id: pid,
+                    title: TaskTitle::parse(title).unwrap(),
+                    assignee: None,
+                    due: None,
+                },
             )
             .unwrap();
         if push {
-            store.request_task_push(&nurse, t.id, "Clinical Review Required").unwrap();
+            store
+                .request_task_push(&nurse, t.id, "Clinical Review Required")
+                .unwrap();
         }
         t
     }
 
     fn edit_title(&mut self, id: TaskId, title: &str) -> bool {
         let nurse = self.nurse.clone();
-        let changes = TaskChanges { title: Some(TaskTitle::parse(title).unwrap()), ..Default::default() };
+        let changes = TaskChanges {
+            title: Some(TaskTitle::parse(title).unwrap()),
+            ..Default::default()
+        };
         self.store().edit_task(&nurse, id, None, &changes).is_ok()
     }
 
@@ -143,7 +162,12 @@ impl World {
     }
 
     fn notice(&self, id: TaskId) -> String {
-        self.store().task_link(id).unwrap().and_then(|l| l.notice).map(Sensitive::into_inner).unwrap_or_default()
+        self.store()
+            .task_link(id)
+            .unwrap()
+            .and_then(|l| l.notice)
+            .map(Sensitive::into_inner)
+            .unwrap_or_default()
     }
 
     fn uid(&self, id: TaskId) -> Option<inpatient_hub::tasksync::TaskUid> {
@@ -161,8 +185,17 @@ impl World {
     }
 
     fn remote_count_with_reference(&self, id: TaskId) -> usize {
-        let reference = self.store().task_link(id).unwrap().and_then(|l| l.reference).unwrap();
-        self.remote.all_tasks().iter().filter(|t| strip_reference(t.task.content.expose()).1.as_deref() == Some(&reference)).count()
+        let reference = self
+            .store()
+            .task_link(id)
+            .unwrap()
+            .and_then(|l| l.reference)
+            .unwrap();
+        self.remote
+            .all_tasks()
+            .iter()
+            .filter(|t| strip_reference(t.task.content.expose()).1.as_deref() == Some(&reference))
+            .count()
     }
 }
 
@@ -178,29 +211,54 @@ fn a_ward_task_is_created_edited_and_completed_in_systmone() {
     assert_eq!(w.state(t.id), Some(LinkState::Linked));
     let uid = w.uid(t.id).unwrap();
     let remote = w.remote.task(&uid).unwrap();
-    assert!(remote.task.content.expose().starts_with("Bloods [IH-T"), "{:?}", remote.task.content.expose());
+    assert!(
+        remote.task.content.expose().starts_with("Bloods [IH-T"),
+        "{:?}",
+        remote.task.content.expose()
+    );
     assert_eq!(remote.task.task_type, "Clinical Review Required");
 
     w.advance(2);
     assert!(w.edit_title(t.id, "Bloods and ECG"));
     let requests = w.remote.requests();
     assert!(w.round());
-    assert_eq!(w.remote_open_content(t.id).as_deref(), Some("Bloods and ECG"));
+    assert_eq!(
+        w.remote_open_content(t.id).as_deref(),
+        Some("Bloods and ECG")
+    );
     // The edit went out as one update carrying the TaskUID, before any pull of that round.
     assert!(w.remote.requests() > requests);
 
     w.advance(2);
-    w.store().set_task_status(&w.nurse.clone(), t.id, None, TaskStatus::Done).unwrap();
+    w.store()
+        .set_task_status(&w.nurse.clone(), t.id, None, TaskStatus::Done)
+        .unwrap();
     assert!(w.round());
     assert!(w.remote.task(&uid).unwrap().completed);
     assert_eq!(w.state(t.id), Some(LinkState::Detached));
     w.settle();
     assert_eq!(w.task(t.id).status, TaskStatus::Done);
     assert_eq!(w.remote.all_tasks().len(), 1);
-    let audit = w.store().audit_entries(&AuditQuery { entity: Some("task".into()), entity_id: Some(t.id.to_string()), limit: None }).unwrap();
+    let audit = w
+        .store()
+        .audit_entries(&AuditQuery {
+            entity: Some("task".into()),
+            entity_id: Some(t.id.to_string()),
+            limit: None,
+        })
+        .unwrap();
     let actions: Vec<_> = audit.iter().rev().map(|a| a.action.as_str()).collect();
-    for expected in ["task.sync.push_requested", "task.sync.create_sent", "task.sync.created", "task.sync.pushed", "task.sync.completed_in_systmone"] {
-        assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
+    for expected in [
+        "task.sync.push_requested",
+        "task.sync.create_sent",
+        "task.sync.created",
+        "task.sync.pushed",
+        "task.sync.completed_in_systmone",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
     }
 }
 
@@ -208,53 +266,104 @@ fn a_ward_task_is_created_edited_and_completed_in_systmone() {
 fn systmone_tasks_are_imported_and_their_changes_applied() {
     let mut w = World::new(morning());
     let nhs = w.patients[0].1.clone();
-    let uid = w.remote.user_create(&nhs, "File", "Chase echo report\nfrom cardiology", NaiveDate::from_ymd_opt(2026, 3, 6), Some(RemoteAssignee::user("Dr X")));
+    let uid = w.remote.user_create(
+        &nhs,
+        "File",
+        "Chase echo report\nfrom cardiology",
+        NaiveDate::from_ymd_opt(2026, 3, 6),
+        Some(RemoteAssignee::user("Dr X")),
+    );
     assert!(w.round());
-    let tasks = w.store().tasks(&TaskFilter { patient_id: Some(w.patients[0].0), ..Default::default() }).unwrap();
+    let tasks = w
+        .store()
+        .tasks(&TaskFilter {
+            patient_id: Some(w.patients[0].0),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(tasks.len(), 1);
     let t = &tasks[0];
     assert_eq!(t.title.as_str(), "Chase echo report from cardiology");
     assert_eq!(t.assignee.as_ref().map(StaffName::as_str), Some("Dr X"));
-    assert_eq!(t.due.unwrap().date_naive(), NaiveDate::from_ymd_opt(2026, 3, 6).unwrap());
+    assert_eq!(
+        t.due.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()
+    );
     assert_eq!(w.uid(t.id), Some(uid.clone()));
 
     // A SystmOne user moves the due date: applied here, nothing pushed back.
-    w.remote.user_edit(&uid, &RemoteTaskChanges { due: Some(NaiveDate::from_ymd_opt(2026, 3, 9)), ..Default::default() });
+    w.remote.user_edit(
+        &uid,
+        &RemoteTaskChanges {
+            due: Some(NaiveDate::from_ymd_opt(2026, 3, 9)),
+            ..Default::default()
+        },
+    );
     w.advance(31);
     assert!(w.round());
-    assert_eq!(w.task(t.id).due.unwrap().date_naive(), NaiveDate::from_ymd_opt(2026, 3, 9).unwrap());
-    assert_eq!(w.remote.task(&uid).unwrap().content_history.len(), 1, "the content was never rewritten");
+    assert_eq!(
+        w.task(t.id).due.unwrap().date_naive(),
+        NaiveDate::from_ymd_opt(2026, 3, 9).unwrap()
+    );
+    assert_eq!(
+        w.remote.task(&uid).unwrap().content_history.len(),
+        1,
+        "the content was never rewritten"
+    );
 
     // Completed in SystmOne: marked done here with a notice.
     w.remote.user_complete(&uid);
     w.settle();
     assert_eq!(w.task(t.id).status, TaskStatus::Done);
-    assert!(w.notice(t.id).contains("Completed or removed in SystmOne"), "{}", w.notice(t.id));
+    assert!(
+        w.notice(t.id).contains("Completed or removed in SystmOne"),
+        "{}",
+        w.notice(t.id)
+    );
     let sync = w.store().task_sync_patients().unwrap();
-    assert!(sync.iter().all(|p| p.tasks_confirmed_at.is_some() && p.today_pulled_at.is_some()), "{sync:?}");
+    assert!(
+        sync.iter()
+            .all(|p| p.tasks_confirmed_at.is_some() && p.today_pulled_at.is_some()),
+        "{sync:?}"
+    );
 }
 
 #[test]
 fn an_unanswered_create_is_found_by_its_reference_not_filed_twice() {
-    for fault in [Fault::ApplyThenTimeout, Fault::Drop, Fault::HangAfterApplying, Fault::HangBeforeApplying] {
+    for fault in [
+        Fault::ApplyThenTimeout,
+        Fault::Drop,
+        Fault::HangAfterApplying,
+        Fault::HangBeforeApplying,
+    ] {
         let mut w = World::new(morning());
         let t = w.add_task(0, "Bloods", true);
         w.remote.inject(fault);
         w.round();
         // Linked at once if that round's own pull found it; otherwise waiting, not resent.
         let state = w.state(t.id);
-        assert!(matches!(state, Some(LinkState::CreateInFlight | LinkState::Linked)), "{fault:?}: {state:?}");
+        assert!(
+            matches!(state, Some(LinkState::CreateInFlight | LinkState::Linked)),
+            "{fault:?}: {state:?}"
+        );
         w.advance(5);
         assert!(w.round());
         assert!(w.remote_count_with_reference(t.id) <= 1, "{fault:?}");
         if w.state(t.id) == Some(LinkState::CreateInFlight) {
             let plan = w.engine.plan(&w.store, w.now).unwrap();
-            assert!(!plan.iter().any(|op| matches!(op, Op::Create { .. })), "{fault:?}: resent within the grace period");
+            assert!(
+                !plan.iter().any(|op| matches!(op, Op::Create { .. })),
+                "{fault:?}: resent within the grace period"
+            );
         }
         w.settle();
         assert_eq!(w.state(t.id), Some(LinkState::Linked), "{fault:?}");
         assert_eq!(w.remote_count_with_reference(t.id), 1, "{fault:?}");
-        assert_eq!(w.store().tasks(&TaskFilter::default()).unwrap().len(), 1, "{fault:?}: no ward duplicate");
+        assert_eq!(
+            w.store().tasks(&TaskFilter::default()).unwrap().len(),
+            1,
+            "{fault:?}: no ward duplicate"
+        );
     }
 }
 
@@ -272,7 +381,9 @@ fn a_create_sent_just_before_midnight_is_settled_by_a_full_pull() {
     w.advance(61);
     let plan = w.engine.plan(&w.store, w.now).unwrap();
     assert!(
-        plan.iter().any(|op| matches!(op, Op::PullFull { patient_id, .. } if *patient_id == w.patients[0].0)),
+        plan.iter().any(
+            |op| matches!(op, Op::PullFull { patient_id, .. } if *patient_id == w.patients[0].0)
+        ),
         "an entered-today pull cannot see yesterday's create: {plan:?}"
     );
     assert!(!plan.iter().any(|op| matches!(op, Op::Create { .. })));
@@ -288,16 +399,36 @@ fn concurrent_edits_keep_the_ward_value_and_show_systmone_s() {
     assert!(w.round());
     let uid = w.uid(t.id).unwrap();
     w.edit_title(t.id, "Bloods: FBC only");
-    let tag = strip_reference(w.remote.task(&uid).unwrap().task.content.expose()).1.unwrap();
-    w.remote.user_edit(&uid, &RemoteTaskChanges { content: Some(Sensitive::new(format!("Bloods: FBC, U&E [{tag}]"))), ..Default::default() });
+    let tag = strip_reference(w.remote.task(&uid).unwrap().task.content.expose())
+        .1
+        .unwrap();
+    w.remote.user_edit(
+        &uid,
+        &RemoteTaskChanges {
+            content: Some(Sensitive::new(format!("Bloods: FBC, U&E [{tag}]"))),
+            ..Default::default()
+        },
+    );
     // The pull sees both edits before the push goes out only if it runs first: pull now.
-    let pull = Op::PullToday { patient_id: w.patients[0].0, nhs: w.patients[0].1.clone() };
-    poll_once(w.engine.execute(&w.store, &w.remote, &pull, w.now)).unwrap().unwrap().unwrap();
+    let pull = Op::PullToday {
+        patient_id: w.patients[0].0,
+        nhs: w.patients[0].1.clone(),
+    };
+    poll_once(w.engine.execute(&w.store, &w.remote, &pull, w.now))
+        .unwrap()
+        .unwrap()
+        .unwrap();
     w.settle();
     assert_eq!(w.task(t.id).title.as_str(), "Bloods: FBC only");
-    assert_eq!(w.remote_open_content(t.id).as_deref(), Some("Bloods: FBC only"));
+    assert_eq!(
+        w.remote_open_content(t.id).as_deref(),
+        Some("Bloods: FBC only")
+    );
     let notice = w.notice(t.id);
-    assert!(notice.contains("Bloods: FBC, U&E") && notice.contains("kept"), "{notice}");
+    assert!(
+        notice.contains("Bloods: FBC, U&E") && notice.contains("kept"),
+        "{notice}"
+    );
 }
 
 #[test]
@@ -314,7 +445,11 @@ fn completed_in_systmone_while_edited_here_stays_open_for_review() {
     assert_eq!(task.status, TaskStatus::Open);
     assert_eq!(task.title.as_str(), "Bloods repeat");
     assert_eq!(w.state(t.id), Some(LinkState::Detached));
-    assert!(w.notice(t.id).contains("please review"), "{}", w.notice(t.id));
+    assert!(
+        w.notice(t.id).contains("please review"),
+        "{}",
+        w.notice(t.id)
+    );
 }
 
 #[test]
@@ -325,7 +460,11 @@ fn a_refused_create_leaves_the_task_on_the_board_with_a_notice() {
     assert!(w.round());
     w.settle();
     assert_eq!(w.state(t.id), Some(LinkState::Local));
-    assert!(w.notice(t.id).contains("SystmOne refused"), "{}", w.notice(t.id));
+    assert!(
+        w.notice(t.id).contains("SystmOne refused"),
+        "{}",
+        w.notice(t.id)
+    );
     assert!(w.remote.all_tasks().is_empty());
 }
 
@@ -338,7 +477,10 @@ fn temporary_errors_are_retried_after_a_pause() {
     assert_eq!(w.state(t.id), Some(LinkState::CreatePending));
     w.advance(5);
     let plan = w.engine.plan(&w.store, w.now).unwrap();
-    assert!(!plan.iter().any(|op| matches!(op, Op::Create { .. })), "backing off: {plan:?}");
+    assert!(
+        !plan.iter().any(|op| matches!(op, Op::Create { .. })),
+        "backing off: {plan:?}"
+    );
     w.settle();
     assert_eq!(w.state(t.id), Some(LinkState::Linked));
     assert_eq!(w.remote_count_with_reference(t.id), 1);
@@ -349,19 +491,49 @@ fn temporary_errors_are_retried_after_a_pause() {
 
 #[derive(Debug, Clone)]
 enum Action {
-    LocalAdd { patient: usize, push: bool },
-    LocalEditTitle { task: usize },
-    LocalEditDue { task: usize, day: u32 },
-    LocalAssign { task: usize, who: Option<&'static str> },
-    LocalComplete { task: usize, cancel: bool },
-    RemoteCreate { patient: usize },
-    RemoteEditContent { task: usize },
-    RemoteEditDue { task: usize, day: u32 },
-    RemoteAssign { task: usize, team: bool },
-    RemoteComplete { task: usize },
-    RemoteRemove { task: usize },
+    LocalAdd {
+        patient: usize,
+        push: bool,
+    },
+    LocalEditTitle {
+        task: usize,
+    },
+    LocalEditDue {
+        task: usize,
+        day: u32,
+    },
+    LocalAssign {
+        task: usize,
+        who: Option<&'static str>,
+    },
+    LocalComplete {
+        task: usize,
+        cancel: bool,
+    },
+    RemoteCreate {
+        patient: usize,
+    },
+    RemoteEditContent {
+        task: usize,
+    },
+    RemoteEditDue {
+        task: usize,
+        day: u32,
+    },
+    RemoteAssign {
+        task: usize,
+        team: bool,
+    },
+    RemoteComplete {
+        task: usize,
+    },
+    RemoteRemove {
+        task: usize,
+    },
     Fault(Fault),
-    Sync { secs: i64 },
+    Sync {
+        secs: i64,
+    },
 }
 
 fn arb_fault() -> impl Strategy<Value = Fault> {
@@ -410,13 +582,19 @@ impl Ledger {
             .iter()
             .flat_map(|t| t.content_history.iter().map(|c| strip_reference(c).0))
             .collect();
-        self.pending.retain(|id, title| !(remote_contents.contains(title.as_str()) || w.notice(*id).contains(title.as_str())));
+        self.pending.retain(|id, title| {
+            !(remote_contents.contains(title.as_str()) || w.notice(*id).contains(title.as_str()))
+        });
     }
 }
 
 fn run_interleaving(start: DateTime<Local>, actions: Vec<Action>) -> Result<(), TestCaseError> {
     let mut w = World::new(start);
-    let mut ledger = Ledger { pending: Default::default(), closed_by_user: Default::default(), counter: 0 };
+    let mut ledger = Ledger {
+        pending: Default::default(),
+        closed_by_user: Default::default(),
+        counter: 0,
+    };
     for action in actions {
         let local: Vec<Task> = w.store().tasks(&TaskFilter::default()).unwrap();
         let mut local = local;
@@ -443,46 +621,86 @@ fn run_interleaving(start: DateTime<Local>, actions: Vec<Action>) -> Result<(), 
             Action::LocalEditDue { task, day } => {
                 if let Some(t) = pick_local(task) {
                     let due = Local.with_ymd_and_hms(2026, 4, day, 10, 0, 0).unwrap();
-                    let _ = w.store().edit_task(&nurse, t.id, None, &TaskChanges { due: Some(Some(due)), ..Default::default() });
+                    let _ = w.store().edit_task(
+                        &nurse,
+                        t.id,
+                        None,
+                        &TaskChanges {
+                            due: Some(Some(due)),
+                            ..Default::default()
+                        },
+                    );
                 }
             }
             Action::LocalAssign { task, who } => {
                 if let Some(t) = pick_local(task) {
-                    let changes = TaskChanges { assignee: Some(who.map(|w| StaffName::parse(w).unwrap())), ..Default::default() };
+                    let changes = TaskChanges {
+                        assignee: Some(who.map(|w| StaffName::parse(w).unwrap())),
+                        ..Default::default()
+                    };
                     let _ = w.store().edit_task(&nurse, t.id, None, &changes);
                 }
             }
             Action::LocalComplete { task, cancel } => {
                 if let Some(t) = pick_local(task) {
-                    let status = if cancel { TaskStatus::Cancelled } else { TaskStatus::Done };
+                    let status = if cancel {
+                        TaskStatus::Cancelled
+                    } else {
+                        TaskStatus::Done
+                    };
                     let _ = w.store().set_task_status(&nurse, t.id, None, status);
                 }
             }
             Action::RemoteCreate { patient } => {
                 let nhs = w.patients[patient].1.clone();
-                w.remote.user_create(&nhs, "File", &format!("SystmOne task {n}"), None, None);
+                w.remote
+                    .user_create(&nhs, "File", &format!("SystmOne task {n}"), None, None);
             }
             Action::RemoteEditContent { task } => {
                 if let Some(t) = pick_remote(task) {
                     // SystmOne users keep the reference tag (the create reconciliation needs it).
                     let tag = strip_reference(t.task.content.expose()).1;
-                    let content = inpatient_hub::tasksync::with_reference(&format!("SystmOne edit {n}"), tag.as_deref());
-                    w.remote.user_edit(&t.task.uid, &RemoteTaskChanges { content: Some(Sensitive::new(content)), ..Default::default() });
+                    let content = inpatient_hub::tasksync::with_reference(
+                        &format!("SystmOne edit {n}"),
+                        tag.as_deref(),
+                    );
+                    w.remote.user_edit(
+                        &t.task.uid,
+                        &RemoteTaskChanges {
+                            content: Some(Sensitive::new(content)),
+                            ..Default::default()
+                        },
+                    );
                 }
             }
             Action::RemoteEditDue { task, day } => {
                 if let Some(t) = pick_remote(task) {
-                    w.remote.user_edit(&t.task.uid, &RemoteTaskChanges { due: Some(NaiveDate::from_ymd_opt(2026, 5, day)), ..Default::default() });
+                    w.remote.user_edit(
+                        &t.task.uid,
+                        &RemoteTaskChanges {
+                            due: Some(NaiveDate::from_ymd_opt(2026, 5, day)),
+                            ..Default::default()
+                        },
+                    );
                 }
             }
             Action::RemoteAssign { task, team } => {
                 if let Some(t) = pick_remote(task) {
                     let a = if team {
-                        RemoteAssignee { kind: inpatient_hub::tasksync::AssigneeKind::Team, name: "Ward 7".into() }
+                        RemoteAssignee {
+                            kind: inpatient_hub::tasksync::AssigneeKind::Team,
+                            name: "Ward 7".into(),
+                        }
                     } else {
                         RemoteAssignee::user("Dr Z")
                     };
-                    w.remote.user_edit(&t.task.uid, &RemoteTaskChanges { assignee: Some(Some(a)), ..Default::default() });
+                    w.remote.user_edit(
+                        &t.task.uid,
+                        &RemoteTaskChanges {
+                            assignee: Some(Some(a)),
+                            ..Default::default()
+                        },
+                    );
                 }
             }
             Action::RemoteComplete { task } => {
@@ -512,7 +730,14 @@ fn run_interleaving(start: DateTime<Local>, actions: Vec<Action>) -> Result<(), 
     if std::env::var_os("TASKSYNC_STATS").is_some() {
         let tasks = w.store().tasks(&TaskFilter::default()).unwrap();
         let links: Vec<_> = tasks.iter().map(|t| w.state(t.id)).collect();
-        eprintln!("crashes={} requests={} remote={} links={:?} pending={}", w.crashes, w.remote.requests(), w.remote.all_tasks().len(), links, ledger.pending.len());
+        eprintln!(
+            "crashes={} requests={} remote={} links={:?} pending={}",
+            w.crashes,
+            w.remote.requests(),
+            w.remote.all_tasks().len(),
+            links,
+            ledger.pending.len()
+        );
     }
     check_converged(&w, &ledger)
 }
@@ -525,7 +750,12 @@ fn check_converged(w: &World, ledger: &Ledger) -> Result<(), TestCaseError> {
     // No ward edit lost: every edit not seen in SystmOne or a notice is still on the task.
     for (id, title) in &ledger.pending {
         let t = store.task(*id).unwrap();
-        prop_assert_eq!(t.title.as_str(), title.as_str(), "ward edit of task {} lost", id);
+        prop_assert_eq!(
+            t.title.as_str(),
+            title.as_str(),
+            "ward edit of task {} lost",
+            id
+        );
     }
 
     // No duplicate in SystmOne: each reference filed once. The one exception the Tasks
@@ -539,57 +769,101 @@ fn check_converged(w: &World, ledger: &Ledger) -> Result<(), TestCaseError> {
         }
     }
     for (reference, uids) in &refs {
-        let not_closed_by_user = uids.iter().filter(|u| !ledger.closed_by_user.contains(*u)).count();
-        prop_assert!(not_closed_by_user <= 1, "duplicate creates of {}: {:?}", reference, uids);
+        let not_closed_by_user = uids
+            .iter()
+            .filter(|u| !ledger.closed_by_user.contains(*u))
+            .count();
+        prop_assert!(
+            not_closed_by_user <= 1,
+            "duplicate creates of {}: {:?}",
+            reference,
+            uids
+        );
     }
 
     let mut linked_uids = std::collections::HashMap::new();
     for t in &local {
-        let Some(link) = store.task_link(t.id).unwrap() else { continue };
+        let Some(link) = store.task_link(t.id).unwrap() else {
+            continue;
+        };
         prop_assert!(
-            !matches!(link.state, LinkState::CreatePending | LinkState::CreateInFlight),
-            "task {} still waiting to be created after quiescence: {:?}", t.id, link.state
+            !matches!(
+                link.state,
+                LinkState::CreatePending | LinkState::CreateInFlight
+            ),
+            "task {} still waiting to be created after quiescence: {:?}",
+            t.id,
+            link.state
         );
         if let Some(uid) = &link.task_uid {
-            prop_assert!(linked_uids.insert(uid.clone(), t.id).is_none(), "two ward tasks share {}", uid);
+            prop_assert!(
+                linked_uids.insert(uid.clone(), t.id).is_none(),
+                "two ward tasks share {}",
+                uid
+            );
         }
         if link.state == LinkState::Linked {
             let uid = link.task_uid.clone().unwrap();
             let r = remote.iter().find(|r| r.task.uid == uid).unwrap();
-            if t.status == TaskStatus::Open {
+            let refused = link.push_failed_version == Some(t.version);
+            if refused {
+                // SystmOne refused this version for good: the sides differ, and staff are told.
+                prop_assert!(link.notice.is_some(), "refusal of task {} not explained", t.id);
+            } else if t.status == TaskStatus::Open {
                 // Converged: both sides show the same task.
-                prop_assert!(!r.completed && !r.removed, "task {} open here, gone in SystmOne", t.id);
+                prop_assert!(
+                    !r.completed && !r.removed,
+                    "task {} open here, gone in SystmOne",
+                    t.id
+                );
                 let content = strip_reference(r.task.content.expose()).0;
                 let remote_title = title_from_content(&content, &r.task.task_type).unwrap();
                 prop_assert_eq!(remote_title.as_str(), t.title.as_str());
                 prop_assert_eq!(r.task.due, t.due.map(|d| d.date_naive()));
-                prop_assert_eq!(r.task.assignee.as_ref().map(|a| a.name.clone()), t.assignee.as_ref().map(|a| a.as_str().to_owned()));
+                prop_assert_eq!(
+                    r.task.assignee.as_ref().map(|a| a.name.clone()),
+                    t.assignee.as_ref().map(|a| a.as_str().to_owned())
+                );
             } else {
                 // Completed here but still open in SystmOne only when SystmOne refused it.
-                prop_assert!(r.completed || r.removed || link.notice.is_some(), "completion of task {} neither sent nor explained", t.id);
+                prop_assert!(
+                    r.completed || r.removed || link.notice.is_some(),
+                    "completion of task {} neither sent nor explained",
+                    t.id
+                );
             }
         }
         if link.state == LinkState::Detached && t.status != TaskStatus::Open {
             let uid = link.task_uid.clone().unwrap();
             let r = remote.iter().find(|r| r.task.uid == uid).unwrap();
-            prop_assert!(r.completed || r.removed, "task {} done here, open in SystmOne", t.id);
+            prop_assert!(
+                r.completed || r.removed,
+                "task {} done here, open in SystmOne",
+                t.id
+            );
         }
     }
     // Every open SystmOne task of a ward patient is on the board exactly once.
     for r in remote.iter().filter(|r| !r.completed && !r.removed) {
         let on_board = linked_uids.get(&r.task.uid);
-        prop_assert!(on_board.is_some(), "SystmOne task {} not on the board", r.task.uid);
+        prop_assert!(
+            on_board.is_some(),
+            "SystmOne task {} not on the board",
+            r.task.uid
+        );
         let link = store.task_link(*on_board.unwrap()).unwrap().unwrap();
         prop_assert!(
             link.state == LinkState::Linked,
-            "SystmOne task {} open but its ward task is {:?}", r.task.uid, link.state
+            "SystmOne task {} open but its ward task is {:?}",
+            r.task.uid,
+            link.state
         );
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("TASKSYNC_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128), max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn random_interleavings_converge_without_loss_or_duplicates(

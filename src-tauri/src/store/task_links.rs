@@ -11,7 +11,9 @@
 //! every sync write carries an audit row (`task.sync.*`) under the actor [`SYNC_ACTOR`].
 
 use super::{audit, Store, StoreError, StoreResult};
-use crate::domain::{NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle};
+use crate::domain::{
+    NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle,
+};
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
@@ -32,7 +34,10 @@ impl TaskUid {
         if s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit()) {
             Ok(TaskUid(s.to_ascii_lowercase()))
         } else {
-            Err(StoreError::Decode(format!("'{}' is not a SystmOne TaskUID (16 hexadecimal digits)", s.chars().take(40).collect::<String>())))
+            Err(StoreError::Decode(format!(
+                "'{}' is not a SystmOne TaskUID (16 hexadecimal digits)",
+                s.chars().take(40).collect::<String>()
+            )))
         }
     }
 
@@ -108,7 +113,10 @@ pub struct RemoteAssignee {
 
 impl RemoteAssignee {
     pub fn user(name: &str) -> RemoteAssignee {
-        RemoteAssignee { kind: AssigneeKind::User, name: name.to_owned() }
+        RemoteAssignee {
+            kind: AssigneeKind::User,
+            name: name.to_owned(),
+        }
     }
 }
 
@@ -233,7 +241,11 @@ const LINK_COLUMNS: &str = "task_id, task_uid, state, reference, task_type, push
     base_entered, push_failed_version, retry_after, notice, notice_at";
 
 fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.to_string().into())
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        rusqlite::types::Type::Text,
+        e.to_string().into(),
+    )
 }
 
 fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
@@ -244,14 +256,20 @@ fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
     let kind: Option<String> = r.get(o + 11)?;
     let name: Option<String> = r.get(o + 12)?;
     let assignee = match (kind, name) {
-        (Some(k), Some(n)) => {
-            Some(RemoteAssignee { kind: AssigneeKind::parse(&k).ok_or_else(|| decode(o + 11, format!("assignee kind {k}")))?, name: n })
-        }
+        (Some(k), Some(n)) => Some(RemoteAssignee {
+            kind: AssigneeKind::parse(&k)
+                .ok_or_else(|| decode(o + 11, format!("assignee kind {k}")))?,
+            name: n,
+        }),
         _ => None,
     };
     let base = match (base_content, base_title) {
         (Some(content), Some(title)) => Some(LinkBase {
-            fields: SyncFields { content: Sensitive::new(content), due: r.get(o + 10)?, assignee },
+            fields: SyncFields {
+                content: Sensitive::new(content),
+                due: r.get(o + 10)?,
+                assignee,
+            },
             title: Sensitive::new(title),
             status: r.get(o + 13)?,
             entered: r.get(o + 14)?,
@@ -261,8 +279,12 @@ fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
     let notice: Option<String> = r.get(o + 17)?;
     Ok(TaskLink {
         task_id: r.get(o)?,
-        task_uid: uid.map(|u| TaskUid::parse(&u)).transpose().map_err(|e| decode(o + 1, e))?,
-        state: LinkState::parse(&state).ok_or_else(|| decode(o + 2, format!("link state {state}")))?,
+        task_uid: uid
+            .map(|u| TaskUid::parse(&u))
+            .transpose()
+            .map_err(|e| decode(o + 1, e))?,
+        state: LinkState::parse(&state)
+            .ok_or_else(|| decode(o + 2, format!("link state {state}")))?,
         reference: r.get(o + 3)?,
         task_type: r.get(o + 4)?,
         push_requested_at: r.get(o + 5)?,
@@ -276,7 +298,8 @@ fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
     })
 }
 
-const TASK_COLUMNS: &str = "t.id, t.patient_id, t.title, t.assignee, t.due_at, t.status, t.created_at, t.created_by,
+const TASK_COLUMNS: &str =
+    "t.id, t.patient_id, t.title, t.assignee, t.due_at, t.status, t.created_at, t.created_by,
     t.updated_at, t.updated_by, t.version";
 
 const TASK_COLUMN_COUNT: usize = 11;
@@ -291,12 +314,20 @@ pub struct LinkedTask {
 fn linked_task_from_row(r: &Row<'_>) -> rusqlite::Result<LinkedTask> {
     let task = task_from_row_offset(r, 0)?;
     let has_link: Option<i64> = r.get(TASK_COLUMN_COUNT)?;
-    let link = if has_link.is_some() { Some(link_from_row(r, TASK_COLUMN_COUNT)?) } else { None };
+    let link = if has_link.is_some() {
+        Some(link_from_row(r, TASK_COLUMN_COUNT)?)
+    } else {
+        None
+    };
     Ok(LinkedTask { task, link })
 }
 
 fn select_linked_tasks(where_clause: &str) -> String {
-    let link_cols = LINK_COLUMNS.split(',').map(|c| format!("l.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let link_cols = LINK_COLUMNS
+        .split(',')
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "SELECT {TASK_COLUMNS}, {link_cols} FROM tasks t LEFT JOIN task_links l ON l.task_id = t.id
          JOIN patients p ON p.id = t.patient_id WHERE {where_clause} ORDER BY t.id"
@@ -304,10 +335,18 @@ fn select_linked_tasks(where_clause: &str) -> String {
 }
 
 /// Every task of a patient, with its link.
-pub(crate) fn tasks_of_patient(conn: &Connection, patient_id: PatientId) -> StoreResult<Vec<LinkedTask>> {
-    let mut stmt = conn.prepare(&select_linked_tasks("t.patient_id = ?1")).map_err(StoreError::Sqlite)?;
-    let rows = stmt.query_map([patient_id], linked_task_from_row).map_err(StoreError::Sqlite)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::Sqlite)
+pub(crate) fn tasks_of_patient(
+    conn: &Connection,
+    patient_id: PatientId,
+) -> StoreResult<Vec<LinkedTask>> {
+    let mut stmt = conn
+        .prepare(&select_linked_tasks("t.patient_id = ?1"))
+        .map_err(StoreError::Sqlite)?;
+    let rows = stmt
+        .query_map([patient_id], linked_task_from_row)
+        .map_err(StoreError::Sqlite)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Sqlite)
 }
 
 /// Tasks the sync has work for: create requested, create in flight, or linked — of
@@ -325,11 +364,16 @@ pub(crate) fn tasks_to_sync(conn: &Connection) -> StoreResult<Vec<(NhsNumber, Li
             // Offset the reader by the leading NHS column.
             let task = task_from_row_offset(r, 1)?;
             let has_link: Option<i64> = r.get(1 + TASK_COLUMN_COUNT)?;
-            let link = if has_link.is_some() { Some(link_from_row(r, 1 + TASK_COLUMN_COUNT)?) } else { None };
+            let link = if has_link.is_some() {
+                Some(link_from_row(r, 1 + TASK_COLUMN_COUNT)?)
+            } else {
+                None
+            };
             Ok((nhs, LinkedTask { task, link }))
         })
         .map_err(StoreError::Sqlite)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::Sqlite)
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Sqlite)
 }
 
 /// Reads a task row starting at column `o`; mirrors `tasks.rs`'s private reader (making
@@ -342,9 +386,13 @@ fn task_from_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> {
         id: r.get(o)?,
         patient_id: r.get(o + 1)?,
         title: TaskTitle::parse(&title).map_err(|e| decode(o + 2, e))?,
-        assignee: assignee.map(|a| StaffName::parse(&a)).transpose().map_err(|e| decode(o + 3, e))?,
+        assignee: assignee
+            .map(|a| StaffName::parse(&a))
+            .transpose()
+            .map_err(|e| decode(o + 3, e))?,
         due: r.get(o + 4)?,
-        status: TaskStatus::parse(&status).ok_or_else(|| decode(o + 5, format!("unknown status {status}")))?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| decode(o + 5, format!("unknown status {status}")))?,
         created_at: r.get(o + 6)?,
         created_by: r.get(o + 7)?,
         updated_at: r.get(o + 8)?,
@@ -354,23 +402,43 @@ fn task_from_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> {
 }
 
 pub(crate) fn linked_task(conn: &Connection, task_id: TaskId) -> StoreResult<LinkedTask> {
-    conn.query_row(&select_linked_tasks("t.id = ?1"), [task_id], linked_task_from_row)
-        .optional()
-        .map_err(StoreError::Sqlite)?
-        .ok_or(StoreError::NotFound { what: "task", id: task_id.to_string() })
+    conn.query_row(
+        &select_linked_tasks("t.id = ?1"),
+        [task_id],
+        linked_task_from_row,
+    )
+    .optional()
+    .map_err(StoreError::Sqlite)?
+    .ok_or(StoreError::NotFound {
+        what: "task",
+        id: task_id.to_string(),
+    })
 }
 
 /// The NHS number of a patient still on the ward, if linked to SystmOne.
-pub(crate) fn patient_nhs(conn: &Connection, patient_id: PatientId) -> StoreResult<Option<NhsNumber>> {
+pub(crate) fn patient_nhs(
+    conn: &Connection,
+    patient_id: PatientId,
+) -> StoreResult<Option<NhsNumber>> {
     let nhs: Option<Option<String>> = conn
-        .query_row("SELECT nhs_number FROM patients WHERE id = ?1 AND discharged_at IS NULL", [patient_id], |r| r.get(0))
+        .query_row(
+            "SELECT nhs_number FROM patients WHERE id = ?1 AND discharged_at IS NULL",
+            [patient_id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(StoreError::Sqlite)?;
-    nhs.flatten().map(|n| NhsNumber::parse(&n).map_err(|e| StoreError::Decode(e.to_string()))).transpose()
+    nhs.flatten()
+        .map(|n| NhsNumber::parse(&n).map_err(|e| StoreError::Decode(e.to_string())))
+        .transpose()
 }
 
 /// Writes the whole link row (insert or replace).
-pub(crate) fn put_link(tx: &Transaction<'_>, link: &TaskLink, now: DateTime<Local>) -> StoreResult<()> {
+pub(crate) fn put_link(
+    tx: &Transaction<'_>,
+    link: &TaskLink,
+    now: DateTime<Local>,
+) -> StoreResult<()> {
     let base = link.base.as_ref();
     let assignee = base.and_then(|b| b.fields.assignee.as_ref());
     tx.execute(
@@ -425,14 +493,30 @@ pub(crate) fn add_notice(link: &mut TaskLink, text: &str, now: DateTime<Local>) 
         _ => stamped,
     };
     let chars = combined.chars().count();
-    let kept: String = if chars > NOTICE_MAX_CHARS { combined.chars().skip(chars - NOTICE_MAX_CHARS).collect() } else { combined };
+    let kept: String = if chars > NOTICE_MAX_CHARS {
+        combined.chars().skip(chars - NOTICE_MAX_CHARS).collect()
+    } else {
+        combined
+    };
     link.notice = Some(Sensitive::new(kept));
     link.notice_at = Some(now);
 }
 
 /// One `task.sync.*` audit row for a task, under [`SYNC_ACTOR`].
-pub(crate) fn audit_sync(tx: &Transaction<'_>, action: &str, task_id: TaskId, detail: Value) -> StoreResult<()> {
-    audit::record(tx, SYNC_ACTOR, action, "task", Some(&task_id.to_string()), detail)?;
+pub(crate) fn audit_sync(
+    tx: &Transaction<'_>,
+    action: &str,
+    task_id: TaskId,
+    detail: Value,
+) -> StoreResult<()> {
+    audit::record(
+        tx,
+        SYNC_ACTOR,
+        action,
+        "task",
+        Some(&task_id.to_string()),
+        detail,
+    )?;
     Ok(())
 }
 
@@ -455,12 +539,18 @@ pub(crate) fn update_local_task(
     now: DateTime<Local>,
 ) -> StoreResult<Task> {
     let title = update.title.clone().unwrap_or_else(|| before.title.clone());
-    let assignee = update.assignee.clone().unwrap_or_else(|| before.assignee.clone());
+    let assignee = update
+        .assignee
+        .clone()
+        .unwrap_or_else(|| before.assignee.clone());
     let due = update.due.unwrap_or(before.due);
     let status = update.status.unwrap_or(before.status);
     let mut diff = serde_json::Map::new();
     if title != before.title {
-        diff.insert("title".into(), json!({ "from": before.title.as_str(), "to": title.as_str() }));
+        diff.insert(
+            "title".into(),
+            json!({ "from": before.title.as_str(), "to": title.as_str() }),
+        );
     }
     if assignee != before.assignee {
         diff.insert(
@@ -472,7 +562,10 @@ pub(crate) fn update_local_task(
         diff.insert("due".into(), json!({ "from": before.due.map(|d| d.to_rfc3339()), "to": due.map(|d| d.to_rfc3339()) }));
     }
     if status != before.status {
-        diff.insert("status".into(), json!({ "from": before.status.as_str(), "to": status.as_str() }));
+        diff.insert(
+            "status".into(),
+            json!({ "from": before.status.as_str(), "to": status.as_str() }),
+        );
     }
     if diff.is_empty() {
         return Ok(before.clone());
@@ -532,16 +625,22 @@ fn patient_sync_from_row(r: &Row<'_>) -> rusqlite::Result<PatientTaskSync> {
     })
 }
 
-const PATIENT_SYNC_SELECT: &str = "SELECT p.id, p.nhs_number, s.tasks_confirmed_at, s.today_pulled_at,
+const PATIENT_SYNC_SELECT: &str =
+    "SELECT p.id, p.nhs_number, s.tasks_confirmed_at, s.today_pulled_at,
         s.full_pull_attempted_at, s.full_pull_wanted
      FROM patients p LEFT JOIN task_sync_patients s ON s.patient_id = p.id
      WHERE p.discharged_at IS NULL AND p.nhs_number IS NOT NULL";
 
 /// Every patient on the ward linked to SystmOne, with their task-sync times.
 pub(crate) fn patients_to_sync(conn: &Connection) -> StoreResult<Vec<PatientTaskSync>> {
-    let mut stmt = conn.prepare(&format!("{PATIENT_SYNC_SELECT} ORDER BY p.id")).map_err(StoreError::Sqlite)?;
-    let rows = stmt.query_map([], patient_sync_from_row).map_err(StoreError::Sqlite)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::Sqlite)
+    let mut stmt = conn
+        .prepare(&format!("{PATIENT_SYNC_SELECT} ORDER BY p.id"))
+        .map_err(StoreError::Sqlite)?;
+    let rows = stmt
+        .query_map([], patient_sync_from_row)
+        .map_err(StoreError::Sqlite)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Sqlite)
 }
 
 pub(crate) fn put_patient_sync(tx: &Transaction<'_>, s: &PatientTaskSync) -> StoreResult<()> {
@@ -557,10 +656,17 @@ pub(crate) fn put_patient_sync(tx: &Transaction<'_>, s: &PatientTaskSync) -> Sto
     Ok(())
 }
 
-pub(crate) fn patient_sync(conn: &Connection, patient_id: PatientId) -> StoreResult<Option<PatientTaskSync>> {
-    conn.query_row(&format!("{PATIENT_SYNC_SELECT} AND p.id = ?1"), [patient_id], patient_sync_from_row)
-        .optional()
-        .map_err(StoreError::Sqlite)
+pub(crate) fn patient_sync(
+    conn: &Connection,
+    patient_id: PatientId,
+) -> StoreResult<Option<PatientTaskSync>> {
+    conn.query_row(
+        &format!("{PATIENT_SYNC_SELECT} AND p.id = ?1"),
+        [patient_id],
+        patient_sync_from_row,
+    )
+    .optional()
+    .map_err(StoreError::Sqlite)
 }
 
 /// The newest full pull sent for any patient: GetPatientRecord's 30 s budget is per PC.
@@ -568,22 +674,38 @@ pub(crate) fn last_full_pull_attempt(conn: &Connection) -> StoreResult<Option<Da
     let mut stmt = conn
         .prepare("SELECT full_pull_attempted_at FROM task_sync_patients WHERE full_pull_attempted_at IS NOT NULL")
         .map_err(StoreError::Sqlite)?;
-    let rows = stmt.query_map([], |r| r.get::<_, DateTime<Local>>(0)).map_err(StoreError::Sqlite)?;
-    let all = rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::Sqlite)?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, DateTime<Local>>(0))
+        .map_err(StoreError::Sqlite)?;
+    let all = rows
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Sqlite)?;
     Ok(all.into_iter().max())
 }
 
 /// A short random reference unique to this create request, embedded in the content.
 pub(crate) fn new_reference(task_id: TaskId) -> String {
-    format!("IH-T{}-{:06x}", task_id.0, rand::random::<u32>() & 0x00ff_ffff)
+    format!(
+        "IH-T{}-{:06x}",
+        task_id.0,
+        rand::random::<u32>() & 0x00ff_ffff
+    )
 }
 
 impl Store {
     /// The clinician chose to create this task in SystmOne too. Needs a patient linked to
     /// SystmOne (an NHS number) and an open task; asking twice is harmless.
-    pub fn request_task_push(&mut self, actor: &StaffName, task_id: TaskId, task_type: &str) -> StoreResult<TaskLink> {
+    pub fn request_task_push(
+        &mut self,
+        actor: &StaffName,
+        task_id: TaskId,
+        task_type: &str,
+    ) -> StoreResult<TaskLink> {
         let task_type = task_type.trim();
-        if task_type.is_empty() || task_type.chars().count() > 100 || task_type.chars().any(char::is_control) {
+        if task_type.is_empty()
+            || task_type.chars().count() > 100
+            || task_type.chars().any(char::is_control)
+        {
             return Err(StoreError::Invalid(crate::domain::ValidationError::Other(
                 "choose a SystmOne task type (for example \"Clinical Review Required\")".into(),
             )));
@@ -634,7 +756,10 @@ impl Store {
 
     /// Links of a patient's tasks, for the board (sync state, notice, TaskUID).
     pub fn task_links_of_patient(&self, patient_id: PatientId) -> StoreResult<Vec<TaskLink>> {
-        Ok(tasks_of_patient(&self.conn, patient_id)?.into_iter().filter_map(|lt| lt.link).collect())
+        Ok(tasks_of_patient(&self.conn, patient_id)?
+            .into_iter()
+            .filter_map(|lt| lt.link)
+            .collect())
     }
 
     /// Per linked patient on the ward: when its tasks were last confirmed against SystmOne.
@@ -643,12 +768,19 @@ impl Store {
     }
 
     /// Staff read the sync notice; it leaves the board (the audit log keeps it).
-    pub fn dismiss_task_sync_notice(&mut self, actor: &StaffName, task_id: TaskId) -> StoreResult<()> {
+    pub fn dismiss_task_sync_notice(
+        &mut self,
+        actor: &StaffName,
+        task_id: TaskId,
+    ) -> StoreResult<()> {
         self.write(|tx| {
-            let mut link = linked_task(tx, task_id)?
-                .link
-                .ok_or(StoreError::NotFound { what: "sync notice for task", id: task_id.to_string() })?;
-            let Some(notice) = link.notice.take() else { return Ok(()) };
+            let mut link = linked_task(tx, task_id)?.link.ok_or(StoreError::NotFound {
+                what: "sync notice for task",
+                id: task_id.to_string(),
+            })?;
+            let Some(notice) = link.notice.take() else {
+                return Ok(());
+            };
             link.notice_at = None;
             put_link(tx, &link, super::now())?;
             audit::record(
@@ -684,14 +816,25 @@ mod tests {
             .unwrap();
         let actor = StaffName::parse("Nurse A").unwrap();
         let t = store
-            .add_task(&actor, &NewTask { patient_id: p.id, title: TaskTitle::parse("Bloods").unwrap(), assignee: None, due: None })
+            .add_task(
+                &actor,
+                &NewTask {
+                    patient_id: p.id,
+                    title: TaskTitle::parse("Bloods").unwrap(),
+                    assignee: None,
+                    due: None,
+                },
+            )
             .unwrap();
         (store, t, actor)
     }
 
     #[test]
     fn task_uids_are_sixteen_hex_digits() {
-        assert_eq!(TaskUid::parse("00AB00cd00ef0012").unwrap().as_str(), "00ab00cd00ef0012");
+        assert_eq!(
+            TaskUid::parse("00AB00cd00ef0012").unwrap().as_str(),
+            "00ab00cd00ef0012"
+        );
         assert!(TaskUid::parse("00ab00cd00ef001").is_err());
         assert!(TaskUid::parse("00ab00cd00ef001g").is_err());
     }
@@ -699,19 +842,34 @@ mod tests {
     #[test]
     fn push_request_needs_a_linked_patient_and_is_audited() {
         let (mut store, t, actor) = setup(None);
-        let err = store.request_task_push(&actor, t.id, "Clinical Review Required").unwrap_err();
+        let err = store
+            .request_task_push(&actor, t.id, "Clinical Review Required")
+            .unwrap_err();
         assert!(err.to_string().contains("not linked to SystmOne"), "{err}");
         assert!(store.task_link(t.id).unwrap().is_none());
 
         let (mut store, t, actor) = setup(Some("9434765919"));
-        let link = store.request_task_push(&actor, t.id, "Clinical Review Required").unwrap();
+        let link = store
+            .request_task_push(&actor, t.id, "Clinical Review Required")
+            .unwrap();
         assert_eq!(link.state, LinkState::CreatePending);
-        assert!(link.reference.as_deref().unwrap().starts_with(&format!("IH-T{}-", t.id)));
+        assert!(link
+            .reference
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("IH-T{}-", t.id)));
         // Asking again keeps the same reference (a create may already be on its way).
-        let again = store.request_task_push(&actor, t.id, "Clinical Review Required").unwrap();
+        let again = store
+            .request_task_push(&actor, t.id, "Clinical Review Required")
+            .unwrap();
         assert_eq!(again.reference, link.reference);
         assert_eq!(store.task_link(t.id).unwrap(), Some(link));
-        let audit = store.audit_entries(&AuditQuery { entity: Some("task".into()), ..Default::default() }).unwrap();
+        let audit = store
+            .audit_entries(&AuditQuery {
+                entity: Some("task".into()),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(audit[0].action, "task.sync.push_requested");
         assert!(store.request_task_push(&actor, t.id, "  ").is_err());
     }
@@ -726,7 +884,10 @@ mod tests {
             fields: SyncFields {
                 content: Sensitive::new("Bloods\nand more".into()),
                 due: NaiveDate::from_ymd_opt(2026, 3, 4),
-                assignee: Some(RemoteAssignee { kind: AssigneeKind::Team, name: "Ward 7".into() }),
+                assignee: Some(RemoteAssignee {
+                    kind: AssigneeKind::Team,
+                    name: "Ward 7".into(),
+                }),
             },
             title: Sensitive::new("Bloods and more".into()),
             status: Some("Started".into()),
@@ -743,14 +904,25 @@ mod tests {
         assert!(store.task_link(t.id).unwrap().unwrap().notice.is_none());
         let audit = store.audit_entries(&AuditQuery::default()).unwrap();
         assert_eq!(audit[0].action, "task.sync.notice_dismissed");
-        assert!(audit[0].detail["notice"].as_str().unwrap().contains("second"));
+        assert!(audit[0].detail["notice"]
+            .as_str()
+            .unwrap()
+            .contains("second"));
     }
 
     #[test]
     fn a_task_uid_links_at_most_one_task() {
         let (mut store, t, actor) = setup(Some("9434765919"));
         let other = store
-            .add_task(&actor, &NewTask { patient_id: t.patient_id, title: TaskTitle::parse("ECG").unwrap(), assignee: None, due: None })
+            .add_task(
+                &actor,
+                &NewTask {
+                    patient_id: t.patient_id,
+                    title: TaskTitle::parse("ECG").unwrap(),
+                    assignee: None,
+                    due: None,
+                },
+            )
             .unwrap();
         let uid = TaskUid::parse("0123456789abcdef").unwrap();
         let now = crate::store::now();
@@ -771,7 +943,11 @@ mod tests {
                 update_local_task(
                     tx,
                     &t,
-                    &LocalTaskUpdate { title: Some(TaskTitle::parse("Bloods (U&E)").unwrap()), status: Some(TaskStatus::Done), ..Default::default() },
+                    &LocalTaskUpdate {
+                        title: Some(TaskTitle::parse("Bloods (U&E)").unwrap()),
+                        status: Some(TaskStatus::Done),
+                        ..Default::default()
+                    },
                     now,
                 )
             })
@@ -779,7 +955,17 @@ mod tests {
         assert_eq!(updated.version, t.version + 1);
         assert_eq!(updated.updated_by, SYNC_ACTOR);
         // Applying against the stale version is refused and writes nothing.
-        let err = store.write(|tx| update_local_task(tx, &t, &LocalTaskUpdate { title: Some(TaskTitle::parse("X").unwrap()), ..Default::default() }, now));
+        let err = store.write(|tx| {
+            update_local_task(
+                tx,
+                &t,
+                &LocalTaskUpdate {
+                    title: Some(TaskTitle::parse("X").unwrap()),
+                    ..Default::default()
+                },
+                now,
+            )
+        });
         assert!(matches!(err, Err(StoreError::Conflict(_))));
         let audit = store.audit_entries(&AuditQuery::default()).unwrap();
         assert_eq!(audit[0].action, "task.sync.pulled");

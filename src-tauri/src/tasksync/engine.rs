@@ -8,9 +8,15 @@
 //! values, so resending is harmless); a create lost in a crash is settled by a pull that
 //! looks for its reference before anything is resent.
 
-use super::merge::{self, local_fields, local_due, merge, new_task_fields, staff_from_assignee, FieldChanges, Outcome, RemoteSide};
+use super::merge::{
+    self, local_due, local_fields, merge, new_task_fields, staff_from_assignee, FieldChanges,
+    Outcome, RemoteSide,
+};
 use super::planner::{self, Budgets, Op, PlanInput, ReconcileNeed};
-use super::{title_from_content, with_reference, NewRemoteTask, RemoteError, RemoteTask, RemoteTaskChanges, COMPLETED_STATUS};
+use super::{
+    title_from_content, with_reference, NewRemoteTask, RemoteError, RemoteTask, RemoteTaskChanges,
+    COMPLETED_STATUS,
+};
 use crate::domain::{NhsNumber, PatientId, Sensitive, TaskId, TaskStatus};
 use crate::store::task_links::{
     self as links, LinkBase, LinkState, LinkedTask, LocalTaskUpdate, SyncFields, TaskLink, TaskUid,
@@ -26,8 +32,16 @@ use std::future::Future;
 pub trait RemoteTasks: Sync {
     /// The patient's non-completed tasks; with `today_only`, only those entered today
     /// (MinEntryDate = MaxEntryDate = today, exempt from the 30 s limit).
-    fn pull(&self, nhs: &NhsNumber, today_only: bool) -> impl Future<Output = Result<Vec<RemoteTask>, RemoteError>> + Send;
-    fn create(&self, nhs: &NhsNumber, task: &NewRemoteTask) -> impl Future<Output = Result<TaskUid, RemoteError>> + Send;
+    fn pull(
+        &self,
+        nhs: &NhsNumber,
+        today_only: bool,
+    ) -> impl Future<Output = Result<Vec<RemoteTask>, RemoteError>> + Send;
+    fn create(
+        &self,
+        nhs: &NhsNumber,
+        task: &NewRemoteTask,
+    ) -> impl Future<Output = Result<TaskUid, RemoteError>> + Send;
     fn update(
         &self,
         nhs: &NhsNumber,
@@ -92,7 +106,11 @@ impl TaskSyncEngine {
     }
 
     /// The operations due at `now`, in order.
-    pub fn plan(&self, store: &impl StoreAccess, now: DateTime<Local>) -> Result<Vec<Op>, TaskSyncError> {
+    pub fn plan(
+        &self,
+        store: &impl StoreAccess,
+        now: DateTime<Local>,
+    ) -> Result<Vec<Op>, TaskSyncError> {
         let input = store.with_store(|s| self.plan_input(s, now))?;
         Ok(planner::plan(&input, now, &self.budgets))
     }
@@ -120,21 +138,37 @@ impl TaskSyncEngine {
                     });
                 }
                 LinkState::Linked => {
-                    let (Some(uid), Some(base)) = (link.task_uid.clone(), link.base.as_ref()) else { continue };
+                    let (Some(uid), Some(base)) = (link.task_uid.clone(), link.base.as_ref())
+                    else {
+                        continue;
+                    };
                     if link.push_failed_version == Some(task.version) {
                         continue;
                     }
                     let changes = merge::diff(&base.fields, &local_fields(&task, base));
                     if task.status != TaskStatus::Open {
-                        pushes.push(Op::Complete { task_id: task.id, task_uid: uid, changes });
+                        pushes.push(Op::Complete {
+                            task_id: task.id,
+                            task_uid: uid,
+                            changes,
+                        });
                     } else if !changes.is_empty() {
-                        pushes.push(Op::Update { task_id: task.id, task_uid: uid, changes });
+                        pushes.push(Op::Update {
+                            task_id: task.id,
+                            task_uid: uid,
+                            changes,
+                        });
                     }
                 }
                 LinkState::Local | LinkState::Detached => {}
             }
         }
-        Ok(PlanInput { patients, pushes, reconciles, last_full_pull_at })
+        Ok(PlanInput {
+            patients,
+            pushes,
+            reconciles,
+            last_full_pull_at,
+        })
     }
 
     /// Plans at `now` and runs up to `max_ops` operations. SystmOne failures are handled
@@ -164,10 +198,18 @@ impl TaskSyncEngine {
         now: DateTime<Local>,
     ) -> Result<Result<(), RemoteError>, TaskSyncError> {
         match op {
-            Op::PullToday { patient_id, nhs } => self.pull(store, remote, *patient_id, nhs, Coverage::EnteredToday, now).await,
-            Op::PullFull { patient_id, nhs } => self.pull(store, remote, *patient_id, nhs, Coverage::Full, now).await,
+            Op::PullToday { patient_id, nhs } => {
+                self.pull(store, remote, *patient_id, nhs, Coverage::EnteredToday, now)
+                    .await
+            }
+            Op::PullFull { patient_id, nhs } => {
+                self.pull(store, remote, *patient_id, nhs, Coverage::Full, now)
+                    .await
+            }
             Op::Create { task_id } => self.create(store, remote, *task_id, now).await,
-            Op::Update { task_id, .. } | Op::Complete { task_id, .. } => self.push(store, remote, *task_id, now).await,
+            Op::Update { task_id, .. } | Op::Complete { task_id, .. } => {
+                self.push(store, remote, *task_id, now).await
+            }
         }
     }
 
@@ -196,7 +238,9 @@ impl TaskSyncEngine {
             Ok(tasks) => tasks,
             Err(e) => return Ok(Err(e)),
         };
-        store.with_store(|s| s.write(|tx| self.apply_pull(tx, patient_id, nhs, &tasks, coverage, now)))?;
+        store.with_store(|s| {
+            s.write(|tx| self.apply_pull(tx, patient_id, nhs, &tasks, coverage, now))
+        })?;
         Ok(Ok(()))
     }
 
@@ -242,7 +286,9 @@ impl TaskSyncEngine {
             if let Some(&i) = rt.reference().as_deref().and_then(|r| by_reference.get(r)) {
                 seen.insert(i);
                 let lt = &local[i];
-                let Some(mut link) = lt.link.clone() else { continue };
+                let Some(mut link) = lt.link.clone() else {
+                    continue;
+                };
                 match link.state {
                     LinkState::CreatePending | LinkState::CreateInFlight | LinkState::Local => {
                         // Our own create, filed although we never heard back.
@@ -252,7 +298,12 @@ impl TaskSyncEngine {
                         if link.base.is_none() {
                             link.base = Some(base_from_remote(rt)?);
                         }
-                        links::audit_sync(tx, "task.sync.create_confirmed", lt.task.id, json!({ "task_uid": rt.uid.as_str(), "reference": link.reference }))?;
+                        links::audit_sync(
+                            tx,
+                            "task.sync.create_confirmed",
+                            lt.task.id,
+                            json!({ "task_uid": rt.uid.as_str(), "reference": link.reference }),
+                        )?;
                         links::put_link(tx, &link, now)?;
                         let lt = links::linked_task(tx, lt.task.id)?;
                         self.resolve_present(tx, &lt, link, rt, now)?;
@@ -262,7 +313,11 @@ impl TaskSyncEngine {
                             "SystmOne holds a second copy of this task (TaskUID {}); please complete the extra copy in SystmOne.",
                             rt.uid
                         );
-                        if !link.notice.as_ref().is_some_and(|n| n.expose().contains(rt.uid.as_str())) {
+                        if !link
+                            .notice
+                            .as_ref()
+                            .is_some_and(|n| n.expose().contains(rt.uid.as_str()))
+                        {
                             notify(tx, &mut link, &text, now)?;
                             links::put_link(tx, &link, now)?;
                         }
@@ -281,10 +336,16 @@ impl TaskSyncEngine {
             if seen.contains(&i) {
                 continue;
             }
-            let Some(link) = lt.link.clone() else { continue };
+            let Some(link) = lt.link.clone() else {
+                continue;
+            };
             match link.state {
                 LinkState::Linked => {
-                    let entered_today = link.base.as_ref().and_then(|b| b.entered).is_some_and(|e| e.date() == today);
+                    let entered_today = link
+                        .base
+                        .as_ref()
+                        .and_then(|b| b.entered)
+                        .is_some_and(|e| e.date() == today);
                     if coverage == Coverage::Full || entered_today {
                         self.resolve_gone(tx, lt, link, now)?;
                         activity = true;
@@ -296,7 +357,12 @@ impl TaskSyncEngine {
                     if covered && now >= attempted + self.budgets.unknown_outcome_grace {
                         let mut link = link;
                         link.state = LinkState::CreatePending;
-                        links::audit_sync(tx, "task.sync.create_not_filed", lt.task.id, json!({ "reference": link.reference }))?;
+                        links::audit_sync(
+                            tx,
+                            "task.sync.create_not_filed",
+                            lt.task.id,
+                            json!({ "reference": link.reference }),
+                        )?;
                         links::put_link(tx, &link, now)?;
                     }
                 }
@@ -332,16 +398,33 @@ impl TaskSyncEngine {
         };
         let remote = rt.fields();
         let local = local_fields(&lt.task, &base);
-        let resolution = merge(&base.fields, &local, lt.task.status, RemoteSide::Present(&remote));
-        let Outcome::Linked { apply_locally, new_base, .. } = resolution.outcome else {
+        let resolution = merge(
+            &base.fields,
+            &local,
+            lt.task.status,
+            RemoteSide::Present(&remote),
+        );
+        let Outcome::Linked {
+            apply_locally,
+            new_base,
+            ..
+        } = resolution.outcome
+        else {
             return Ok(false);
         };
         let remote_changed = remote != base.fields;
         let mut task = lt.task.clone();
         if !apply_locally.is_empty() {
             let update = LocalTaskUpdate {
-                title: apply_locally.content.as_ref().map(|c| title_from_content(c.expose(), &rt.task_type)).transpose()?,
-                assignee: apply_locally.assignee.as_ref().map(|a| a.as_ref().and_then(staff_from_assignee)),
+                title: apply_locally
+                    .content
+                    .as_ref()
+                    .map(|c| title_from_content(c.expose(), &rt.task_type))
+                    .transpose()?,
+                assignee: apply_locally
+                    .assignee
+                    .as_ref()
+                    .map(|a| a.as_ref().and_then(staff_from_assignee)),
                 due: apply_locally.due.map(|d| local_due(d, task.due)),
                 status: None,
             };
@@ -352,9 +435,18 @@ impl TaskSyncEngine {
         } else if new_base.content == local.content {
             Sensitive::new(task.title.as_str().to_owned())
         } else {
-            Sensitive::new(title_from_content(new_base.content.expose(), &rt.task_type)?.as_str().to_owned())
+            Sensitive::new(
+                title_from_content(new_base.content.expose(), &rt.task_type)?
+                    .as_str()
+                    .to_owned(),
+            )
         };
-        link.base = Some(LinkBase { fields: new_base, title, status: Some(rt.status.clone()), entered: Some(rt.entered) });
+        link.base = Some(LinkBase {
+            fields: new_base,
+            title,
+            status: Some(rt.status.clone()),
+            entered: Some(rt.entered),
+        });
         for n in &resolution.notices {
             notify(tx, &mut link, n.expose(), now)?;
         }
@@ -362,7 +454,13 @@ impl TaskSyncEngine {
         Ok(remote_changed)
     }
 
-    fn resolve_gone(&self, tx: &Transaction<'_>, lt: &LinkedTask, mut link: TaskLink, now: DateTime<Local>) -> Result<(), StoreError> {
+    fn resolve_gone(
+        &self,
+        tx: &Transaction<'_>,
+        lt: &LinkedTask,
+        mut link: TaskLink,
+        now: DateTime<Local>,
+    ) -> Result<(), StoreError> {
         let Some(base) = link.base.clone() else {
             link.state = LinkState::Detached;
             return links::put_link(tx, &link, now);
@@ -371,7 +469,10 @@ impl TaskSyncEngine {
         let resolution = merge(&base.fields, &local, lt.task.status, RemoteSide::Gone);
         let mark_done = matches!(resolution.outcome, Outcome::Detach { mark_done: true });
         if mark_done {
-            let update = LocalTaskUpdate { status: Some(TaskStatus::Done), ..Default::default() };
+            let update = LocalTaskUpdate {
+                status: Some(TaskStatus::Done),
+                ..Default::default()
+            };
             links::update_local_task(tx, &lt.task, &update, now)?;
         }
         link.state = LinkState::Detached;
@@ -387,17 +488,34 @@ impl TaskSyncEngine {
         links::put_link(tx, &link, now)
     }
 
-    fn import(&self, tx: &Transaction<'_>, patient_id: PatientId, rt: &RemoteTask, now: DateTime<Local>) -> Result<(), StoreError> {
+    fn import(
+        &self,
+        tx: &Transaction<'_>,
+        patient_id: PatientId,
+        rt: &RemoteTask,
+        now: DateTime<Local>,
+    ) -> Result<(), StoreError> {
         let base = base_from_remote(rt)?;
         let title = title_from_content(base.fields.content.expose(), &rt.task_type)?;
         let assignee = rt.assignee.as_ref().and_then(staff_from_assignee);
-        let task_id =
-            links::insert_local_task(tx, patient_id, &title, assignee.as_ref(), local_due(rt.due, None), &rt.uid, now)?;
+        let task_id = links::insert_local_task(
+            tx,
+            patient_id,
+            &title,
+            assignee.as_ref(),
+            local_due(rt.due, None),
+            &rt.uid,
+            now,
+        )?;
         let mut link = TaskLink::new(task_id, LinkState::Linked);
         link.task_uid = Some(rt.uid.clone());
         link.task_type = Some(rt.task_type.clone());
         link.reference = rt.reference();
-        if link.reference.as_deref().is_some_and(|r| reference_taken(tx, r).unwrap_or(true)) {
+        if link
+            .reference
+            .as_deref()
+            .is_some_and(|r| reference_taken(tx, r).unwrap_or(true))
+        {
             link.reference = None;
         }
         link.base = Some(base);
@@ -412,7 +530,9 @@ impl TaskSyncEngine {
         now: DateTime<Local>,
     ) -> Result<Result<(), RemoteError>, TaskSyncError> {
         let prepared = store.with_store(|s| s.write(|tx| self.begin_create(tx, task_id, now)))?;
-        let Some((nhs, request)) = prepared else { return Ok(Ok(())) };
+        let Some((nhs, request)) = prepared else {
+            return Ok(Ok(()));
+        };
         let result = remote.create(&nhs, &request).await;
         store.with_store(|s| s.write(|tx| self.finish_create(tx, task_id, &result, now)))?;
         Ok(result.map(|_| ()))
@@ -427,31 +547,62 @@ impl TaskSyncEngine {
         now: DateTime<Local>,
     ) -> Result<Option<(NhsNumber, NewRemoteTask)>, StoreError> {
         let LinkedTask { task, link } = links::linked_task(tx, task_id)?;
-        let Some(mut link) = link.filter(|l| l.state == LinkState::CreatePending) else { return Ok(None) };
+        let Some(mut link) = link.filter(|l| l.state == LinkState::CreatePending) else {
+            return Ok(None);
+        };
         let Some(nhs) = links::patient_nhs(tx, task.patient_id)? else {
             link.state = LinkState::Local;
-            notify(tx, &mut link, "Not sent to SystmOne: the patient is no longer linked to a SystmOne record.", now)?;
+            notify(
+                tx,
+                &mut link,
+                "Not sent to SystmOne: the patient is no longer linked to a SystmOne record.",
+                now,
+            )?;
             links::put_link(tx, &link, now)?;
             return Ok(None);
         };
         if task.status != TaskStatus::Open {
             link.state = LinkState::Local;
-            notify(tx, &mut link, &format!("Not sent to SystmOne: it was {} here before it could be sent.", task.status.as_str()), now)?;
+            notify(
+                tx,
+                &mut link,
+                &format!(
+                    "Not sent to SystmOne: it was {} here before it could be sent.",
+                    task.status.as_str()
+                ),
+                now,
+            )?;
             links::put_link(tx, &link, now)?;
             return Ok(None);
         }
         let fields = new_task_fields(&task);
         let request = NewRemoteTask {
-            task_type: link.task_type.clone().unwrap_or_else(|| "Clinical Review Required".to_owned()),
-            content: Sensitive::new(with_reference(fields.content.expose(), link.reference.as_deref())),
+            task_type: link
+                .task_type
+                .clone()
+                .unwrap_or_else(|| "Clinical Review Required".to_owned()),
+            content: Sensitive::new(with_reference(
+                fields.content.expose(),
+                link.reference.as_deref(),
+            )),
             due: fields.due,
             assignee: fields.assignee.clone(),
         };
-        link.base = Some(LinkBase { fields, title: Sensitive::new(task.title.as_str().to_owned()), status: None, entered: None });
+        link.base = Some(LinkBase {
+            fields,
+            title: Sensitive::new(task.title.as_str().to_owned()),
+            status: None,
+            entered: None,
+        });
         link.state = LinkState::CreateInFlight;
         link.create_attempted_at = Some(now);
         links::put_link(tx, &link, now)?;
-        links::audit_sync(tx, "task.sync.create_sent", task_id, json!({ "reference": link.reference, "task_type": request.task_type }))?;
+        links::audit_sync(
+            tx,
+            "task.sync.create_sent",
+            task_id,
+            json!({ "reference": link.reference, "task_type": request.task_type }),
+        )?;
         Ok(Some((nhs, request)))
     }
 
@@ -462,7 +613,9 @@ impl TaskSyncEngine {
         result: &Result<TaskUid, RemoteError>,
         now: DateTime<Local>,
     ) -> Result<(), StoreError> {
-        let Some(mut link) = links::linked_task(tx, task_id)?.link else { return Ok(()) };
+        let Some(mut link) = links::linked_task(tx, task_id)?.link else {
+            return Ok(());
+        };
         if link.state != LinkState::CreateInFlight {
             return Ok(());
         }
@@ -479,21 +632,48 @@ impl TaskSyncEngine {
                     if let Some(base) = link.base.as_mut() {
                         base.entered = Some(now.naive_local());
                     }
-                    links::audit_sync(tx, "task.sync.created", task_id, json!({ "task_uid": uid.as_str() }))?;
+                    links::audit_sync(
+                        tx,
+                        "task.sync.created",
+                        task_id,
+                        json!({ "task_uid": uid.as_str() }),
+                    )?;
                 }
             }
             Err(RemoteError::OutcomeUnknown) => {
-                links::audit_sync(tx, "task.sync.create_unknown", task_id, json!({ "reference": link.reference }))?;
+                links::audit_sync(
+                    tx,
+                    "task.sync.create_unknown",
+                    task_id,
+                    json!({ "reference": link.reference }),
+                )?;
             }
             Err(e @ (RemoteError::Temporary(_) | RemoteError::Unavailable(_))) => {
                 link.state = LinkState::CreatePending;
                 link.retry_after = Some(now + self.budgets.retry_backoff);
-                links::audit_sync(tx, "task.sync.create_failed", task_id, json!({ "error": e.to_string(), "will_retry": true }))?;
+                links::audit_sync(
+                    tx,
+                    "task.sync.create_failed",
+                    task_id,
+                    json!({ "error": e.to_string(), "will_retry": true }),
+                )?;
             }
             Err(e @ RemoteError::Permanent(_)) => {
                 link.state = LinkState::Local;
-                notify(tx, &mut link, &format!("{e}. This task was not created in SystmOne; it is on the ward board only."), now)?;
-                links::audit_sync(tx, "task.sync.create_failed", task_id, json!({ "error": e.to_string(), "will_retry": false }))?;
+                notify(
+                    tx,
+                    &mut link,
+                    &format!(
+                        "{e}. This task was not created in SystmOne; it is on the ward board only."
+                    ),
+                    now,
+                )?;
+                links::audit_sync(
+                    tx,
+                    "task.sync.create_failed",
+                    task_id,
+                    json!({ "error": e.to_string(), "will_retry": false }),
+                )?;
             }
         }
         links::put_link(tx, &link, now)
@@ -510,9 +690,15 @@ impl TaskSyncEngine {
         // Re-read now: the task may have changed since the plan was made.
         let prepared = store.with_store(|s| -> Result<_, StoreError> {
             let LinkedTask { task, link } = links::linked_task(s.connection(), task_id)?;
-            let Some(link) = link.filter(|l| l.state == LinkState::Linked) else { return Ok(None) };
-            let (Some(uid), Some(base)) = (link.task_uid.clone(), link.base.clone()) else { return Ok(None) };
-            let Some(nhs) = links::patient_nhs(s.connection(), task.patient_id)? else { return Ok(None) };
+            let Some(link) = link.filter(|l| l.state == LinkState::Linked) else {
+                return Ok(None);
+            };
+            let (Some(uid), Some(base)) = (link.task_uid.clone(), link.base.clone()) else {
+                return Ok(None);
+            };
+            let Some(nhs) = links::patient_nhs(s.connection(), task.patient_id)? else {
+                return Ok(None);
+            };
             if link.push_failed_version == Some(task.version) {
                 return Ok(None);
             }
@@ -524,9 +710,14 @@ impl TaskSyncEngine {
             }
             Ok(Some((nhs, uid, link, task, changes, complete)))
         })?;
-        let Some((nhs, uid, link, task, changes, complete)) = prepared else { return Ok(Ok(())) };
+        let Some((nhs, uid, link, task, changes, complete)) = prepared else {
+            return Ok(Ok(()));
+        };
         let request = RemoteTaskChanges {
-            content: changes.content.as_ref().map(|c| Sensitive::new(with_reference(c.expose(), link.reference.as_deref()))),
+            content: changes
+                .content
+                .as_ref()
+                .map(|c| Sensitive::new(with_reference(c.expose(), link.reference.as_deref()))),
             due: changes.due,
             assignee: changes.assignee.clone(),
             status: complete.then(|| COMPLETED_STATUS.to_owned()),
@@ -593,24 +784,47 @@ fn describe_push(changes: &FieldChanges, complete: bool) -> String {
 fn base_from_remote(rt: &RemoteTask) -> Result<LinkBase, StoreError> {
     let fields: SyncFields = rt.fields();
     let title = title_from_content(fields.content.expose(), &rt.task_type)?;
-    Ok(LinkBase { fields, title: Sensitive::new(title.as_str().to_owned()), status: Some(rt.status.clone()), entered: Some(rt.entered) })
+    Ok(LinkBase {
+        fields,
+        title: Sensitive::new(title.as_str().to_owned()),
+        status: Some(rt.status.clone()),
+        entered: Some(rt.entered),
+    })
 }
 
 /// Records a notice on the link (shown on the board) and in the audit log.
-fn notify(tx: &Transaction<'_>, link: &mut TaskLink, text: &str, now: DateTime<Local>) -> Result<(), StoreError> {
+fn notify(
+    tx: &Transaction<'_>,
+    link: &mut TaskLink,
+    text: &str,
+    now: DateTime<Local>,
+) -> Result<(), StoreError> {
     links::add_notice(link, text, now);
-    links::audit_sync(tx, "task.sync.notice", link.task_id, json!({ "notice": text }))
+    links::audit_sync(
+        tx,
+        "task.sync.notice",
+        link.task_id,
+        json!({ "notice": text }),
+    )
 }
 
 fn task_with_uid(tx: &Transaction<'_>, uid: &TaskUid) -> Result<Option<TaskId>, StoreError> {
-    tx.query_row("SELECT task_id FROM task_links WHERE task_uid = ?1", [uid.as_str()], |r| r.get(0))
-        .optional()
-        .map_err(StoreError::Sqlite)
+    tx.query_row(
+        "SELECT task_id FROM task_links WHERE task_uid = ?1",
+        [uid.as_str()],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(StoreError::Sqlite)
 }
 
 fn reference_taken(tx: &Transaction<'_>, reference: &str) -> Result<bool, StoreError> {
     let found: Option<i64> = tx
-        .query_row("SELECT task_id FROM task_links WHERE reference = ?1", [reference], |r| r.get(0))
+        .query_row(
+            "SELECT task_id FROM task_links WHERE reference = ?1",
+            [reference],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(StoreError::Sqlite)?;
     Ok(found.is_some())
@@ -641,14 +855,28 @@ mod tests {
         let p = store
             .add_patient(
                 "Nurse A",
-                &NewPatient { bed: BedLabel::parse("Bed 1").unwrap(), name: PatientName::parse("Test Patient").unwrap(), nhs_number: Some(nhs.clone()) },
+                &NewPatient {
+                    bed: BedLabel::parse("Bed 1").unwrap(),
+                    name: PatientName::parse("Test Patient").unwrap(),
+                    nhs_number: Some(nhs.clone()),
+                },
             )
             .unwrap();
         let actor = StaffName::parse("Nurse A").unwrap();
         let t = store
-            .add_task(&actor, &NewTask { patient_id: p.id, title: TaskTitle::parse("Bloods").unwrap(), assignee: None, due: None })
+            .add_task(
+                &actor,
+                &NewTask {
+                    patient_id: p.id,
+                    title: TaskTitle::parse("Bloods").unwrap(),
+                    assignee: None,
+                    due: None,
+                },
+            )
             .unwrap();
-        store.request_task_push(&actor, t.id, "Clinical Review Required").unwrap();
+        store
+            .request_task_push(&actor, t.id, "Clinical Review Required")
+            .unwrap();
         (Mutex::new(store), t.id, nhs)
     }
 
@@ -673,14 +901,20 @@ mod tests {
         remote.inject(Fault::HangAfterApplying);
         let engine = TaskSyncEngine::default();
         let op = Op::Create { task_id };
-        assert!(poll_once(engine.execute(&store, &remote, &op, now)).is_none(), "killed while waiting");
+        assert!(
+            poll_once(engine.execute(&store, &remote, &op, now)).is_none(),
+            "killed while waiting"
+        );
         let link = store.with_store(|s| s.task_link(task_id)).unwrap().unwrap();
         assert_eq!(link.state, LinkState::CreateInFlight);
         assert_eq!(link.create_attempted_at, Some(now));
         assert_eq!(remote.open_tasks(&nhs).len(), 1);
         // Executing the same create again sends nothing: only a pull may settle it.
         let before = remote.requests();
-        poll_once(engine.execute(&store, &remote, &op, now)).unwrap().unwrap().unwrap();
+        poll_once(engine.execute(&store, &remote, &op, now))
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(remote.requests(), before);
     }
 
@@ -690,24 +924,64 @@ mod tests {
         let now = Local::now();
         let remote = FakeRemote::new(now.naive_local());
         let engine = TaskSyncEngine::default();
-        poll_once(engine.execute(&store, &remote, &Op::Create { task_id }, now)).unwrap().unwrap().unwrap();
+        poll_once(engine.execute(&store, &remote, &Op::Create { task_id }, now))
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let actor = StaffName::parse("Nurse A").unwrap();
-        let changes = crate::domain::TaskChanges { title: Some(TaskTitle::parse("Bloods x2").unwrap()), ..Default::default() };
-        store.with_store(|s| s.edit_task(&actor, task_id, None, &changes)).unwrap();
+        let changes = crate::domain::TaskChanges {
+            title: Some(TaskTitle::parse("Bloods x2").unwrap()),
+            ..Default::default()
+        };
+        store
+            .with_store(|s| s.edit_task(&actor, task_id, None, &changes))
+            .unwrap();
         let plan = engine.plan(&store, now).unwrap();
-        let Some(Op::Update { changes, .. }) = plan.iter().find(|op| matches!(op, Op::Update { .. })) else { panic!("{plan:?}") };
+        let Some(Op::Update { changes, .. }) =
+            plan.iter().find(|op| matches!(op, Op::Update { .. }))
+        else {
+            panic!("{plan:?}")
+        };
         assert_eq!(changes.field_names(), vec!["content"]);
         remote.inject(Fault::Permanent);
-        let update = plan.iter().find(|op| matches!(op, Op::Update { .. })).unwrap().clone();
-        let r = poll_once(engine.execute(&store, &remote, &update, now)).unwrap().unwrap();
+        let update = plan
+            .iter()
+            .find(|op| matches!(op, Op::Update { .. }))
+            .unwrap()
+            .clone();
+        let r = poll_once(engine.execute(&store, &remote, &update, now))
+            .unwrap()
+            .unwrap();
         assert!(matches!(r, Err(RemoteError::Permanent(_))));
         let later = now + chrono::TimeDelta::minutes(5);
-        assert!(!engine.plan(&store, later).unwrap().iter().any(|op| matches!(op, Op::Update { .. })));
-        let notice = store.with_store(|s| s.task_link(task_id)).unwrap().unwrap().notice.unwrap().into_inner();
-        assert!(notice.contains("Bloods x2") && notice.contains("edited again"), "{notice}");
+        assert!(!engine
+            .plan(&store, later)
+            .unwrap()
+            .iter()
+            .any(|op| matches!(op, Op::Update { .. })));
+        let notice = store
+            .with_store(|s| s.task_link(task_id))
+            .unwrap()
+            .unwrap()
+            .notice
+            .unwrap()
+            .into_inner();
+        assert!(
+            notice.contains("Bloods x2") && notice.contains("edited again"),
+            "{notice}"
+        );
         // The next edit is sent.
-        let changes = crate::domain::TaskChanges { title: Some(TaskTitle::parse("Bloods x3").unwrap()), ..Default::default() };
-        store.with_store(|s| s.edit_task(&actor, task_id, None, &changes)).unwrap();
-        assert!(engine.plan(&store, later).unwrap().iter().any(|op| matches!(op, Op::Update { .. })));
+        let changes = crate::domain::TaskChanges {
+            title: Some(TaskTitle::parse("Bloods x3").unwrap()),
+            ..Default::default()
+        };
+        store
+            .with_store(|s| s.edit_task(&actor, task_id, None, &changes))
+            .unwrap();
+        assert!(engine
+            .plan(&store, later)
+            .unwrap()
+            .iter()
+            .any(|op| matches!(op, Op::Update { .. })));
     }
 }

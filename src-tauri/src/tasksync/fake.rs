@@ -63,7 +63,15 @@ enum Effect {
 
 impl FakeRemote {
     pub fn new(now: NaiveDateTime) -> FakeRemote {
-        FakeRemote { state: Mutex::new(FakeState { tasks: Vec::new(), next_uid: 1, now, faults: VecDeque::new(), requests: 0 }) }
+        FakeRemote {
+            state: Mutex::new(FakeState {
+                tasks: Vec::new(),
+                next_uid: 1,
+                now,
+                faults: VecDeque::new(),
+                requests: 0,
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {
@@ -94,7 +102,11 @@ impl FakeRemote {
     }
 
     pub fn task(&self, uid: &TaskUid) -> Option<FakeTask> {
-        self.lock().tasks.iter().find(|t| &t.task.uid == uid).cloned()
+        self.lock()
+            .tasks
+            .iter()
+            .find(|t| &t.task.uid == uid)
+            .cloned()
     }
 
     /// A SystmOne user creates a task.
@@ -107,14 +119,23 @@ impl FakeRemote {
         assignee: Option<RemoteAssignee>,
     ) -> TaskUid {
         let mut s = self.lock();
-        let new = NewRemoteTask { task_type: task_type.into(), content: Sensitive::new(content.into()), due, assignee };
+        let new = NewRemoteTask {
+            task_type: task_type.into(),
+            content: Sensitive::new(content.into()),
+            due,
+            assignee,
+        };
         insert(&mut s, nhs, &new)
     }
 
     /// A SystmOne user edits an open task; false if it is completed or removed.
     pub fn user_edit(&self, uid: &TaskUid, changes: &RemoteTaskChanges) -> bool {
         let mut s = self.lock();
-        match s.tasks.iter_mut().find(|t| &t.task.uid == uid && !t.completed && !t.removed) {
+        match s
+            .tasks
+            .iter_mut()
+            .find(|t| &t.task.uid == uid && !t.completed && !t.removed)
+        {
             Some(t) => {
                 apply_changes(t, changes);
                 true
@@ -125,7 +146,11 @@ impl FakeRemote {
 
     pub fn user_complete(&self, uid: &TaskUid) -> bool {
         let mut s = self.lock();
-        match s.tasks.iter_mut().find(|t| &t.task.uid == uid && !t.completed && !t.removed) {
+        match s
+            .tasks
+            .iter_mut()
+            .find(|t| &t.task.uid == uid && !t.completed && !t.removed)
+        {
             Some(t) => {
                 t.completed = true;
                 true
@@ -136,7 +161,11 @@ impl FakeRemote {
 
     pub fn user_remove(&self, uid: &TaskUid) -> bool {
         let mut s = self.lock();
-        match s.tasks.iter_mut().find(|t| &t.task.uid == uid && !t.removed) {
+        match s
+            .tasks
+            .iter_mut()
+            .find(|t| &t.task.uid == uid && !t.removed)
+        {
             Some(t) => {
                 t.removed = true;
                 true
@@ -157,15 +186,25 @@ impl FakeRemote {
             None => Effect::Apply,
             Some(Fault::Drop) => Effect::Skip(RemoteError::OutcomeUnknown),
             Some(Fault::ApplyThenTimeout) => Effect::ApplyThen(RemoteError::OutcomeUnknown),
-            Some(Fault::Temporary) => Effect::Skip(RemoteError::Temporary("the record is open on this PC".into())),
-            Some(Fault::Permanent) => Effect::Skip(RemoteError::Permanent("the request was refused".into())),
-            Some(Fault::Unavailable) => Effect::Skip(RemoteError::Unavailable("SystmOne is not running".into())),
+            Some(Fault::Temporary) => Effect::Skip(RemoteError::Temporary(
+                "the record is open on this PC".into(),
+            )),
+            Some(Fault::Permanent) => {
+                Effect::Skip(RemoteError::Permanent("the request was refused".into()))
+            }
+            Some(Fault::Unavailable) => {
+                Effect::Skip(RemoteError::Unavailable("SystmOne is not running".into()))
+            }
             Some(Fault::HangBeforeApplying) => Effect::Hang { apply: false },
             Some(Fault::HangAfterApplying) => Effect::Hang { apply: true },
         }
     }
 
-    fn pull_now(&self, nhs: &NhsNumber, today_only: bool) -> (Result<Vec<RemoteTask>, RemoteError>, bool) {
+    fn pull_now(
+        &self,
+        nhs: &NhsNumber,
+        today_only: bool,
+    ) -> (Result<Vec<RemoteTask>, RemoteError>, bool) {
         let mut s = self.lock();
         match Self::effect(&mut s) {
             Effect::Apply => (Ok(listed(&s, nhs, today_only)), false),
@@ -174,7 +213,11 @@ impl FakeRemote {
         }
     }
 
-    fn create_now(&self, nhs: &NhsNumber, task: &NewRemoteTask) -> (Result<TaskUid, RemoteError>, bool) {
+    fn create_now(
+        &self,
+        nhs: &NhsNumber,
+        task: &NewRemoteTask,
+    ) -> (Result<TaskUid, RemoteError>, bool) {
         let mut s = self.lock();
         match Self::effect(&mut s) {
             Effect::Apply => (Ok(insert(&mut s, nhs, task)), false),
@@ -192,7 +235,12 @@ impl FakeRemote {
         }
     }
 
-    fn update_now(&self, nhs: &NhsNumber, uid: &TaskUid, changes: &RemoteTaskChanges) -> (Result<(), RemoteError>, bool) {
+    fn update_now(
+        &self,
+        nhs: &NhsNumber,
+        uid: &TaskUid,
+        changes: &RemoteTaskChanges,
+    ) -> (Result<(), RemoteError>, bool) {
         let mut s = self.lock();
         let effect = Self::effect(&mut s);
         let (apply, outcome, hang) = match effect {
@@ -204,8 +252,14 @@ impl FakeRemote {
         let mut result = Ok(());
         if apply {
             let digits = nhs.digits();
-            result = match s.tasks.iter_mut().find(|t| &t.task.uid == uid && t.nhs == digits && !t.removed) {
-                None => Err(RemoteError::Permanent(format!("no task {uid} for this patient"))),
+            result = match s
+                .tasks
+                .iter_mut()
+                .find(|t| &t.task.uid == uid && t.nhs == digits && !t.removed)
+            {
+                None => Err(RemoteError::Permanent(format!(
+                    "no task {uid} for this patient"
+                ))),
                 Some(t) if t.completed => {
                     if changes.status.as_deref() == Some(COMPLETED_STATUS) {
                         Ok(())
@@ -279,7 +333,11 @@ fn apply_changes(t: &mut FakeTask, changes: &RemoteTaskChanges) {
 }
 
 impl RemoteTasks for FakeRemote {
-    async fn pull(&self, nhs: &NhsNumber, today_only: bool) -> Result<Vec<RemoteTask>, RemoteError> {
+    async fn pull(
+        &self,
+        nhs: &NhsNumber,
+        today_only: bool,
+    ) -> Result<Vec<RemoteTask>, RemoteError> {
         let (result, hang) = self.pull_now(nhs, today_only);
         if hang {
             std::future::pending::<()>().await;
@@ -295,7 +353,12 @@ impl RemoteTasks for FakeRemote {
         result
     }
 
-    async fn update(&self, nhs: &NhsNumber, uid: &TaskUid, changes: &RemoteTaskChanges) -> Result<(), RemoteError> {
+    async fn update(
+        &self,
+        nhs: &NhsNumber,
+        uid: &TaskUid,
+        changes: &RemoteTaskChanges,
+    ) -> Result<(), RemoteError> {
         let (result, hang) = self.update_now(nhs, uid, changes);
         if hang {
             std::future::pending::<()>().await;

@@ -21,9 +21,15 @@ impl FieldChanges {
 
     pub fn apply_to(&self, fields: &SyncFields) -> SyncFields {
         SyncFields {
-            content: self.content.clone().unwrap_or_else(|| fields.content.clone()),
+            content: self
+                .content
+                .clone()
+                .unwrap_or_else(|| fields.content.clone()),
             due: self.due.unwrap_or(fields.due),
-            assignee: self.assignee.clone().unwrap_or_else(|| fields.assignee.clone()),
+            assignee: self
+                .assignee
+                .clone()
+                .unwrap_or_else(|| fields.assignee.clone()),
         }
     }
 
@@ -66,7 +72,12 @@ pub enum Outcome {
     /// Still linked: apply `apply_locally` to the ward task and store `new_base`. What
     /// remains to send is `push` (always `diff(new_base, ward task after applying)`),
     /// together with the completion when `complete`.
-    Linked { apply_locally: FieldChanges, new_base: SyncFields, push: FieldChanges, complete: bool },
+    Linked {
+        apply_locally: FieldChanges,
+        new_base: SyncFields,
+        push: FieldChanges,
+        complete: bool,
+    },
     /// SystmOne's task is gone: unlink; mark the ward task done when `mark_done`.
     Detach { mark_done: bool },
 }
@@ -79,7 +90,12 @@ pub struct Resolution {
 }
 
 /// Merges one task. `local` is the ward task in SystmOne's terms (see [`local_fields`]).
-pub fn merge(base: &SyncFields, local: &SyncFields, local_status: TaskStatus, remote: RemoteSide<'_>) -> Resolution {
+pub fn merge(
+    base: &SyncFields,
+    local: &SyncFields,
+    local_status: TaskStatus,
+    remote: RemoteSide<'_>,
+) -> Resolution {
     let completed_here = local_status != TaskStatus::Open;
     let Some(remote) = (match remote {
         RemoteSide::Present(r) => Some(r),
@@ -99,27 +115,42 @@ pub fn merge(base: &SyncFields, local: &SyncFields, local_status: TaskStatus, re
 
     match content {
         FieldMerge::RemoteOnly if completed_here => {
-            notices.push(completed_vs_remote_edit(Field::Content, &describe_content(&remote.content)));
+            notices.push(completed_vs_remote_edit(
+                Field::Content,
+                &describe_content(&remote.content),
+            ));
             new_base.content = local.content.clone();
         }
         FieldMerge::RemoteOnly => apply_locally.content = Some(remote.content.clone()),
-        FieldMerge::Conflict => {
-            notices.push(conflict(Field::Content, &describe_content(&local.content), &describe_content(&remote.content)))
-        }
+        FieldMerge::Conflict => notices.push(conflict(
+            Field::Content,
+            &describe_content(&local.content),
+            &describe_content(&remote.content),
+        )),
         FieldMerge::Unchanged | FieldMerge::LocalOnly | FieldMerge::Agree => {}
     }
     match due {
         FieldMerge::RemoteOnly if completed_here => {
-            notices.push(completed_vs_remote_edit(Field::Due, &describe_due(remote.due)));
+            notices.push(completed_vs_remote_edit(
+                Field::Due,
+                &describe_due(remote.due),
+            ));
             new_base.due = local.due;
         }
         FieldMerge::RemoteOnly => apply_locally.due = Some(remote.due),
-        FieldMerge::Conflict => notices.push(conflict(Field::Due, &describe_due(local.due), &describe_due(remote.due))),
+        FieldMerge::Conflict => notices.push(conflict(
+            Field::Due,
+            &describe_due(local.due),
+            &describe_due(remote.due),
+        )),
         FieldMerge::Unchanged | FieldMerge::LocalOnly | FieldMerge::Agree => {}
     }
     match assignee {
         FieldMerge::RemoteOnly if completed_here => {
-            notices.push(completed_vs_remote_edit(Field::Assignee, &describe_assignee(&remote.assignee)));
+            notices.push(completed_vs_remote_edit(
+                Field::Assignee,
+                &describe_assignee(&remote.assignee),
+            ));
             new_base.assignee = local.assignee.clone();
         }
         FieldMerge::RemoteOnly => apply_locally.assignee = Some(remote.assignee.clone()),
@@ -132,7 +163,15 @@ pub fn merge(base: &SyncFields, local: &SyncFields, local_status: TaskStatus, re
     }
     let local_after = apply_locally.apply_to(local);
     let push = diff(&new_base, &local_after);
-    Resolution { outcome: Outcome::Linked { apply_locally, new_base, push, complete: completed_here }, notices }
+    Resolution {
+        outcome: Outcome::Linked {
+            apply_locally,
+            new_base,
+            push,
+            complete: completed_here,
+        },
+        notices,
+    }
 }
 
 fn merge_gone(base: &SyncFields, local: &SyncFields, local_status: TaskStatus) -> Resolution {
@@ -221,7 +260,10 @@ fn describe_content(c: &Sensitive<String>) -> String {
 }
 
 fn describe_due(d: Option<NaiveDate>) -> String {
-    d.map_or_else(|| "no due date".to_owned(), |d| d.format("%Y-%m-%d").to_string())
+    d.map_or_else(
+        || "no due date".to_owned(),
+        |d| d.format("%Y-%m-%d").to_string(),
+    )
 }
 
 fn describe_assignee(a: &Option<RemoteAssignee>) -> String {
@@ -239,13 +281,21 @@ fn describe_assignee(a: &Option<RemoteAssignee>) -> String {
 pub fn describe_changes(changes: &FieldChanges) -> String {
     let mut parts = Vec::new();
     if let Some(c) = &changes.content {
-        parts.push(format!("{} {}", Field::Content.label(), describe_content(c)));
+        parts.push(format!(
+            "{} {}",
+            Field::Content.label(),
+            describe_content(c)
+        ));
     }
     if let Some(d) = changes.due {
         parts.push(format!("{} {}", Field::Due.label(), describe_due(d)));
     }
     if let Some(a) = &changes.assignee {
-        parts.push(format!("{} {}", Field::Assignee.label(), describe_assignee(a)));
+        parts.push(format!(
+            "{} {}",
+            Field::Assignee.label(),
+            describe_assignee(a)
+        ));
     }
     parts.join(", ")
 }
@@ -267,10 +317,16 @@ pub fn local_fields(task: &Task, base: &LinkBase) -> SyncFields {
     let due = task.due.map(|d| d.date_naive());
     let assignee = match (&task.assignee, &base.fields.assignee) {
         (None, _) => None,
-        (Some(mine), Some(theirs)) if staff_from_assignee(theirs).as_ref() == Some(mine) => Some(theirs.clone()),
+        (Some(mine), Some(theirs)) if staff_from_assignee(theirs).as_ref() == Some(mine) => {
+            Some(theirs.clone())
+        }
         (Some(mine), _) => Some(RemoteAssignee::user(mine.as_str())),
     };
-    SyncFields { content, due, assignee }
+    SyncFields {
+        content,
+        due,
+        assignee,
+    }
 }
 
 /// The ward task in SystmOne's terms for a first create (no base yet).
@@ -278,19 +334,27 @@ pub fn new_task_fields(task: &Task) -> SyncFields {
     SyncFields {
         content: Sensitive::new(task.title.as_str().to_owned()),
         due: task.due.map(|d| d.date_naive()),
-        assignee: task.assignee.as_ref().map(|a| RemoteAssignee::user(a.as_str())),
+        assignee: task
+            .assignee
+            .as_ref()
+            .map(|a| RemoteAssignee::user(a.as_str())),
     }
 }
 
 /// SystmOne holds a due *date*; the ward keeps its own time of day when the date agrees,
 /// else uses the end of that day (as `parse_due` does for a typed date).
-pub fn local_due(remote: Option<NaiveDate>, current: Option<DateTime<Local>>) -> Option<DateTime<Local>> {
+pub fn local_due(
+    remote: Option<NaiveDate>,
+    current: Option<DateTime<Local>>,
+) -> Option<DateTime<Local>> {
     let date = remote?;
     if let Some(current) = current.filter(|c| c.date_naive() == date) {
         return Some(current);
     }
     let end_of_day = NaiveTime::from_hms_opt(23, 59, 0)?;
-    Local.from_local_datetime(&date.and_time(end_of_day)).earliest()
+    Local
+        .from_local_datetime(&date.and_time(end_of_day))
+        .earliest()
 }
 
 #[cfg(test)]
@@ -311,11 +375,36 @@ mod tests {
         let base = fields("Bloods", Some(4), None);
         let local = fields("Bloods and ECG", Some(4), None);
         let remote = fields("Bloods", Some(5), None);
-        let r = merge(&base, &local, TaskStatus::Open, RemoteSide::Present(&remote));
+        let r = merge(
+            &base,
+            &local,
+            TaskStatus::Open,
+            RemoteSide::Present(&remote),
+        );
         assert!(r.notices.is_empty());
-        let Outcome::Linked { apply_locally, push, complete, new_base } = r.outcome else { panic!("{r:?}") };
-        assert_eq!(apply_locally, FieldChanges { due: Some(NaiveDate::from_ymd_opt(2026, 3, 5)), ..Default::default() });
-        assert_eq!(push, FieldChanges { content: Some(Sensitive::new("Bloods and ECG".into())), ..Default::default() });
+        let Outcome::Linked {
+            apply_locally,
+            push,
+            complete,
+            new_base,
+        } = r.outcome
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            apply_locally,
+            FieldChanges {
+                due: Some(NaiveDate::from_ymd_opt(2026, 3, 5)),
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            push,
+            FieldChanges {
+                content: Some(Sensitive::new("Bloods and ECG".into())),
+                ..Default::default()
+            }
+        );
         assert!(!complete);
         assert_eq!(new_base, remote);
     }
@@ -325,12 +414,22 @@ mod tests {
         let base = fields("Bloods", None, Some("Dr A"));
         let local = fields("Bloods", None, Some("Dr B"));
         let remote = fields("Bloods", None, Some("Dr C"));
-        let r = merge(&base, &local, TaskStatus::Open, RemoteSide::Present(&remote));
-        let Outcome::Linked { push, .. } = &r.outcome else { panic!() };
+        let r = merge(
+            &base,
+            &local,
+            TaskStatus::Open,
+            RemoteSide::Present(&remote),
+        );
+        let Outcome::Linked { push, .. } = &r.outcome else {
+            panic!()
+        };
         assert_eq!(push.assignee, Some(Some(RemoteAssignee::user("Dr B"))));
         assert_eq!(r.notices.len(), 1);
         let n = r.notices[0].expose();
-        assert!(n.contains("\"Dr C\"") && n.contains("\"Dr B\"") && n.contains("the assignee"), "{n}");
+        assert!(
+            n.contains("\"Dr C\"") && n.contains("\"Dr B\"") && n.contains("the assignee"),
+            "{n}"
+        );
     }
 
     #[test]
@@ -344,7 +443,13 @@ mod tests {
         let r = merge(&base, &base, TaskStatus::Open, RemoteSide::Gone);
         assert_eq!(r.outcome, Outcome::Detach { mark_done: true });
         let r = merge(&base, &base, TaskStatus::Done, RemoteSide::Gone);
-        assert_eq!(r, Resolution { outcome: Outcome::Detach { mark_done: false }, notices: vec![] });
+        assert_eq!(
+            r,
+            Resolution {
+                outcome: Outcome::Detach { mark_done: false },
+                notices: vec![]
+            }
+        );
     }
 
     #[test]
@@ -352,7 +457,15 @@ mod tests {
         let base = fields("Bloods", Some(4), None);
         let remote = fields("Bloods", Some(9), None);
         let r = merge(&base, &base, TaskStatus::Done, RemoteSide::Present(&remote));
-        let Outcome::Linked { apply_locally, push, complete, .. } = &r.outcome else { panic!() };
+        let Outcome::Linked {
+            apply_locally,
+            push,
+            complete,
+            ..
+        } = &r.outcome
+        else {
+            panic!()
+        };
         assert!(apply_locally.is_empty() && push.is_empty() && *complete);
         assert!(r.notices[0].expose().contains("2026-03-09"));
     }
@@ -363,7 +476,10 @@ mod tests {
             fields: SyncFields {
                 content: Sensitive::new("Line 1\nLine 2".into()),
                 due: NaiveDate::from_ymd_opt(2026, 3, 4),
-                assignee: Some(RemoteAssignee { kind: AssigneeKind::Team, name: "Ward 7".into() }),
+                assignee: Some(RemoteAssignee {
+                    kind: AssigneeKind::Team,
+                    name: "Ward 7".into(),
+                }),
             },
             title: Sensitive::new("Line 1 Line 2".into()),
             status: None,
@@ -385,13 +501,19 @@ mod tests {
         };
         assert_eq!(local_fields(&task, &base), base.fields);
         task.assignee = Some(StaffName::parse("Dr B").unwrap());
-        assert_eq!(local_fields(&task, &base).assignee, Some(RemoteAssignee::user("Dr B")));
+        assert_eq!(
+            local_fields(&task, &base).assignee,
+            Some(RemoteAssignee::user("Dr B"))
+        );
     }
 
     #[test]
     fn local_due_keeps_the_ward_time_on_the_same_day() {
         let at_ten = Local.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
-        assert_eq!(local_due(NaiveDate::from_ymd_opt(2026, 3, 4), Some(at_ten)), Some(at_ten));
+        assert_eq!(
+            local_due(NaiveDate::from_ymd_opt(2026, 3, 4), Some(at_ten)),
+            Some(at_ten)
+        );
         let moved = local_due(NaiveDate::from_ymd_opt(2026, 3, 5), Some(at_ten)).unwrap();
         assert_eq!(moved.naive_local().to_string(), "2026-03-05 23:59:00");
         assert_eq!(local_due(None, Some(at_ten)), None);
@@ -407,7 +529,11 @@ mod tests {
     }
 
     fn arb_status() -> impl Strategy<Value = TaskStatus> {
-        prop::sample::select(vec![TaskStatus::Open, TaskStatus::Done, TaskStatus::Cancelled])
+        prop::sample::select(vec![
+            TaskStatus::Open,
+            TaskStatus::Done,
+            TaskStatus::Cancelled,
+        ])
     }
 
     proptest! {

@@ -59,7 +59,8 @@ pub mod merge;
 pub mod planner;
 
 pub use crate::store::task_links::{
-    AssigneeKind, LinkBase, LinkState, PatientTaskSync, RemoteAssignee, SyncFields, TaskLink, TaskUid, SYNC_ACTOR,
+    AssigneeKind, LinkBase, LinkState, PatientTaskSync, RemoteAssignee, SyncFields, TaskLink,
+    TaskUid, SYNC_ACTOR,
 };
 pub use engine::{RemoteTasks, RoundReport, StoreAccess, TaskSyncEngine, TaskSyncError};
 pub use planner::{Budgets, Op};
@@ -122,7 +123,10 @@ pub struct RemoteTaskChanges {
 
 impl RemoteTaskChanges {
     pub fn is_empty(&self) -> bool {
-        self.content.is_none() && self.due.is_none() && self.assignee.is_none() && self.status.is_none()
+        self.content.is_none()
+            && self.due.is_none()
+            && self.assignee.is_none()
+            && self.status.is_none()
     }
 }
 
@@ -157,7 +161,10 @@ pub fn strip_reference(content: &str) -> (String, Option<String>) {
     if let Some(start) = content.rfind("[IH-") {
         if let Some(len) = content[start..].find(']') {
             let reference = &content[start + 1..start + len];
-            let valid = reference.len() > 3 && reference.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let valid = reference.len() > 3
+                && reference
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
             if valid {
                 let mut rest = String::with_capacity(content.len());
                 rest.push_str(content[..start].trim_end());
@@ -177,15 +184,27 @@ pub fn strip_reference(content: &str) -> (String, Option<String>) {
 
 /// The ward title for a SystmOne content: one line, within a title's length (SystmOne's
 /// content may be longer and multi-line; the full text stays in the merge base).
-pub fn title_from_content(content: &str, task_type: &str) -> Result<TaskTitle, crate::domain::ValidationError> {
+pub fn title_from_content(
+    content: &str,
+    task_type: &str,
+) -> Result<TaskTitle, crate::domain::ValidationError> {
     let flat = content
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
     let max = TaskTitle::MAX_CHARS;
-    let text = if flat.chars().count() > max { flat.chars().take(max - 1).chain(std::iter::once('…')).collect() } else { flat };
-    TaskTitle::parse(&text).or_else(|_| TaskTitle::parse(task_type)).or_else(|_| TaskTitle::parse("SystmOne task"))
+    let text = if flat.chars().count() > max {
+        flat.chars()
+            .take(max - 1)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        flat
+    };
+    TaskTitle::parse(&text)
+        .or_else(|_| TaskTitle::parse(task_type))
+        .or_else(|_| TaskTitle::parse("SystmOne task"))
 }
 
 #[cfg(test)]
@@ -197,9 +216,18 @@ mod tests {
     fn references_round_trip_and_survive_user_text_after_them() {
         let c = with_reference("Bloods", Some("IH-T12-0a1b2c"));
         assert_eq!(c, "Bloods [IH-T12-0a1b2c]");
-        assert_eq!(strip_reference(&c), ("Bloods".to_owned(), Some("IH-T12-0a1b2c".to_owned())));
-        assert_eq!(strip_reference("Bloods [IH-T12-0a1b2c] done by FY1").0, "Bloods done by FY1");
-        assert_eq!(strip_reference("see [IH notes]"), ("see [IH notes]".to_owned(), None));
+        assert_eq!(
+            strip_reference(&c),
+            ("Bloods".to_owned(), Some("IH-T12-0a1b2c".to_owned()))
+        );
+        assert_eq!(
+            strip_reference("Bloods [IH-T12-0a1b2c] done by FY1").0,
+            "Bloods done by FY1"
+        );
+        assert_eq!(
+            strip_reference("see [IH notes]"),
+            ("see [IH notes]".to_owned(), None)
+        );
         assert_eq!(strip_reference("  plain "), ("plain".to_owned(), None));
     }
 
@@ -208,9 +236,24 @@ mod tests {
         let t = title_from_content("Line one\nline two\t\u{7}", "File").unwrap();
         assert_eq!(t.as_str(), "Line one line two");
         let long = "x".repeat(500);
-        assert_eq!(title_from_content(&long, "File").unwrap().as_str().chars().count(), TaskTitle::MAX_CHARS);
-        assert_eq!(title_from_content("   ", "Clinical Review Required").unwrap().as_str(), "Clinical Review Required");
-        assert_eq!(title_from_content("", "").unwrap().as_str(), "SystmOne task");
+        assert_eq!(
+            title_from_content(&long, "File")
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            TaskTitle::MAX_CHARS
+        );
+        assert_eq!(
+            title_from_content("   ", "Clinical Review Required")
+                .unwrap()
+                .as_str(),
+            "Clinical Review Required"
+        );
+        assert_eq!(
+            title_from_content("", "").unwrap().as_str(),
+            "SystmOne task"
+        );
     }
 
     proptest! {

@@ -22,16 +22,30 @@ use std::collections::HashSet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// GetPatientRecord Tasks with MinEntryDate = MaxEntryDate = today (not throttled).
-    PullToday { patient_id: PatientId, nhs: NhsNumber },
+    PullToday {
+        patient_id: PatientId,
+        nhs: NhsNumber,
+    },
     /// GetPatientRecord Tasks, no date filter (once per 30 s per PC).
-    PullFull { patient_id: PatientId, nhs: NhsNumber },
+    PullFull {
+        patient_id: PatientId,
+        nhs: NhsNumber,
+    },
     /// UpdatePatientRecord NonClinical/Task without a TaskUID.
     Create { task_id: TaskId },
     /// UpdatePatientRecord NonClinical/Task with the TaskUID and only the changed fields.
     /// The engine re-reads the task before sending, so a newer edit is sent instead.
-    Update { task_id: TaskId, task_uid: TaskUid, changes: FieldChanges },
+    Update {
+        task_id: TaskId,
+        task_uid: TaskUid,
+        changes: FieldChanges,
+    },
     /// As `Update`, with Status Completed (plus any unsent ward edits, so none is lost).
-    Complete { task_id: TaskId, task_uid: TaskUid, changes: FieldChanges },
+    Complete {
+        task_id: TaskId,
+        task_uid: TaskUid,
+        changes: FieldChanges,
+    },
 }
 
 impl Op {
@@ -99,7 +113,11 @@ pub struct PlanInput {
 }
 
 /// Whether GetPatientRecord's 30 s budget allows a full pull at `now`.
-pub fn full_pull_allowed(last: Option<DateTime<Local>>, now: DateTime<Local>, budgets: &Budgets) -> bool {
+pub fn full_pull_allowed(
+    last: Option<DateTime<Local>>,
+    now: DateTime<Local>,
+    budgets: &Budgets,
+) -> bool {
     last.is_none_or(|last| now - last >= budgets.full_pull_interval)
 }
 
@@ -107,17 +125,28 @@ pub fn plan(input: &PlanInput, now: DateTime<Local>, budgets: &Budgets) -> Vec<O
     let mut ops = Vec::new();
     let mut pulled: HashSet<PatientId> = HashSet::new();
 
-    for r in input.reconciles.iter().filter(|r| !r.needs_full_pull && r.ready_at <= now) {
+    for r in input
+        .reconciles
+        .iter()
+        .filter(|r| !r.needs_full_pull && r.ready_at <= now)
+    {
         if pulled.insert(r.patient_id) {
-            ops.push(Op::PullToday { patient_id: r.patient_id, nhs: r.nhs.clone() });
+            ops.push(Op::PullToday {
+                patient_id: r.patient_id,
+                nhs: r.nhs.clone(),
+            });
         }
     }
 
     ops.extend(input.pushes.iter().cloned());
 
     if full_pull_allowed(input.last_full_pull_at, now, budgets) {
-        let urgent: HashSet<PatientId> =
-            input.reconciles.iter().filter(|r| r.needs_full_pull && r.ready_at <= now).map(|r| r.patient_id).collect();
+        let urgent: HashSet<PatientId> = input
+            .reconciles
+            .iter()
+            .filter(|r| r.needs_full_pull && r.ready_at <= now)
+            .map(|r| r.patient_id)
+            .collect();
         let next = input.patients.iter().min_by_key(|p| {
             (
                 !urgent.contains(&p.patient_id),
@@ -129,7 +158,10 @@ pub fn plan(input: &PlanInput, now: DateTime<Local>, budgets: &Budgets) -> Vec<O
         });
         if let Some(p) = next {
             pulled.insert(p.patient_id);
-            ops.push(Op::PullFull { patient_id: p.patient_id, nhs: p.nhs_number.clone() });
+            ops.push(Op::PullFull {
+                patient_id: p.patient_id,
+                nhs: p.nhs_number.clone(),
+            });
         }
     }
 
@@ -137,10 +169,16 @@ pub fn plan(input: &PlanInput, now: DateTime<Local>, budgets: &Budgets) -> Vec<O
         .patients
         .iter()
         .filter(|p| !pulled.contains(&p.patient_id))
-        .filter(|p| p.today_pulled_at.is_none_or(|at| now - at >= budgets.today_pull_every))
+        .filter(|p| {
+            p.today_pulled_at
+                .is_none_or(|at| now - at >= budgets.today_pull_every)
+        })
         .collect();
     due_today.sort_by_key(|p| (p.today_pulled_at, p.patient_id));
-    ops.extend(due_today.into_iter().map(|p| Op::PullToday { patient_id: p.patient_id, nhs: p.nhs_number.clone() }));
+    ops.extend(due_today.into_iter().map(|p| Op::PullToday {
+        patient_id: p.patient_id,
+        nhs: p.nhs_number.clone(),
+    }));
     ops
 }
 
@@ -162,13 +200,23 @@ pub struct BoardEstimate {
 /// Estimates [`BoardEstimate`] for `patients` linked patients of whom `changed_today` need a
 /// full pull (flagged, e.g. a today pull showed activity or a ward edit is waiting), the
 /// others having been confirmed earlier today. `changed_today` is capped at `patients`.
-pub fn estimate_board_confirmation(patients: usize, changed_today: usize, budgets: &Budgets) -> BoardEstimate {
+pub fn estimate_board_confirmation(
+    patients: usize,
+    changed_today: usize,
+    budgets: &Budgets,
+) -> BoardEstimate {
     let changed_today = changed_today.min(patients);
     let full_rotation = budgets.full_pull_interval * patients as i32;
-    let limit = budgets.full_pull_interval * (patients as i32 + 2) + budgets.request_interval * (patients as i32 + 2);
+    let limit = budgets.full_pull_interval * (patients as i32 + 2)
+        + budgets.request_interval * (patients as i32 + 2);
     // The planner never looks at the number; the NHS's published example always parses.
     let Ok(nhs) = NhsNumber::parse("9434765919") else {
-        return BoardEstimate { today_changes_visible: limit, fully_confirmed: limit, full_rotation, naive: full_rotation };
+        return BoardEstimate {
+            today_changes_visible: limit,
+            fully_confirmed: limit,
+            full_rotation,
+            naive: full_rotation,
+        };
     };
     let start = Local::now();
     let earlier = start - TimeDelta::hours(1);
@@ -187,7 +235,12 @@ pub fn estimate_board_confirmation(patients: usize, changed_today: usize, budget
     let mut today_visible: Option<TimeDelta> = None;
     let mut confirmed: Option<TimeDelta> = None;
     while confirmed.is_none() && now - start <= limit {
-        let input = PlanInput { patients: state.clone(), pushes: Vec::new(), reconciles: Vec::new(), last_full_pull_at: last_full };
+        let input = PlanInput {
+            patients: state.clone(),
+            pushes: Vec::new(),
+            reconciles: Vec::new(),
+            last_full_pull_at: last_full,
+        };
         let Some(op) = plan(&input, now, budgets).into_iter().next() else {
             now += budgets.request_interval;
             continue;
@@ -210,7 +263,9 @@ pub fn estimate_board_confirmation(patients: usize, changed_today: usize, budget
             Op::Create { .. } | Op::Update { .. } | Op::Complete { .. } => {}
         }
         now = done_at;
-        let all_today = state.iter().all(|p| p.today_pulled_at.is_some_and(|t| t > start));
+        let all_today = state
+            .iter()
+            .all(|p| p.today_pulled_at.is_some_and(|t| t > start));
         if all_today && today_visible.is_none() {
             today_visible = Some(now - start);
         }
@@ -230,7 +285,12 @@ pub fn estimate_board_confirmation(patients: usize, changed_today: usize, budget
 mod tests {
     use super::*;
 
-    fn patient(id: i64, confirmed: Option<i64>, today: Option<i64>, base: DateTime<Local>) -> PatientTaskSync {
+    fn patient(
+        id: i64,
+        confirmed: Option<i64>,
+        today: Option<i64>,
+        base: DateTime<Local>,
+    ) -> PatientTaskSync {
         PatientTaskSync {
             patient_id: PatientId(id),
             nhs_number: NhsNumber::parse("9434765919").unwrap(),
@@ -242,7 +302,15 @@ mod tests {
     }
 
     fn full_pulls(ops: &[Op]) -> Vec<PatientId> {
-        ops.iter().filter_map(|o| if let Op::PullFull { patient_id, .. } = o { Some(*patient_id) } else { None }).collect()
+        ops.iter()
+            .filter_map(|o| {
+                if let Op::PullFull { patient_id, .. } = o {
+                    Some(*patient_id)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -251,7 +319,11 @@ mod tests {
         let now = t0 + TimeDelta::seconds(1000);
         let b = Budgets::default();
         let input = PlanInput {
-            patients: vec![patient(1, Some(500), None, t0), patient(2, Some(100), None, t0), patient(3, Some(900), None, t0)],
+            patients: vec![
+                patient(1, Some(500), None, t0),
+                patient(2, Some(100), None, t0),
+                patient(3, Some(900), None, t0),
+            ],
             ..Default::default()
         };
         assert_eq!(full_pulls(&plan(&input, now, &b)), vec![PatientId(2)]);
@@ -275,12 +347,25 @@ mod tests {
         let now = t0 + TimeDelta::seconds(100);
         let b = Budgets::default();
         let input = PlanInput {
-            patients: vec![patient(1, Some(0), Some(90), t0), patient(2, Some(0), Some(20), t0), patient(3, Some(0), Some(60), t0)],
+            patients: vec![
+                patient(1, Some(0), Some(90), t0),
+                patient(2, Some(0), Some(20), t0),
+                patient(3, Some(0), Some(60), t0),
+            ],
             last_full_pull_at: Some(now),
             ..Default::default()
         };
         let ops = plan(&input, now, &b);
-        let ids: Vec<_> = ops.iter().map(|o| if let Op::PullToday { patient_id, .. } = o { patient_id.0 } else { 0 }).collect();
+        let ids: Vec<_> = ops
+            .iter()
+            .map(|o| {
+                if let Op::PullToday { patient_id, .. } = o {
+                    patient_id.0
+                } else {
+                    0
+                }
+            })
+            .collect();
         assert_eq!(ids, vec![2, 3]);
     }
 
@@ -293,19 +378,44 @@ mod tests {
             patients: vec![patient(1, Some(0), None, t0), patient(2, Some(0), None, t0)],
             pushes: vec![Op::Create { task_id: TaskId(7) }],
             reconciles: vec![
-                ReconcileNeed { patient_id: PatientId(2), nhs: nhs.clone(), needs_full_pull: false, ready_at: t0 },
-                ReconcileNeed { patient_id: PatientId(1), nhs: nhs.clone(), needs_full_pull: true, ready_at: t0 },
+                ReconcileNeed {
+                    patient_id: PatientId(2),
+                    nhs: nhs.clone(),
+                    needs_full_pull: false,
+                    ready_at: t0,
+                },
+                ReconcileNeed {
+                    patient_id: PatientId(1),
+                    nhs: nhs.clone(),
+                    needs_full_pull: true,
+                    ready_at: t0,
+                },
             ],
             last_full_pull_at: None,
         };
         let ops = plan(&input, t0, &b);
-        assert_eq!(ops[0], Op::PullToday { patient_id: PatientId(2), nhs: nhs.clone() });
+        assert_eq!(
+            ops[0],
+            Op::PullToday {
+                patient_id: PatientId(2),
+                nhs: nhs.clone()
+            }
+        );
         assert_eq!(ops[1], Op::Create { task_id: TaskId(7) });
-        assert_eq!(ops[2], Op::PullFull { patient_id: PatientId(1), nhs });
+        assert_eq!(
+            ops[2],
+            Op::PullFull {
+                patient_id: PatientId(1),
+                nhs
+            }
+        );
         assert_eq!(ops.len(), 3, "no second pull of the same patient: {ops:?}");
         // Not before the grace period.
         let mut early = input.clone();
-        early.reconciles.iter_mut().for_each(|r| r.ready_at = t0 + TimeDelta::seconds(5));
+        early
+            .reconciles
+            .iter_mut()
+            .for_each(|r| r.ready_at = t0 + TimeDelta::seconds(5));
         let ops = plan(&early, t0, &b);
         assert_eq!(ops[0], Op::Create { task_id: TaskId(7) });
     }
@@ -316,18 +426,25 @@ mod tests {
     fn a_thirty_bed_ward_rotates_within_the_budgets() {
         let b = Budgets::default();
         let t0 = Local::now();
-        let mut state: Vec<PatientTaskSync> = (1..=30).map(|i| patient(i, None, None, t0)).collect();
+        let mut state: Vec<PatientTaskSync> =
+            (1..=30).map(|i| patient(i, None, None, t0)).collect();
         let mut last_full = None;
         let mut now = t0;
         let mut full_order = Vec::new();
         let mut today_all_at = None;
         let mut sent = Vec::new();
         for _ in 0..(30 * 30 + 5) {
-            let input = PlanInput { patients: state.clone(), last_full_pull_at: last_full, ..Default::default() };
+            let input = PlanInput {
+                patients: state.clone(),
+                last_full_pull_at: last_full,
+                ..Default::default()
+            };
             if let Some(op) = plan(&input, now, &b).into_iter().next() {
                 sent.push((now, op.clone()));
                 let p = match &op {
-                    Op::PullFull { patient_id, .. } | Op::PullToday { patient_id, .. } => *patient_id,
+                    Op::PullFull { patient_id, .. } | Op::PullToday { patient_id, .. } => {
+                        *patient_id
+                    }
                     _ => unreachable!(),
                 };
                 let p = state.iter_mut().find(|s| s.patient_id == p).unwrap();
@@ -347,10 +464,20 @@ mod tests {
         assert!(today_all_at <= TimeDelta::seconds(31), "{today_all_at}");
         assert_eq!(full_order.len(), 31, "one full pull per 30 s");
         let first_round: HashSet<_> = full_order[..30].iter().collect();
-        assert_eq!(first_round.len(), 30, "every patient once before anyone twice: {full_order:?}");
+        assert_eq!(
+            first_round.len(),
+            30,
+            "every patient once before anyone twice: {full_order:?}"
+        );
         // Never more than one full pull in any 30 s window.
-        let fulls: Vec<_> = sent.iter().filter(|(_, o)| o.is_full_pull()).map(|(t, _)| *t).collect();
-        assert!(fulls.windows(2).all(|w| w[1] - w[0] >= b.full_pull_interval));
+        let fulls: Vec<_> = sent
+            .iter()
+            .filter(|(_, o)| o.is_full_pull())
+            .map(|(t, _)| *t)
+            .collect();
+        assert!(fulls
+            .windows(2)
+            .all(|w| w[1] - w[0] >= b.full_pull_interval));
     }
 
     #[test]
@@ -362,7 +489,10 @@ mod tests {
         // 5 full pulls at 0, 30, 60, 90, 120 s, each answered within a second.
         assert_eq!(e.fully_confirmed, TimeDelta::seconds(121), "{e:?}");
         let none_changed = estimate_board_confirmation(30, 0, &b);
-        assert_eq!(none_changed.fully_confirmed, none_changed.today_changes_visible);
+        assert_eq!(
+            none_changed.fully_confirmed,
+            none_changed.today_changes_visible
+        );
         assert!(none_changed.fully_confirmed <= TimeDelta::seconds(31));
         let all_changed = estimate_board_confirmation(30, 30, &b);
         assert_eq!(all_changed.fully_confirmed, TimeDelta::seconds(29 * 30 + 1));
