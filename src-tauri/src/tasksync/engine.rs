@@ -133,7 +133,7 @@ impl TaskSyncEngine {
                     reconciles.push(ReconcileNeed {
                         patient_id: task.patient_id,
                         nhs,
-                        needs_full_pull: attempted.date_naive() != now.date_naive(),
+                        needs_full_pull: !planner::today_pull_can_settle(attempted, now),
                         ready_at: attempted + self.budgets.unknown_outcome_grace,
                     });
                 }
@@ -353,7 +353,7 @@ impl TaskSyncEngine {
                 }
                 LinkState::CreateInFlight => {
                     let attempted = link.create_attempted_at.unwrap_or(now);
-                    let covered = coverage == Coverage::Full || attempted.date_naive() == today;
+                    let covered = coverage == Coverage::Full || planner::today_pull_can_settle(attempted, now);
                     if covered && now >= attempted + self.budgets.unknown_outcome_grace {
                         let mut link = link;
                         link.state = LinkState::CreatePending;
@@ -628,10 +628,9 @@ impl TaskSyncEngine {
                     link.state = LinkState::Local;
                 } else {
                     link.task_uid = Some(uid.clone());
+                    // `entered` stays unknown until a pull shows SystmOne's own value: an
+                    // entered-today pull may only vouch for an absence by SystmOne's date.
                     link.state = LinkState::Linked;
-                    if let Some(base) = link.base.as_mut() {
-                        base.entered = Some(now.naive_local());
-                    }
                     links::audit_sync(
                         tx,
                         "task.sync.created",

@@ -33,19 +33,29 @@
 //!    version of the task is not retried (the next edit is). A refused create leaves the
 //!    task on the ward board only.
 //! 9. A SystmOne task that was unlinked (rule 5) and reappears is left alone.
+//! 10. A SystmOne task that carries the reference of a ward task already linked to another
+//!     TaskUID is a second copy: it is not imported; the ward task gets a notice naming it.
 //!
 //! Pushes send only fields that differ from the base, so a SystmOne edit to another field
-//! since the last pull survives. Known limit: a SystmOne edit to the *same* field made
-//! after our last pull and before our push is overwritten without a notice (SystmOne's own
-//! audit trail keeps it); the next pull makes both sides agree.
+//! since the last pull survives. Known limits (the Tasks filter gives no version to test
+//! against): a SystmOne edit to the *same* field made after our last pull of that patient
+//! and before our push is overwritten without a notice, and a SystmOne edit made in that
+//! window to a task we then complete is not shown here. Both stay in SystmOne's own record
+//! and audit trail; the next pull makes both sides agree.
 //!
 //! # Never filing twice
 //!
 //! Every create carries a reference `[IH-T<id>-<random>]` at the end of the content. The
 //! link goes to `create_in_flight` (durably) *before* the request is sent. A create whose
-//! outcome is unknown (timeout, crash) is only resent after a pull that covers it (an
-//! entered-today pull if it was sent today, else a full pull, after a grace period) shows
-//! no task with that reference; if the task is there, it is linked instead.
+//! outcome is unknown (timeout, crash) is only resent after a pull that covers it shows no
+//! task with that reference, and only after a grace period (a slow SystmOne may still file
+//! it); if the task is there, it is linked instead. An entered-today pull covers a create
+//! sent earlier the same day, except within 10 minutes of midnight (SystmOne dates entries
+//! by its own clock); otherwise a full pull is needed. Any pull that lists a task with the
+//! reference links it at once. Limit: the Tasks filter lists only non-completed tasks, so if
+//! a SystmOne user completes our task between an unanswered create and that pull, the pull
+//! cannot tell it from "never filed" and the task is sent again (the extra copy is the open
+//! one; the completed one stays completed).
 //!
 //! # Budgets
 //!

@@ -112,6 +112,21 @@ pub struct PlanInput {
     pub last_full_pull_at: Option<DateTime<Local>>,
 }
 
+/// How close to midnight a create may have been sent for an entered-today pull to settle it:
+/// SystmOne dates the entry by its own clock, which may sit either side of midnight.
+pub const MIDNIGHT_MARGIN_MINUTES: i64 = 10;
+
+/// Whether an entered-today pull at `now` must show a task created at `attempted` if it was
+/// filed (same day, not within [`MIDNIGHT_MARGIN_MINUTES`] of midnight); else only a full
+/// pull can prove a create was not filed.
+pub fn today_pull_can_settle(attempted: DateTime<Local>, now: DateTime<Local>) -> bool {
+    use chrono::Timelike;
+    let minute_of_day = i64::from(attempted.hour()) * 60 + i64::from(attempted.minute());
+    attempted.date_naive() == now.date_naive()
+        && minute_of_day >= MIDNIGHT_MARGIN_MINUTES
+        && minute_of_day < 24 * 60 - MIDNIGHT_MARGIN_MINUTES
+}
+
 /// Whether GetPatientRecord's 30 s budget allows a full pull at `now`.
 pub fn full_pull_allowed(
     last: Option<DateTime<Local>>,
@@ -284,6 +299,7 @@ pub fn estimate_board_confirmation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn patient(
         id: i64,
@@ -481,11 +497,21 @@ mod tests {
     }
 
     #[test]
+    fn creates_near_midnight_need_a_full_pull_to_settle() {
+        let at = |d: u32, h: u32, m: u32| Local.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap();
+        assert!(today_pull_can_settle(at(4, 9, 0), at(4, 9, 2)));
+        assert!(!today_pull_can_settle(at(4, 23, 55), at(4, 23, 57)));
+        assert!(!today_pull_can_settle(at(5, 0, 5), at(5, 0, 7)));
+        assert!(!today_pull_can_settle(at(4, 12, 0), at(5, 12, 0)));
+    }
+
+    #[test]
     fn board_estimate_for_a_thirty_bed_ward() {
         let b = Budgets::default();
         let e = estimate_board_confirmation(30, 5, &b);
         assert_eq!(e.naive, TimeDelta::minutes(15));
-        assert!(e.today_changes_visible <= TimeDelta::seconds(31), "{e:?}");
+        // One full pull and 29 entered-today pulls, one per second.
+        assert_eq!(e.today_changes_visible, TimeDelta::seconds(30), "{e:?}");
         // 5 full pulls at 0, 30, 60, 90, 120 s, each answered within a second.
         assert_eq!(e.fully_confirmed, TimeDelta::seconds(121), "{e:?}");
         let none_changed = estimate_board_confirmation(30, 0, &b);
@@ -493,8 +519,9 @@ mod tests {
             none_changed.fully_confirmed,
             none_changed.today_changes_visible
         );
-        assert!(none_changed.fully_confirmed <= TimeDelta::seconds(31));
+        assert_eq!(none_changed.fully_confirmed, TimeDelta::seconds(30));
         let all_changed = estimate_board_confirmation(30, 30, &b);
         assert_eq!(all_changed.fully_confirmed, TimeDelta::seconds(29 * 30 + 1));
+        assert_eq!(all_changed.today_changes_visible, TimeDelta::seconds(30));
     }
 }
