@@ -808,7 +808,11 @@ fn check_converged(w: &World, ledger: &Ledger) -> Result<(), TestCaseError> {
             let refused = link.push_failed_version == Some(t.version);
             if refused {
                 // SystmOne refused this version for good: the sides differ, and staff are told.
-                prop_assert!(link.notice.is_some(), "refusal of task {} not explained", t.id);
+                prop_assert!(
+                    link.notice.is_some(),
+                    "refusal of task {} not explained",
+                    t.id
+                );
             } else if t.status == TaskStatus::Open {
                 // Converged: both sides show the same task.
                 prop_assert!(

@@ -353,7 +353,8 @@ impl TaskSyncEngine {
                 }
                 LinkState::CreateInFlight => {
                     let attempted = link.create_attempted_at.unwrap_or(now);
-                    let covered = coverage == Coverage::Full || planner::today_pull_can_settle(attempted, now);
+                    let covered = coverage == Coverage::Full
+                        || planner::today_pull_can_settle(attempted, now);
                     if covered && now >= attempted + self.budgets.unknown_outcome_grace {
                         let mut link = link;
                         link.state = LinkState::CreatePending;

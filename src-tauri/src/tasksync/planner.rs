@@ -123,8 +123,7 @@ pub fn today_pull_can_settle(attempted: DateTime<Local>, now: DateTime<Local>) -
     use chrono::Timelike;
     let minute_of_day = i64::from(attempted.hour()) * 60 + i64::from(attempted.minute());
     attempted.date_naive() == now.date_naive()
-        && minute_of_day >= MIDNIGHT_MARGIN_MINUTES
-        && minute_of_day < 24 * 60 - MIDNIGHT_MARGIN_MINUTES
+        && (MIDNIGHT_MARGIN_MINUTES..24 * 60 - MIDNIGHT_MARGIN_MINUTES).contains(&minute_of_day)
 }
 
 /// Whether GetPatientRecord's 30 s budget allows a full pull at `now`.
