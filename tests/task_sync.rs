@@ -878,3 +878,58 @@ proptest! {
         run_interleaving(start, actions)?;
     }
 }
+
+#[test]
+fn a_refused_completion_is_explained_once_not_on_every_pull() {
+    let mut w = World::new(morning());
+    let t = w.add_task(0, "Bloods", true);
+    assert!(w.round());
+    let uid = w.uid(t.id).unwrap();
+    w.remote.user_edit(
+        &uid,
+        &RemoteTaskChanges {
+            due: Some(NaiveDate::from_ymd_opt(2026, 3, 9)),
+            ..Default::default()
+        },
+    );
+    w.store()
+        .set_task_status(&w.nurse.clone(), t.id, None, TaskStatus::Done)
+        .unwrap();
+    w.remote.inject(Fault::Permanent);
+    w.advance(31);
+    assert!(w.round());
+    w.settle();
+    assert!(!w.remote.task(&uid).unwrap().completed, "refused");
+    let notice = w.notice(t.id);
+    assert_eq!(
+        notice
+            .matches("Completed here while SystmOne changed the due date to 2026-03-09")
+            .count(),
+        1,
+        "{notice}"
+    );
+    assert_eq!(
+        notice.matches("did not accept the completion").count(),
+        1,
+        "{notice}"
+    );
+    let audit = w
+        .store()
+        .audit_entries(&AuditQuery {
+            entity: Some("task".into()),
+            entity_id: Some(t.id.to_string()),
+            limit: None,
+        })
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "task.sync.notice")
+            .count(),
+        2
+    );
+    // The ward task stays done; SystmOne's date was not applied to it.
+    let task = w.task(t.id);
+    assert_eq!(task.status, TaskStatus::Done);
+    assert_eq!(task.due, None);
+}

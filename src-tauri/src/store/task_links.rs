@@ -762,6 +762,27 @@ impl Store {
             .collect())
     }
 
+    /// Every link of a task of a patient on the ward, for the board in one query (sync
+    /// state, TaskUID, notice).
+    pub fn task_links(&self) -> StoreResult<Vec<TaskLink>> {
+        let link_cols = LINK_COLUMNS
+            .split(',')
+            .map(|c| format!("l.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {link_cols} FROM task_links l JOIN tasks t ON t.id = l.task_id
+                 JOIN patients p ON p.id = t.patient_id WHERE p.discharged_at IS NULL ORDER BY l.task_id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| link_from_row(r, 0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Per linked patient on the ward: when its tasks were last confirmed against SystmOne.
     pub fn task_sync_patients(&self) -> StoreResult<Vec<PatientTaskSync>> {
         patients_to_sync(&self.conn)
@@ -898,6 +919,7 @@ mod tests {
         store.write(|tx| put_link(tx, &link, now)).unwrap();
         let back = store.task_link(t.id).unwrap().unwrap();
         assert_eq!(back, link);
+        assert_eq!(store.task_links().unwrap(), vec![link.clone()]);
         let text = back.notice.unwrap().into_inner();
         assert!(text.contains("first") && text.contains("second"), "{text}");
         store.dismiss_task_sync_notice(&actor, t.id).unwrap();

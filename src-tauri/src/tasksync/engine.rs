@@ -286,7 +286,8 @@ impl TaskSyncEngine {
             if let Some(&i) = rt.reference().as_deref().and_then(|r| by_reference.get(r)) {
                 seen.insert(i);
                 let lt = &local[i];
-                let Some(mut link) = lt.link.clone() else {
+                // Re-read: an earlier copy with the same reference may have linked it already.
+                let Some(mut link) = links::linked_task(tx, lt.task.id)?.link else {
                     continue;
                 };
                 match link.state {
@@ -792,13 +793,22 @@ fn base_from_remote(rt: &RemoteTask) -> Result<LinkBase, StoreError> {
     })
 }
 
-/// Records a notice on the link (shown on the board) and in the audit log.
+/// Records a notice on the link (shown on the board) and in the audit log, once.
 fn notify(
     tx: &Transaction<'_>,
     link: &mut TaskLink,
     text: &str,
     now: DateTime<Local>,
 ) -> Result<(), StoreError> {
+    if link
+        .notice
+        .as_ref()
+        .is_some_and(|n| n.expose().contains(text))
+    {
+        // Already on the board and in the audit log; a later pull seeing the same
+        // situation must not pile up copies.
+        return Ok(());
+    }
     links::add_notice(link, text, now);
     links::audit_sync(
         tx,
