@@ -184,6 +184,15 @@ impl TaskSyncEngine {
         let mut report = RoundReport::default();
         for op in ops.into_iter().take(max_ops) {
             let result = self.execute(store, remote, &op, now).await?;
+            if let Err(e) = &result {
+                // Ids and kinds only: SystmOne's error text may quote patient data.
+                tracing::info!(
+                    op = op.kind(),
+                    outcome = remote_error_kind(e),
+                    "task sync: SystmOne did not complete the request"
+                );
+                tracing::debug!(op = ?op, error = %e, "task sync failure detail");
+            }
             report.ops.push(OpReport { op, remote: result });
         }
         Ok(report)
@@ -769,6 +778,15 @@ impl TaskSyncEngine {
             })
         })?;
         Ok(result)
+    }
+}
+
+fn remote_error_kind(e: &RemoteError) -> &'static str {
+    match e {
+        RemoteError::OutcomeUnknown => "outcome_unknown",
+        RemoteError::Temporary(_) => "temporary",
+        RemoteError::Permanent(_) => "permanent",
+        RemoteError::Unavailable(_) => "unavailable",
     }
 }
 
