@@ -25,10 +25,12 @@ fn main() -> ExitCode {
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string()),
     };
-    let hub = match Hub::open(&data_dir) {
-        Ok(hub) => hub.with_demo_mode(args.demo),
-        Err(e) => return fail(&e.to_string()),
-    };
+    // A database that cannot be opened is reported in the window (staff start the app by
+    // double-clicking; there is no terminal to read), and on stderr for IT.
+    let hub = Hub::open(&data_dir).map(|hub| hub.with_demo_mode(args.demo));
+    if let Err(e) = &hub {
+        tracing::error!(code = e.code(), "the ward database could not be opened: {e}");
+    }
     tracing::info!(data_dir = %data_dir.display(), demo = args.demo, "starting Inpatient Hub");
     match shell::run(hub) {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,6 @@ use crate::domain::TaskStatus;
 use crate::hub::{AppStatus, Board, BoardFilter, HandoverPatient, Hub, HubError, PatientInput, TaskEditInput, TaskInput};
 use crate::store::{AuditEntry, AuditQuery, Patient};
 use serde::Serialize;
-use std::path::PathBuf;
 use tauri::State;
 
 /// The error the UI receives from every command.
@@ -23,62 +22,67 @@ impl From<HubError> for UiError {
 
 type Res<T> = Result<T, UiError>;
 
-#[tauri::command]
-fn app_status(hub: State<'_, Hub>) -> Res<AppStatus> {
-    Ok(hub.status()?)
+/// The core, or why it could not be opened. The window starts either way, so a damaged or
+/// locked database is explained on screen rather than the app silently failing to open.
+pub struct HubState(Result<Hub, (&'static str, String)>);
+
+impl HubState {
+    fn get(&self) -> Res<&Hub> {
+        self.0.as_ref().map_err(|(code, message)| UiError { code, message: message.clone() })
+    }
 }
 
 #[tauri::command]
-fn set_current_user(hub: State<'_, Hub>, name: String) -> Res<String> {
-    Ok(hub.set_current_user(&name)?.to_string())
+fn app_status(hub: State<'_, HubState>) -> Res<AppStatus> {
+    Ok(hub.get()?.status()?)
 }
 
 #[tauri::command]
-fn board(hub: State<'_, Hub>, filter: BoardFilter) -> Res<Board> {
-    Ok(hub.board(&filter)?)
+fn set_current_user(hub: State<'_, HubState>, name: String) -> Res<String> {
+    Ok(hub.get()?.set_current_user(&name)?.to_string())
 }
 
 #[tauri::command]
-fn handover(hub: State<'_, Hub>) -> Res<Vec<HandoverPatient>> {
-    Ok(hub.handover()?)
+fn board(hub: State<'_, HubState>, filter: BoardFilter) -> Res<Board> {
+    Ok(hub.get()?.board(&filter)?)
 }
 
 #[tauri::command]
-fn add_patient(hub: State<'_, Hub>, input: PatientInput) -> Res<Patient> {
-    Ok(hub.add_patient(&input)?)
+fn handover(hub: State<'_, HubState>) -> Res<Vec<HandoverPatient>> {
+    Ok(hub.get()?.handover()?)
 }
 
 #[tauri::command]
-fn add_task(hub: State<'_, Hub>, input: TaskInput) -> Res<crate::domain::Task> {
-    Ok(hub.add_task(&input)?)
+fn add_patient(hub: State<'_, HubState>, input: PatientInput) -> Res<Patient> {
+    Ok(hub.get()?.add_patient(&input)?)
 }
 
 #[tauri::command]
-fn edit_task(hub: State<'_, Hub>, id: i64, input: TaskEditInput) -> Res<crate::domain::Task> {
-    Ok(hub.edit_task(id, &input)?)
+fn add_task(hub: State<'_, HubState>, input: TaskInput) -> Res<crate::domain::Task> {
+    Ok(hub.get()?.add_task(&input)?)
 }
 
 #[tauri::command]
-fn set_task_status(hub: State<'_, Hub>, id: i64, status: TaskStatus, version: Option<i64>) -> Res<crate::domain::Task> {
-    Ok(hub.set_task_status(id, status, version)?)
+fn edit_task(hub: State<'_, HubState>, id: i64, input: TaskEditInput) -> Res<crate::domain::Task> {
+    Ok(hub.get()?.edit_task(id, &input)?)
 }
 
 #[tauri::command]
-fn audit(hub: State<'_, Hub>, entity: Option<String>, entity_id: Option<String>) -> Res<Vec<AuditEntry>> {
-    Ok(hub.audit(&AuditQuery { entity, entity_id, limit: Some(500) })?)
+fn set_task_status(hub: State<'_, HubState>, id: i64, status: TaskStatus, version: Option<i64>) -> Res<crate::domain::Task> {
+    Ok(hub.get()?.set_task_status(id, status, version)?)
 }
 
-/// Options the app binary was started with.
-#[derive(Debug, Clone)]
-pub struct AppOptions {
-    pub data_dir: PathBuf,
+#[tauri::command]
+fn audit(hub: State<'_, HubState>, entity: Option<String>, entity_id: Option<String>) -> Res<Vec<AuditEntry>> {
+    Ok(hub.get()?.audit(&AuditQuery { entity, entity_id, limit: Some(500) })?)
 }
 
 /// Opens the core and runs the window until it is closed.
-pub fn run(hub: Hub) -> Result<(), tauri::Error> {
+pub fn run(hub: Result<Hub, HubError>) -> Result<(), tauri::Error> {
+    let state = HubState(hub.map_err(|e| (e.code(), e.to_string())));
     tauri::Builder::default()
         .plugin(tauri_plugin_clipboard_manager::init())
-        .manage(hub)
+        .manage(state)
         .invoke_handler(tauri::generate_handler![
             app_status,
             set_current_user,
