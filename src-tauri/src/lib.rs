@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod hub;
+pub mod lookup;
 pub mod shell;
 pub mod store;
 pub mod systmone;
