@@ -47,6 +47,9 @@ enum Command {
     },
     /// Choose the current user (who the app audits changes under).
     User { name: String },
+    /// Decode a captured SystmOne response (XML file) and print it as JSON: how IT debugs the field.
+    /// Prints patient data: handle the output as you would the record.
+    Decode { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +129,18 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) -
     Ok(())
 }
 
+fn decode(file: &std::path::Path) -> Result<(), HubError> {
+    let bytes = std::fs::read(file).map_err(|e| HubError::BadRequest(format!("cannot read {}: {e}", file.display())))?;
+    let response = inpatient_hub::systmone::codec::decode_response(&bytes)
+        .map_err(|e| HubError::BadRequest(format!("{}: {e}", file.display())))?;
+    print(true, &response, |_| String::new())
+}
+
 fn run(cli: Cli) -> Result<(), HubError> {
+    // Commands that need no database come first, so they work anywhere.
+    if let Command::Decode { file } = &cli.command {
+        return decode(file);
+    }
     let data_dir = config::resolve_data_dir(cli.data_dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
     let hub = Hub::open(&data_dir)?;
     if let Some(user) = &cli.as_user {
@@ -187,6 +201,7 @@ fn run(cli: Cli) -> Result<(), HubError> {
             let task = hub.set_task_status(id, TaskStatus::Cancelled, None)?;
             print(cli.json, &task, |t| format!("task {} cancelled", t.id))
         }
+        Command::Decode { .. } => Ok(()),
         Command::Audit { entity, id, limit } => {
             let entries = hub.audit(&AuditQuery { entity, entity_id: id, limit: Some(limit) })?;
             print(cli.json, &entries, |es| {
