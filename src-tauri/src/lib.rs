@@ -8,3 +8,4 @@ pub mod domain;
 pub mod hub;
 pub mod shell;
 pub mod store;
+pub mod systmone;

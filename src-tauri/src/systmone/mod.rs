@@ -1,0 +1,2 @@
+//! SystmOne Client Integration (temporary module root until the codec branch lands).
+pub mod pacing;
