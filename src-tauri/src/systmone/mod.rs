@@ -1,2 +1,3 @@
 //! SystmOne Client Integration (temporary module root until the codec branch lands).
 pub mod pacing;
+pub mod secrets;
