@@ -105,7 +105,9 @@ pub struct PacingView {
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn wall_clock_ms() -> Result<i64, PacingError> {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|_| PacingError::Clock)?;
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| PacingError::Clock)?;
     i64::try_from(since.as_millis()).map_err(|_| PacingError::Clock)
 }
 
@@ -126,7 +128,10 @@ pub struct Pacer {
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pacer").field("store", &self.store).field("config", &self.config).finish()
+        f.debug_struct("Pacer")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -145,15 +150,23 @@ impl Pacer {
     /// would hold the shared 1 s budget for up to 30 s and stall every other request on the
     /// PC, so the caller sends other requests meanwhile (or waits and asks again). Decided under the write lock, so the
     /// answer also covers other processes' recent `GetPatientRecord`s.
-    pub fn try_reserve(&mut self, class: SendClass, now_ms: i64) -> Result<Reservation, PacingError> {
+    pub fn try_reserve(
+        &mut self,
+        class: SendClass,
+        now_ms: i64,
+    ) -> Result<Reservation, PacingError> {
         let config = self.config;
         let outcome = self.store.write(|tx| {
             let view = view_in(tx, &config, now_ms)?;
             if class == SendClass::ThrottledRecord && view.next_record_ms > view.next_any_ms {
-                return Ok(Reservation::RecordBudgetBusy { until_ms: view.next_record_ms });
+                return Ok(Reservation::RecordBudgetBusy {
+                    until_ms: view.next_record_ms,
+                });
             }
             record_slot(tx, class, view.next_any_ms)?;
-            Ok(Reservation::Granted { at_ms: view.next_any_ms })
+            Ok(Reservation::Granted {
+                at_ms: view.next_any_ms,
+            })
         })?;
         Ok(outcome)
     }
@@ -163,11 +176,20 @@ impl Pacer {
     pub fn view(&mut self, now_ms: i64) -> Result<PacingView, PacingError> {
         let conn = self.store.connection();
         let read = |budget: &str| -> Result<Option<i64>, PacingError> {
-            conn.query_row("SELECT last_sent_at_ms FROM pacing WHERE budget = ?1", [budget], |r| r.get(0))
-                .optional()
-                .map_err(|e| PacingError::Store(StoreError::Sqlite(e)))
+            conn.query_row(
+                "SELECT last_sent_at_ms FROM pacing WHERE budget = ?1",
+                [budget],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| PacingError::Store(StoreError::Sqlite(e)))
         };
-        Ok(compute_view(&self.config, now_ms, read(BUDGET_ANY)?, read(BUDGET_PATIENT_RECORD)?))
+        Ok(compute_view(
+            &self.config,
+            now_ms,
+            read(BUDGET_ANY)?,
+            read(BUDGET_PATIENT_RECORD)?,
+        ))
     }
 
     /// Reserves a slot and blocks the thread until it (for synchronous callers and tests).
@@ -179,7 +201,9 @@ impl Pacer {
                     sleep_until_wall_ms_blocking(at_ms)?;
                     return Ok(at_ms);
                 }
-                Reservation::RecordBudgetBusy { until_ms } => sleep_until_wall_ms_blocking(until_ms)?,
+                Reservation::RecordBudgetBusy { until_ms } => {
+                    sleep_until_wall_ms_blocking(until_ms)?
+                }
             }
         }
     }
@@ -193,7 +217,9 @@ pub fn sleep_until_wall_ms_blocking(at_ms: i64) -> Result<(), PacingError> {
         if now >= at_ms {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(u64::try_from(at_ms - now).unwrap_or(0)));
+        std::thread::sleep(Duration::from_millis(
+            u64::try_from(at_ms - now).unwrap_or(0),
+        ));
     }
 }
 
@@ -204,14 +230,21 @@ pub async fn sleep_until_wall_ms(at_ms: i64) -> Result<(), PacingError> {
         if now >= at_ms {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(u64::try_from(at_ms - now).unwrap_or(0))).await;
+        tokio::time::sleep(Duration::from_millis(
+            u64::try_from(at_ms - now).unwrap_or(0),
+        ))
+        .await;
     }
 }
 
 fn read_budget(tx: &Transaction<'_>, budget: &str) -> Result<Option<i64>, StoreError> {
-    tx.query_row("SELECT last_sent_at_ms FROM pacing WHERE budget = ?1", [budget], |r| r.get(0))
-        .optional()
-        .map_err(StoreError::Sqlite)
+    tx.query_row(
+        "SELECT last_sent_at_ms FROM pacing WHERE budget = ?1",
+        [budget],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(StoreError::Sqlite)
 }
 
 fn write_budget(tx: &Transaction<'_>, budget: &str, at_ms: i64) -> Result<(), StoreError> {
@@ -224,8 +257,17 @@ fn write_budget(tx: &Transaction<'_>, budget: &str, at_ms: i64) -> Result<(), St
     Ok(())
 }
 
-fn view_in(tx: &Transaction<'_>, config: &PacingConfig, now_ms: i64) -> Result<PacingView, StoreError> {
-    Ok(compute_view(config, now_ms, read_budget(tx, BUDGET_ANY)?, read_budget(tx, BUDGET_PATIENT_RECORD)?))
+fn view_in(
+    tx: &Transaction<'_>,
+    config: &PacingConfig,
+    now_ms: i64,
+) -> Result<PacingView, StoreError> {
+    Ok(compute_view(
+        config,
+        now_ms,
+        read_budget(tx, BUDGET_ANY)?,
+        read_budget(tx, BUDGET_PATIENT_RECORD)?,
+    ))
 }
 
 fn record_slot(tx: &Transaction<'_>, class: SendClass, at_ms: i64) -> Result<(), StoreError> {
@@ -237,7 +279,12 @@ fn record_slot(tx: &Transaction<'_>, class: SendClass, at_ms: i64) -> Result<(),
 }
 
 /// The pure arithmetic of the budgets: the next allowed slot is `max(now, last + gap)`.
-pub fn compute_view(config: &PacingConfig, now_ms: i64, last_any: Option<i64>, last_record: Option<i64>) -> PacingView {
+pub fn compute_view(
+    config: &PacingConfig,
+    now_ms: i64,
+    last_any: Option<i64>,
+    last_record: Option<i64>,
+) -> PacingView {
     let next = |last: Option<i64>, gap: Duration| -> i64 {
         match last {
             Some(last) if last <= now_ms.saturating_add(ms(CLOCK_STEP_TOLERANCE)) => {
@@ -279,12 +326,24 @@ mod tests {
     fn slot_is_max_of_now_and_last_plus_gap() {
         let c = PacingConfig::default();
         let v = compute_view(&c, 10_000, None, None);
-        assert_eq!(v, PacingView { next_any_ms: 10_000, next_record_ms: 10_000 });
+        assert_eq!(
+            v,
+            PacingView {
+                next_any_ms: 10_000,
+                next_record_ms: 10_000
+            }
+        );
         let v = compute_view(&c, 10_000, Some(9_500), Some(1_000));
         assert_eq!(v.next_any_ms, 9_500 + 1_050);
         assert_eq!(v.next_record_ms, 1_000 + 30_050);
         let v = compute_view(&c, 100_000, Some(9_500), Some(1_000));
-        assert_eq!(v, PacingView { next_any_ms: 100_000, next_record_ms: 100_000 });
+        assert_eq!(
+            v,
+            PacingView {
+                next_any_ms: 100_000,
+                next_record_ms: 100_000
+            }
+        );
     }
 
     #[test]
@@ -301,30 +360,57 @@ mod tests {
         let mut pacer = Pacer::new(Store::open_in_memory().unwrap(), PacingConfig::default());
         let now = 1_000_000;
         let granted = |at_ms| Reservation::Granted { at_ms };
-        assert_eq!(pacer.try_reserve(SendClass::General, now).unwrap(), granted(now));
-        assert_eq!(pacer.try_reserve(SendClass::General, now).unwrap(), granted(now + 1_050));
+        assert_eq!(
+            pacer.try_reserve(SendClass::General, now).unwrap(),
+            granted(now)
+        );
+        assert_eq!(
+            pacer.try_reserve(SendClass::General, now).unwrap(),
+            granted(now + 1_050)
+        );
         // A throttled record whose own budget is free only waits for the general one.
-        assert_eq!(pacer.try_reserve(SendClass::ThrottledRecord, now).unwrap(), granted(now + 2_100));
-        assert_eq!(pacer.try_reserve(SendClass::General, now).unwrap(), granted(now + 3_150));
+        assert_eq!(
+            pacer.try_reserve(SendClass::ThrottledRecord, now).unwrap(),
+            granted(now + 2_100)
+        );
+        assert_eq!(
+            pacer.try_reserve(SendClass::General, now).unwrap(),
+            granted(now + 3_150)
+        );
     }
 
     #[test]
     fn try_reserve_refuses_a_record_request_without_booking_anything() {
         let mut pacer = Pacer::new(Store::open_in_memory().unwrap(), PacingConfig::default());
         let now = 5_000_000;
-        assert_eq!(pacer.try_reserve(SendClass::ThrottledRecord, now).unwrap(), Reservation::Granted { at_ms: now });
+        assert_eq!(
+            pacer.try_reserve(SendClass::ThrottledRecord, now).unwrap(),
+            Reservation::Granted { at_ms: now }
+        );
         let later = now + 2_000;
         assert_eq!(
-            pacer.try_reserve(SendClass::ThrottledRecord, later).unwrap(),
-            Reservation::RecordBudgetBusy { until_ms: now + 30_050 }
+            pacer
+                .try_reserve(SendClass::ThrottledRecord, later)
+                .unwrap(),
+            Reservation::RecordBudgetBusy {
+                until_ms: now + 30_050
+            }
         );
         // The refusal booked nothing: a general request still goes at once.
-        assert_eq!(pacer.try_reserve(SendClass::General, later).unwrap(), Reservation::Granted { at_ms: later });
+        assert_eq!(
+            pacer.try_reserve(SendClass::General, later).unwrap(),
+            Reservation::Granted { at_ms: later }
+        );
         let view = pacer.view(later).unwrap();
         assert_eq!(view.next_any_ms, later + 1_050);
         assert_eq!(view.next_record_ms, now + 30_050);
         let after = now + 30_050;
-        assert_eq!(pacer.try_reserve(SendClass::ThrottledRecord, after).unwrap(), Reservation::Granted { at_ms: after });
+        assert_eq!(
+            pacer
+                .try_reserve(SendClass::ThrottledRecord, after)
+                .unwrap(),
+            Reservation::Granted { at_ms: after }
+        );
     }
 
     /// Two processes (here: two threads, each with its own `Store` on one database file)
@@ -356,7 +442,10 @@ mod tests {
                 })
             })
             .collect();
-        let mut sends: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut sends: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         sends.sort_by_key(|(at, _)| *at);
         sends
     }
@@ -367,11 +456,18 @@ mod tests {
         assert_eq!(sends.len(), 8);
         let gap = ms(quick().min_gap);
         for pair in sends.windows(2) {
-            assert!(pair[1].0 - pair[0].0 >= gap, "sends {} ms apart: {sends:?}", pair[1].0 - pair[0].0);
+            assert!(
+                pair[1].0 - pair[0].0 >= gap,
+                "sends {} ms apart: {sends:?}",
+                pair[1].0 - pair[0].0
+            );
         }
         // And they are not needlessly slow either: 8 sends take about 7 gaps.
         let span = sends[7].0 - sends[0].0;
-        assert!(span < 7 * ms(quick().effective_min_gap()) + 400, "span {span} ms");
+        assert!(
+            span < 7 * ms(quick().effective_min_gap()) + 400,
+            "span {span} ms"
+        );
     }
 
     /// The real limit: two `hubctl` commands back to back never send within 1 s.
@@ -388,7 +484,13 @@ mod tests {
         // Thread 0 sends throttled records; thread 1 sends general (exempt) requests.
         let sends = sends_from_two_stores(
             quick(),
-            |t, _| if t == 0 { SendClass::ThrottledRecord } else { SendClass::General },
+            |t, _| {
+                if t == 0 {
+                    SendClass::ThrottledRecord
+                } else {
+                    SendClass::General
+                }
+            },
             3,
         );
         let gap = ms(quick().min_gap);
@@ -396,15 +498,26 @@ mod tests {
         for pair in sends.windows(2) {
             assert!(pair[1].0 - pair[0].0 >= gap, "{sends:?}");
         }
-        let records: Vec<i64> =
-            sends.iter().filter(|(_, c)| *c == SendClass::ThrottledRecord).map(|(at, _)| *at).collect();
+        let records: Vec<i64> = sends
+            .iter()
+            .filter(|(_, c)| *c == SendClass::ThrottledRecord)
+            .map(|(at, _)| *at)
+            .collect();
         assert_eq!(records.len(), 3);
         for pair in records.windows(2) {
-            assert!(pair[1] - pair[0] >= record_gap, "records {} ms apart", pair[1] - pair[0]);
+            assert!(
+                pair[1] - pair[0] >= record_gap,
+                "records {} ms apart",
+                pair[1] - pair[0]
+            );
         }
         // The general requests were not held to the record budget: all three went out
         // before the second record could.
-        let generals: Vec<i64> = sends.iter().filter(|(_, c)| *c == SendClass::General).map(|(at, _)| *at).collect();
+        let generals: Vec<i64> = sends
+            .iter()
+            .filter(|(_, c)| *c == SendClass::General)
+            .map(|(at, _)| *at)
+            .collect();
         assert!(generals[2] < records[1], "{sends:?}");
     }
 }

@@ -28,10 +28,14 @@ impl ApiKey {
             return Err(SecretError::Invalid("the APIKey is empty"));
         }
         if key.len() > MAX_KEY_LEN {
-            return Err(SecretError::Invalid("the APIKey is too long; paste only the key TPP issued"));
+            return Err(SecretError::Invalid(
+                "the APIKey is too long; paste only the key TPP issued",
+            ));
         }
         if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(SecretError::Invalid("the APIKey contains spaces or line breaks; paste only the key TPP issued"));
+            return Err(SecretError::Invalid(
+                "the APIKey contains spaces or line breaks; paste only the key TPP issued",
+            ));
         }
         Ok(ApiKey(key.to_owned()))
     }
@@ -58,7 +62,9 @@ pub enum SecretSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("no keychain available ({0}); set INPATIENT_HUB_API_KEY or run inside a desktop session")]
+    #[error(
+        "no keychain available ({0}); set INPATIENT_HUB_API_KEY or run inside a desktop session"
+    )]
     NoKeychain(String),
     #[error("no SystmOne APIKey is set: enter it in Settings (it is kept in this PC's keychain) or set INPATIENT_HUB_API_KEY")]
     NotSet,
@@ -84,7 +90,9 @@ impl SecretError {
 
 fn classify(err: keyring::Error) -> SecretError {
     match err {
-        keyring::Error::PlatformFailure(e) | keyring::Error::NoStorageAccess(e) => SecretError::NoKeychain(e.to_string()),
+        keyring::Error::PlatformFailure(e) | keyring::Error::NoStorageAccess(e) => {
+            SecretError::NoKeychain(e.to_string())
+        }
         keyring::Error::NoEntry => SecretError::NotSet,
         keyring::Error::BadEncoding(_) => SecretError::Unreadable("not text".to_owned()),
         // The variants below never carry the secret itself, so their text is safe to show.
@@ -97,7 +105,9 @@ fn entry() -> Result<Entry, SecretError> {
 }
 
 fn env_override() -> Option<String> {
-    std::env::var(API_KEY_ENV).ok().filter(|v| !v.trim().is_empty())
+    std::env::var(API_KEY_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// The APIKey to use, and where it came from: `INPATIENT_HUB_API_KEY` if set, else the
@@ -109,13 +119,17 @@ pub fn load_api_key() -> Result<(ApiKey, SecretSource), SecretError> {
     }
 }
 
-fn load_from(entry: Option<&Entry>, env: Option<&str>) -> Result<(ApiKey, SecretSource), SecretError> {
+fn load_from(
+    entry: Option<&Entry>,
+    env: Option<&str>,
+) -> Result<(ApiKey, SecretSource), SecretError> {
     if let Some(raw) = env {
         return Ok((ApiKey::parse(raw)?, SecretSource::Environment));
     }
     let entry = entry.ok_or(SecretError::NotSet)?;
     let raw = entry.get_password().map_err(classify)?;
-    let key = ApiKey::parse(&raw).map_err(|_| SecretError::Unreadable("not a valid key".to_owned()))?;
+    let key =
+        ApiKey::parse(&raw).map_err(|_| SecretError::Unreadable("not a valid key".to_owned()))?;
     Ok((key, SecretSource::Keychain))
 }
 
@@ -166,14 +180,23 @@ mod tests {
     #[test]
     fn stored_key_round_trips_through_the_keychain() {
         let entry = mock_entry();
-        assert!(matches!(load_from(Some(&entry), None), Err(SecretError::NotSet)));
+        assert!(matches!(
+            load_from(Some(&entry), None),
+            Err(SecretError::NotSet)
+        ));
         store_in(&entry, "  f31e26725b5491f2\n").unwrap();
         let (key, source) = load_from(Some(&entry), None).unwrap();
         assert_eq!(key.expose(), "f31e26725b5491f2");
         assert_eq!(source, SecretSource::Keychain);
         assert!(clear_in(&entry).unwrap());
-        assert!(!clear_in(&entry).unwrap(), "clearing twice reports there was nothing");
-        assert!(matches!(load_from(Some(&entry), None), Err(SecretError::NotSet)));
+        assert!(
+            !clear_in(&entry).unwrap(),
+            "clearing twice reports there was nothing"
+        );
+        assert!(matches!(
+            load_from(Some(&entry), None),
+            Err(SecretError::NotSet)
+        ));
     }
 
     #[test]
@@ -188,7 +211,10 @@ mod tests {
     #[test]
     fn a_missing_keychain_is_reported_never_papered_over() {
         let entry = mock_entry();
-        fail_next(&entry, keyring::Error::PlatformFailure(platform_error("no D-Bus session")));
+        fail_next(
+            &entry,
+            keyring::Error::PlatformFailure(platform_error("no D-Bus session")),
+        );
         let err = load_from(Some(&entry), None).unwrap_err();
         assert!(matches!(err, SecretError::NoKeychain(_)), "{err:?}");
         assert_eq!(err.code(), "no_keychain");
@@ -196,20 +222,41 @@ mod tests {
         assert!(text.contains("no keychain available"), "{text}");
         assert!(text.contains("INPATIENT_HUB_API_KEY"), "{text}");
 
-        fail_next(&entry, keyring::Error::NoStorageAccess(platform_error("locked")));
-        assert!(matches!(store_in(&entry, "abcdef0123456789"), Err(SecretError::NoKeychain(_))));
+        fail_next(
+            &entry,
+            keyring::Error::NoStorageAccess(platform_error("locked")),
+        );
+        assert!(matches!(
+            store_in(&entry, "abcdef0123456789"),
+            Err(SecretError::NoKeychain(_))
+        ));
         // The failed store did not leave a key behind.
-        assert!(matches!(load_from(Some(&entry), None), Err(SecretError::NotSet)));
+        assert!(matches!(
+            load_from(Some(&entry), None),
+            Err(SecretError::NotSet)
+        ));
     }
 
     #[test]
     fn a_bad_key_is_refused_before_it_replaces_a_good_one() {
         let entry = mock_entry();
         store_in(&entry, "f31e26725b5491f2").unwrap();
-        assert!(matches!(store_in(&entry, "   "), Err(SecretError::Invalid(_))));
-        assert!(matches!(store_in(&entry, "f31e 2672"), Err(SecretError::Invalid(_))));
-        assert!(matches!(store_in(&entry, &"a".repeat(300)), Err(SecretError::Invalid(_))));
-        assert_eq!(load_from(Some(&entry), None).unwrap().0.expose(), "f31e26725b5491f2");
+        assert!(matches!(
+            store_in(&entry, "   "),
+            Err(SecretError::Invalid(_))
+        ));
+        assert!(matches!(
+            store_in(&entry, "f31e 2672"),
+            Err(SecretError::Invalid(_))
+        ));
+        assert!(matches!(
+            store_in(&entry, &"a".repeat(300)),
+            Err(SecretError::Invalid(_))
+        ));
+        assert_eq!(
+            load_from(Some(&entry), None).unwrap().0.expose(),
+            "f31e26725b5491f2"
+        );
     }
 
     #[test]
