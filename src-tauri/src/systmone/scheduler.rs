@@ -54,9 +54,11 @@ pub trait Exchange: Send + 'static {
     /// The SystmOne function name, for the queue display (never patient data).
     fn function_name(request: &Self::Request) -> &'static str;
 
-    /// Sends one request and reads its response.
+    /// Sends one request and reads its response. `lane` lets the connection owner treat a
+    /// waiting clinician differently (e.g. try to reconnect at once rather than back off).
     fn exchange(
         &mut self,
+        lane: Lane,
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, Self::Error>> + Send;
 }
@@ -487,7 +489,7 @@ impl<X: Exchange> Worker<X> {
             self.shared.lock().in_flight = None;
             return;
         }
-        let outcome = self.exchange.exchange(job.request).await;
+        let outcome = self.exchange.exchange(job.lane, job.request).await;
         self.shared.lock().in_flight = None;
         let _ = job.reply.send(outcome);
     }
@@ -572,6 +574,7 @@ mod tests {
 
         fn exchange(
             &mut self,
+            _lane: Lane,
             request: FakeRequest,
         ) -> impl Future<Output = Result<FakeRequest, FakeError>> + Send {
             let log = Arc::clone(&self.log);
