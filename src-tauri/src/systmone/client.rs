@@ -335,3 +335,224 @@ impl SystmOneClient {
         expect_body!(self.call(lane, RequestParams::DeletePatientRecord(params)).await?, DeletePatientRecord)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::{Event, UpdatePatientRecordParams};
+    use super::super::connection::fake_systmone::{answer, FakeSystmOne, Reply};
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const DEVICE: &str = "392752167bd7f69b";
+
+    fn quick_config(addr: SocketAddr) -> ClientConfig {
+        ClientConfig {
+            addr,
+            timeouts: Timeouts {
+                connect: Duration::from_secs(2),
+                read: Duration::from_millis(250),
+                approval: Duration::from_millis(500),
+            },
+            pacing: PacingConfig {
+                min_gap: Duration::from_millis(60),
+                record_gap: Duration::from_millis(400),
+                margin: Duration::from_millis(10),
+            },
+            ..ClientConfig::default()
+        }
+    }
+
+    fn client(addr: SocketAddr) -> SystmOneClient {
+        let mut store = Store::open_in_memory().unwrap();
+        store.set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE)).unwrap();
+        SystmOneClient::start(quick_config(addr), ApiKey::parse("f31e26725b5491f2").unwrap(), store).unwrap()
+    }
+
+    fn nhs() -> NhsNumber {
+        NhsNumber::parse("9434765919").unwrap()
+    }
+
+    fn note() -> UpdatePatientRecordParams {
+        UpdatePatientRecordParams::new(Identity::nhs(nhs())).with_event(Event::narrative("Reviewed on ward round."))
+    }
+
+    #[tokio::test]
+    async fn a_search_with_fewer_than_two_details_is_refused_before_sending() {
+        let server = FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::PatientSearch(Default::default()))).await;
+        let client = client(server.addr);
+        let one = PatientSearchParams { surname: Some("Smith".into()), ..Default::default() };
+        let err = client.patient_search(one, Lane::Interactive).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+        let blank = PatientSearchParams {
+            surname: Some("Smith".into()),
+            first_name: Some("   ".into()),
+            ..Default::default()
+        };
+        assert!(client.patient_search(blank, Lane::Interactive).await.is_err());
+        assert_eq!(server.connections(), 0, "nothing reached SystmOne");
+        let two = PatientSearchParams {
+            surname: Some("Smith".into()),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1970, 1, 1),
+            ..Default::default()
+        };
+        client.patient_search(two, Lane::Interactive).await.unwrap();
+        assert_eq!(server.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_silent_read_is_asked_once_more_but_an_update_never() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let server = FakeSystmOne::start(move |request| match request.params {
+            RequestParams::GetCurrentActivity if seen.fetch_add(1, Ordering::SeqCst) == 0 => Reply::Silence,
+            RequestParams::GetCurrentActivity => {
+                answer(request, Some(DEVICE), ResponseBody::GetCurrentActivity(Default::default()))
+            }
+            _ => Reply::Silence,
+        })
+        .await;
+        let client = client(server.addr);
+        let activity = client.current_activity(Lane::Interactive).await.unwrap();
+        assert_eq!(activity.identity, None);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let sent = server.requests();
+        assert_ne!(sent[0].request_uid, sent[1].request_uid, "the retry is a new request");
+
+        let err = client.update_record(note(), Lane::Interactive).await.unwrap_err();
+        assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
+        let updates = server
+            .requests()
+            .iter()
+            .filter(|r| matches!(r.params, RequestParams::UpdatePatientRecord(_)))
+            .count();
+        assert_eq!(updates, 1, "an update is never repeated automatically");
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_connection_dropped_is_asked_once_more() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        let server = FakeSystmOne::start(move |request| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::Close
+            } else {
+                answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))
+            }
+        })
+        .await;
+        let client = client(server.addr);
+        assert!(client.is_patient_retrieved(None, Lane::Background).await.unwrap());
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn requests_through_the_client_are_paced() {
+        let server =
+            FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(false))).await;
+        let client = client(server.addr);
+        let started = std::time::Instant::now();
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.is_patient_retrieved(None, Lane::Background).await })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        // Four requests need three gaps of at least 60 ms.
+        assert!(started.elapsed() >= Duration::from_millis(180), "{:?}", started.elapsed());
+        assert_eq!(client.queue().items.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn bad_deletes_and_empty_updates_are_refused_before_sending() {
+        let server = FakeSystmOne::start(|_| Reply::Silence).await;
+        let client = client(server.addr);
+        let mut delete = DeletePatientRecordParams::new(Identity::nhs(nhs()), "  ");
+        delete.event_uids.push("0123456789abcdef".into());
+        assert_eq!(client.delete_from_record(delete, Lane::Interactive).await.unwrap_err().code(), "invalid_request");
+        let delete = DeletePatientRecordParams::new(Identity::nhs(nhs()), "Filed against the wrong patient");
+        assert_eq!(client.delete_from_record(delete, Lane::Interactive).await.unwrap_err().code(), "invalid_request");
+        let empty = UpdatePatientRecordParams::new(Identity::nhs(nhs()));
+        assert_eq!(client.update_record(empty, Lane::Interactive).await.unwrap_err().code(), "invalid_request");
+        assert_eq!(server.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_client_refuses_at_once_and_says_so() {
+        let server = FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))).await;
+        let client = client(server.addr);
+        let mut state = client.state();
+        client.set_enabled(false);
+        assert_eq!(*state.borrow_and_update(), ConnectionState::Disabled);
+        let err = client.is_patient_retrieved(None, Lane::Interactive).await.unwrap_err();
+        assert_eq!(err.code(), "systmone_disabled");
+        client.set_enabled(true);
+        assert!(client.is_patient_retrieved(None, Lane::Interactive).await.unwrap());
+        assert!(matches!(*state.borrow(), ConnectionState::Connected { .. }));
+    }
+
+    #[tokio::test]
+    async fn the_disabled_setting_is_honoured_at_start() {
+        let server = FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))).await;
+        let mut store = Store::open_in_memory().unwrap();
+        store.set_setting("test", SettingKey::SystmOneApiDisabled, Some("true")).unwrap();
+        let client =
+            SystmOneClient::start(quick_config(server.addr), ApiKey::parse("abc123").unwrap(), store).unwrap();
+        assert_eq!(*client.state().borrow(), ConnectionState::Disabled);
+        assert!(matches!(client.functions(Lane::Interactive).await, Err(ClientError::Disabled)));
+        assert_eq!(server.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_whole_record_waits_for_its_budget_without_holding_up_other_reads() {
+        let server = FakeSystmOne::start(|request| match request.params {
+            RequestParams::GetPatientRecord(_) => {
+                answer(request, Some(DEVICE), ResponseBody::GetPatientRecord(Default::default()))
+            }
+            _ => answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true)),
+        })
+        .await;
+        let client = client(server.addr);
+        client.patient_record(&nhs(), None, Lane::Interactive).await.unwrap();
+        let record = {
+            let client = client.clone();
+            tokio::spawn(async move { client.patient_record(&nhs(), None, Lane::Interactive).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let snapshot = client.queue();
+        assert_eq!(snapshot.interactive, 1);
+        assert!(snapshot.items[0].uses_record_budget);
+        assert!(snapshot.eta_all > Duration::from_millis(200), "{snapshot:?}");
+        // A background read goes first although it was queued later.
+        assert!(client.is_patient_retrieved(None, Lane::Background).await.unwrap());
+        assert!(!record.is_finished());
+        record.await.unwrap().unwrap();
+        let functions: Vec<&'static str> = server.requests().iter().map(|r| r.function().as_str()).collect();
+        assert_eq!(functions, vec!["GetPatientRecord", "IsPatientRetrieved", "GetPatientRecord"]);
+    }
+
+    #[test]
+    fn error_codes_are_distinct() {
+        let all = [
+            ClientError::NotRunning,
+            ClientError::AwaitingApproval,
+            ClientError::Blocked(String::new()),
+            ClientError::Timeout { after: Duration::from_secs(30) },
+            ClientError::OutcomeUnknown { reason: String::new() },
+            ClientError::ConnectionLost,
+            ClientError::Temporary(Sensitive::new(String::new())),
+            ClientError::Permanent(Sensitive::new(String::new())),
+            ClientError::Protocol(String::new()),
+            ClientError::InvalidRequest(String::new()),
+            ClientError::Disabled,
+            ClientError::Pacing(String::new()),
+            ClientError::Store(String::new()),
+            ClientError::Stopped,
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(ClientError::code).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(!ClientError::OutcomeUnknown { reason: String::new() }.is_retryable());
+    }
+}

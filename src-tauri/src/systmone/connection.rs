@@ -496,3 +496,434 @@ impl Exchange for Connection {
         self.send_and_receive(lane, request)
     }
 }
+
+/// A scriptable stand-in for the SystmOne client's socket, for unit tests here and in
+/// `client.rs` (the full simulator lives in `crate::simulator`).
+#[cfg(test)]
+pub(crate) mod fake_systmone {
+    use super::super::codec::{decode_request, encode_response, Request, Response, ResponseBody};
+    use super::super::framing::FrameReader;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    pub enum Reply {
+        Answer(Response),
+        /// Bytes written as they are (malformed or foreign documents).
+        Raw(String),
+        /// No answer at all, as SystmOne does for a throttled request.
+        Silence,
+        /// Close the connection without answering.
+        Close,
+        /// Answer, then close the connection (SystmOne exiting or logging off).
+        AnswerThenClose(Response),
+        After(Duration, Box<Reply>),
+    }
+
+    pub fn answer(request: &Request, device_id: Option<&str>, body: ResponseBody) -> Reply {
+        Reply::Answer(Response::answering(request, device_id.map(str::to_owned), body))
+    }
+
+    pub struct FakeSystmOne {
+        pub addr: SocketAddr,
+        pub requests: Arc<Mutex<Vec<Request>>>,
+        pub connections: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for FakeSystmOne {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    impl FakeSystmOne {
+        pub fn requests(&self) -> Vec<Request> {
+            self.requests.lock().unwrap().clone()
+        }
+
+        pub fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+
+        pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FakeSystmOne {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+            let connections = Arc::new(AtomicUsize::new(0));
+            let handler = Arc::new(handler);
+            let task = {
+                let requests = Arc::clone(&requests);
+                let connections = Arc::clone(&connections);
+                tokio::spawn(async move {
+                    loop {
+                        let Ok((stream, _)) = listener.accept().await else { return };
+                        connections.fetch_add(1, Ordering::SeqCst);
+                        let requests = Arc::clone(&requests);
+                        let handler = Arc::clone(&handler);
+                        tokio::spawn(async move {
+                            let (read, mut write) = stream.into_split();
+                            let mut reader = FrameReader::new(read);
+                            while let Ok(Some(frame)) = reader.next_frame().await {
+                                let request = decode_request(&frame).unwrap();
+                                requests.lock().unwrap().push(request.clone());
+                                let mut reply = handler(&request);
+                                loop {
+                                    match reply {
+                                        Reply::After(delay, next) => {
+                                            tokio::time::sleep(delay).await;
+                                            reply = *next;
+                                        }
+                                        Reply::Answer(response) => {
+                                            let xml = encode_response(&response).unwrap() + "\n";
+                                            let _ = write.write_all(xml.as_bytes()).await;
+                                            break;
+                                        }
+                                        Reply::Raw(text) => {
+                                            let _ = write.write_all(text.as_bytes()).await;
+                                            break;
+                                        }
+                                        Reply::AnswerThenClose(response) => {
+                                            let xml = encode_response(&response).unwrap() + "\n";
+                                            let _ = write.write_all(xml.as_bytes()).await;
+                                            return;
+                                        }
+                                        Reply::Silence => break,
+                                        Reply::Close => return,
+                                    }
+                                }
+                            }
+                        });
+                    }
+                })
+            };
+            FakeSystmOne { addr, requests, connections, task }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake_systmone::{answer, FakeSystmOne, Reply};
+    use super::*;
+    use crate::systmone::codec::{Event, Identity, Site, UpdatePatientRecordParams, UpdatePatientRecordResponse, User};
+
+    const DEVICE: &str = "392752167bd7f69b";
+
+    fn config(addr: SocketAddr) -> ConnectionConfig {
+        ConnectionConfig {
+            addr,
+            timeouts: Timeouts {
+                connect: Duration::from_secs(2),
+                read: Duration::from_millis(300),
+                approval: Duration::from_millis(600),
+            },
+            backoff: BackoffConfig { initial: Duration::from_millis(50), max: Duration::from_millis(400) },
+            ..ConnectionConfig::default()
+        }
+    }
+
+    fn store_with_device_id(device_id: Option<&str>) -> Arc<Mutex<Store>> {
+        let mut store = Store::open_in_memory().unwrap();
+        if let Some(id) = device_id {
+            store.set_setting("test", SettingKey::SystmOneDeviceId, Some(id)).unwrap();
+        }
+        Arc::new(Mutex::new(store))
+    }
+
+    fn connection(addr: SocketAddr, device_id: Option<&str>) -> (Connection, StatePublisher, Arc<Mutex<Store>>) {
+        let state = StatePublisher::new(true);
+        let store = store_with_device_id(device_id);
+        let key = ApiKey::parse("f31e26725b5491f2").unwrap();
+        let conn = Connection::new(config(addr), key, Arc::clone(&store), state.clone()).unwrap();
+        (conn, state, store)
+    }
+
+    fn update() -> RequestParams {
+        let nhs = crate::domain::NhsNumber::parse("9434765919").unwrap();
+        RequestParams::UpdatePatientRecord(
+            UpdatePatientRecordParams::new(Identity::nhs(nhs)).with_event(Event::narrative("Seen on ward round.")),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_mismatched_request_uid_is_a_protocol_error_and_resets_the_connection() {
+        let server = FakeSystmOne::start(|request| {
+            let mut reply = Response::answering(request, Some(DEVICE.to_owned()), ResponseBody::IsPatientRetrieved(true));
+            reply.request_uid = "someone-elses-request".to_owned();
+            Reply::Answer(reply)
+        })
+        .await;
+        let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+        assert!(conn.link.is_none(), "the out-of-step connection is dropped");
+        let _ = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await;
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_mismatched_request_uid_on_an_update_leaves_the_outcome_unknown() {
+        let server = FakeSystmOne::start(|request| {
+            let mut reply = Response::answering(
+                request,
+                Some(DEVICE.to_owned()),
+                ResponseBody::UpdatePatientRecord(UpdatePatientRecordResponse::default()),
+            );
+            reply.request_uid = "someone-elses-request".to_owned();
+            Reply::Answer(reply)
+        })
+        .await;
+        let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+        let err = conn.exchange(Lane::Interactive, update()).await.unwrap_err();
+        assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn silence_is_a_timeout_for_a_read_and_an_unknown_outcome_for_an_update() {
+        let server = FakeSystmOne::start(|_| Reply::Silence).await;
+        let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+        let started = Instant::now();
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(conn.link.is_none(), "a late answer must not be read as the next one's");
+
+        let err = conn.exchange(Lane::Interactive, update()).await.unwrap_err();
+        assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
+        assert_eq!(err.code(), "systmone_outcome_unknown");
+        assert_eq!(server.requests().len(), 2, "each was sent exactly once");
+        assert_eq!(server.connections(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_late_answer_is_never_taken_for_the_next_one() {
+        // The first answer arrives after our timeout; the second request must get its own.
+        let server = FakeSystmOne::start(|request| match request.params {
+            RequestParams::GetFunctions => Reply::After(
+                Duration::from_millis(450),
+                Box::new(answer(request, Some(DEVICE), ResponseBody::GetFunctions(Default::default()))),
+            ),
+            _ => answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true)),
+        })
+        .await;
+        let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetFunctions).await.unwrap_err();
+        assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let params = RequestParams::IsPatientRetrieved(Default::default());
+        let response = conn.exchange(Lane::Interactive, params).await.unwrap();
+        assert_eq!(response.body, ResponseBody::IsPatientRetrieved(true));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_means_not_running_and_background_work_backs_off() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let (mut conn, state, _) = connection(addr, Some(DEVICE));
+        let err = conn.exchange(Lane::Background, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning), "{err:?}");
+        assert_eq!(state.current(), ConnectionState::NotRunning);
+        assert!(conn.retry_at.is_some());
+        // Within the backoff window background work fails fast without touching the port.
+        let err = conn.exchange(Lane::Background, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning));
+        assert_eq!(conn.backoff.failures, 1, "no second attempt was made");
+        // A clinician's request tries again at once.
+        let _ = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await;
+        assert_eq!(conn.backoff.failures, 2);
+    }
+
+    #[tokio::test]
+    async fn the_first_contact_sends_no_device_id_and_stores_the_issued_one() {
+        const ISSUED: &str = "0123456789abcdef";
+        let server = FakeSystmOne::start(|request| {
+            // SystmOne asks the user; approval takes a moment.
+            let delay = if request.device_id.is_none() { 150 } else { 0 };
+            Reply::After(
+                Duration::from_millis(delay),
+                Box::new(answer(request, Some(ISSUED), ResponseBody::IsPatientRetrieved(false))),
+            )
+        })
+        .await;
+        let (mut conn, state, store) = connection(server.addr, None);
+        let mut watcher = state.subscribe();
+        let pending = tokio::spawn(async move {
+            let result = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await;
+            (conn, result)
+        });
+        watcher.changed().await.unwrap();
+        assert_eq!(*watcher.borrow_and_update(), ConnectionState::AwaitingApproval);
+        let (mut conn, result) = pending.await.unwrap();
+        // The body does not match the function asked, which is a protocol error; the
+        // DeviceID in the envelope is still ours to keep.
+        assert!(result.is_ok() || matches!(result, Err(ClientError::Protocol(_))));
+        assert_eq!(conn.device_id(), Some(ISSUED));
+        let saved = store.lock().unwrap().setting(SettingKey::SystmOneDeviceId).unwrap();
+        assert_eq!(saved.as_deref(), Some(ISSUED));
+        let audit = store.lock().unwrap().audit_entries(&Default::default()).unwrap();
+        assert!(audit.iter().any(|a| a.actor == DEVICE_ID_ACTOR && a.entity_id.as_deref() == Some("systmone_device_id")));
+
+        conn.exchange(Lane::Interactive, RequestParams::IsPatientRetrieved(Default::default())).await.unwrap();
+        let sent = server.requests();
+        assert_eq!(sent[0].device_id, None);
+        assert_eq!(sent[1].device_id.as_deref(), Some(ISSUED), "every later request carries the ID");
+        assert!(matches!(state.current(), ConnectionState::Connected { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_blocked_device_is_reported_as_blocked() {
+        const MESSAGE: &str =
+            "This device has been blocked by the SystmOne user. Blocks can be lifted in the Device Manager.";
+        let server = FakeSystmOne::start(|request| {
+            answer(request, None, ResponseBody::Error { message: MESSAGE.to_owned(), permanent: true })
+        })
+        .await;
+        let (mut conn, state, _) = connection(server.addr, None);
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(&err, ClientError::Blocked(m) if m == MESSAGE), "{err:?}");
+        assert_eq!(err.code(), "systmone_blocked");
+        assert_eq!(state.current(), ConnectionState::Blocked { message: MESSAGE.to_owned() });
+        let json = serde_json::to_value(state.current()).unwrap();
+        assert_eq!(json["kind"], "blocked");
+    }
+
+    #[tokio::test]
+    async fn systmone_errors_keep_their_permanence() {
+        let server = FakeSystmOne::start(|request| {
+            let permanent = !matches!(request.params, RequestParams::UpdatePatientRecord(_));
+            let message = if permanent { "At least two search parameters must be specified" } else { "Record is open" };
+            answer(request, Some(DEVICE), ResponseBody::Error { message: message.to_owned(), permanent })
+        })
+        .await;
+        let (mut conn, state, _) = connection(server.addr, Some(DEVICE));
+        let err = conn.exchange(Lane::Interactive, update()).await.unwrap_err();
+        assert!(matches!(&err, ClientError::Temporary(m) if m.expose() == "Record is open"), "{err:?}");
+        assert!(err.is_retryable());
+        assert!(!format!("{err:?}").contains("Record is open"), "Debug does not echo SystmOne's text");
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::Permanent(_)), "{err:?}");
+        assert!(matches!(state.current(), ConnectionState::Connected { .. }));
+        assert_eq!(server.connections(), 1, "an error answer keeps the connection");
+    }
+
+    #[tokio::test]
+    async fn organisation_metadata_names_the_user_and_site() {
+        let server = FakeSystmOne::start(|request| {
+            let metadata = OrganisationMetaData {
+                sites: vec![Site { name: Some("Ward 7, General Hospital".into()), current_site: true, ..Default::default() }],
+                users: vec![User {
+                    title: Some("Dr".into()),
+                    first_name: Some("Jane".into()),
+                    surname: Some("Smith".into()),
+                    user_name: Some("jsmith".into()),
+                    role: Some("Doctor".into()),
+                    current_user: true,
+                    ..Default::default()
+                }],
+            };
+            answer(request, Some(DEVICE), ResponseBody::GetOrganisationMetaData(metadata))
+        })
+        .await;
+        let (mut conn, state, _) = connection(server.addr, Some(DEVICE));
+        let params = RequestParams::GetOrganisationMetaData(super::super::codec::GetOrganisationMetaDataParams {
+            logged_on_user_only: true,
+        });
+        conn.exchange(Lane::Interactive, params).await.unwrap();
+        let expected = ConnectionState::Connected {
+            user: Some(SystmOneUser {
+                name: "Dr Jane Smith".into(),
+                user_name: Some("jsmith".into()),
+                role: Some("Doctor".into()),
+            }),
+            site: Some("Ward 7, General Hospital".into()),
+        };
+        assert_eq!(state.current(), expected);
+        // Later answers keep what we know.
+        conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.ok();
+        assert_eq!(state.current(), expected);
+        let json = serde_json::to_value(&expected).unwrap();
+        assert_eq!(json["kind"], "connected");
+        assert_eq!(json["user"]["role"], "Doctor");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_by_systmone_is_replaced_before_the_next_request() {
+        // SystmOne answers, then closes the socket (it exited or the user logged off).
+        let server = FakeSystmOne::start(|request| {
+            Reply::AnswerThenClose(Response::answering(
+                request,
+                Some(DEVICE.to_owned()),
+                ResponseBody::UpdatePatientRecord(UpdatePatientRecordResponse::default()),
+            ))
+        })
+        .await;
+        let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+        conn.exchange(Lane::Interactive, update()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The update must not be written into the dead socket (its outcome would then be
+        // unknown): a fresh connection carries it.
+        conn.exchange(Lane::Interactive, update()).await.unwrap();
+        assert_eq!(server.connections(), 2);
+        assert_eq!(server.requests().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn disabled_sends_nothing() {
+        let server = FakeSystmOne::start(|request| answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))).await;
+        let (mut conn, state, _) = connection(server.addr, Some(DEVICE));
+        state.set_enabled(false);
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::Disabled));
+        assert_eq!(state.current(), ConnectionState::Disabled);
+        assert_eq!(server.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn oversized_and_foreign_documents_are_protocol_errors() {
+        let server = FakeSystmOne::start(|request| match request.params {
+            RequestParams::GetFunctions => Reply::Raw("<SomethingElse><A/></SomethingElse>\n".to_owned()),
+            _ => Reply::Raw(format!("<ClientIntegrationResponse>{}", "x".repeat(5_000))),
+        })
+        .await;
+        let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+        conn.config.max_frame = 4_096;
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetFunctions).await.unwrap_err();
+        assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new(BackoffConfig::default());
+        let delays: Vec<u64> = (0..9).map(|_| backoff.fail().as_millis() as u64).collect();
+        assert_eq!(delays, vec![500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        backoff.reset();
+        assert_eq!(backoff.fail(), Duration::from_millis(500));
+        for _ in 0..100 {
+            backoff.fail();
+        }
+        assert_eq!(backoff.fail(), Duration::from_secs(30), "no overflow after many failures");
+    }
+
+    #[test]
+    fn record_requests_are_classified_by_todays_exemptions() {
+        use super::super::codec::{FilterFlag, GetPatientRecordParams};
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let whole = RequestParams::GetPatientRecord(GetPatientRecordParams::default());
+        let demographics = RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(None));
+        let entered_today =
+            RequestParams::GetPatientRecord(GetPatientRecordParams::entered_on(None, today, [FilterFlag::Narrative]));
+        assert_eq!(Connection::send_class(&whole, today), SendClass::ThrottledRecord);
+        assert_eq!(Connection::send_class(&demographics, today), SendClass::General);
+        assert_eq!(Connection::send_class(&entered_today, today), SendClass::General);
+        // Queued before midnight, sent after: no longer "entered today".
+        assert_eq!(Connection::send_class(&entered_today, today.succ_opt().unwrap()), SendClass::ThrottledRecord);
+        assert_eq!(Connection::send_class(&RequestParams::GetCurrentActivity, today), SendClass::General);
+    }
+}
