@@ -9,9 +9,10 @@ use super::codec::{
 };
 use super::connection::{
     is_write, BackoffConfig, Connection, ConnectionConfig, ConnectionState, StatePublisher, Timeouts,
+    WeakStatePublisher,
 };
 use super::pacing::{Pacer, PacingConfig, PacingError};
-use super::scheduler::{QueueSnapshot, Scheduler};
+use super::scheduler::{QueueSnapshot, Scheduler, WeakScheduler};
 use super::secrets::ApiKey;
 use crate::domain::{NhsNumber, Sensitive};
 use crate::store::{SettingKey, Store};
@@ -111,6 +112,9 @@ pub struct ClientConfig {
     /// (tests only; TPP's limit is per PC).
     pub pacing_db: Option<PathBuf>,
     pub max_frame: usize,
+    /// Ask SystmOne who is logged in (GetOrganisationMetaData, LoggedOnUserOnly) at start
+    /// and whenever it becomes reachable again, so the status bar can name the user.
+    pub follow_user: bool,
 }
 
 impl Default for ClientConfig {
@@ -124,6 +128,7 @@ impl Default for ClientConfig {
             pacing: PacingConfig::default(),
             pacing_db: None,
             max_frame: connection.max_frame,
+            follow_user: true,
         }
     }
 }
@@ -204,7 +209,57 @@ impl SystmOneClient {
             state.clone(),
         )?;
         let scheduler = Scheduler::start(connection, Pacer::new(pacing_store, config.pacing));
-        Ok(SystmOneClient { scheduler, state })
+        let client = SystmOneClient { scheduler, state };
+        if config.follow_user {
+            client.follow_user();
+        }
+        Ok(client)
+    }
+
+    /// Asks who is logged in now, and again each time SystmOne becomes reachable after
+    /// being unreachable (a new login may be a different user). Holds only weak handles,
+    /// so it ends with the last clone of the client.
+    fn follow_user(&self) {
+        fn ask(scheduler: &WeakScheduler<Connection>, state: &WeakStatePublisher) -> bool {
+            let (Some(scheduler), Some(state)) = (scheduler.upgrade(), state.upgrade()) else { return false };
+            let client = SystmOneClient { scheduler, state };
+            tokio::spawn(async move {
+                if let Err(e) = client.organisation(true, Lane::Background).await {
+                    tracing::debug!(code = e.code(), "could not ask SystmOne who is logged in");
+                }
+            });
+            true
+        }
+        let scheduler = self.scheduler.downgrade();
+        let state = self.state.downgrade();
+        let switched_on = self.state.switched_on_signal();
+        let mut changes = self.state.subscribe();
+        if self.state.is_enabled() {
+            ask(&scheduler, &state);
+        }
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        // A change that lands on "connected, user unknown" means SystmOne has
+                        // just become reachable. The answer to our question cannot cause
+                        // another such change, so this never loops.
+                        let now = changes.borrow_and_update().clone();
+                        if matches!(now, ConnectionState::Connected { user: None, .. }) && !ask(&scheduler, &state) {
+                            return;
+                        }
+                    }
+                    _ = switched_on.notified() => {
+                        if !ask(&scheduler, &state) {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Connection state changes, for the status bar.
@@ -358,6 +413,7 @@ mod tests {
                 record_gap: Duration::from_millis(400),
                 margin: Duration::from_millis(10),
             },
+            follow_user: false,
             ..ClientConfig::default()
         }
     }
@@ -531,6 +587,45 @@ mod tests {
         record.await.unwrap().unwrap();
         let functions: Vec<&'static str> = server.requests().iter().map(|r| r.function().as_str()).collect();
         assert_eq!(functions, vec!["GetPatientRecord", "IsPatientRetrieved", "GetPatientRecord"]);
+    }
+
+    #[tokio::test]
+    async fn the_client_finds_out_who_is_logged_in_by_itself() {
+        use super::super::codec::{OrganisationMetaData, User};
+        let server = FakeSystmOne::start(|request| match request.params {
+            RequestParams::GetOrganisationMetaData(ref p) if p.logged_on_user_only => {
+                let user = User {
+                    first_name: Some("Sam".into()),
+                    surname: Some("Okafor".into()),
+                    role: Some("Staff Nurse".into()),
+                    current_user: true,
+                    ..Default::default()
+                };
+                let metadata = OrganisationMetaData { sites: vec![], users: vec![user] };
+                answer(request, Some(DEVICE), ResponseBody::GetOrganisationMetaData(metadata))
+            }
+            _ => answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true)),
+        })
+        .await;
+        let mut store = Store::open_in_memory().unwrap();
+        store.set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE)).unwrap();
+        let config = ClientConfig { follow_user: true, ..quick_config(server.addr) };
+        let client = SystmOneClient::start(config, ApiKey::parse("abc123").unwrap(), store).unwrap();
+        let mut state = client.state();
+        let named = |s: &ConnectionState| {
+            matches!(s, ConnectionState::Connected { user: Some(u), .. } if u.name == "Sam Okafor")
+        };
+        tokio::time::timeout(Duration::from_secs(2), state.wait_for(named)).await.unwrap().unwrap();
+        // Switched off and on again: it asks afresh.
+        client.set_enabled(false);
+        client.set_enabled(true);
+        tokio::time::timeout(Duration::from_secs(2), state.wait_for(named)).await.unwrap().unwrap();
+        let asked = server
+            .requests()
+            .iter()
+            .filter(|r| matches!(r.params, RequestParams::GetOrganisationMetaData(_)))
+            .count();
+        assert_eq!(asked, 2);
     }
 
     #[test]

@@ -178,12 +178,44 @@ impl Default for ConnectionConfig {
 pub struct StatePublisher {
     sender: Arc<watch::Sender<ConnectionState>>,
     enabled: Arc<AtomicBool>,
+    /// Raised when traffic is switched back on, so the client asks who is logged in.
+    switched_on: Arc<tokio::sync::Notify>,
+}
+
+/// A [`StatePublisher`] that does not keep the channel open (for helper tasks).
+#[derive(Clone)]
+pub struct WeakStatePublisher {
+    sender: std::sync::Weak<watch::Sender<ConnectionState>>,
+    enabled: std::sync::Weak<AtomicBool>,
+    switched_on: std::sync::Weak<tokio::sync::Notify>,
+}
+
+impl WeakStatePublisher {
+    pub fn upgrade(&self) -> Option<StatePublisher> {
+        Some(StatePublisher {
+            sender: self.sender.upgrade()?,
+            enabled: self.enabled.upgrade()?,
+            switched_on: self.switched_on.upgrade()?,
+        })
+    }
 }
 
 impl StatePublisher {
+    pub fn downgrade(&self) -> WeakStatePublisher {
+        WeakStatePublisher {
+            sender: Arc::downgrade(&self.sender),
+            enabled: Arc::downgrade(&self.enabled),
+            switched_on: Arc::downgrade(&self.switched_on),
+        }
+    }
+
     pub fn new(enabled: bool) -> StatePublisher {
         let initial = if enabled { ConnectionState::NotRunning } else { ConnectionState::Disabled };
-        StatePublisher { sender: Arc::new(watch::Sender::new(initial)), enabled: Arc::new(AtomicBool::new(enabled)) }
+        StatePublisher {
+            sender: Arc::new(watch::Sender::new(initial)),
+            enabled: Arc::new(AtomicBool::new(enabled)),
+            switched_on: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<ConnectionState> {
@@ -199,8 +231,18 @@ impl StatePublisher {
     }
 
     pub fn set_enabled(&self, enabled: bool) {
-        self.enabled.store(enabled, Ordering::SeqCst);
-        self.publish(if enabled { ConnectionState::NotRunning } else { ConnectionState::Disabled });
+        let was_enabled = self.enabled.swap(enabled, Ordering::SeqCst);
+        if enabled && !was_enabled {
+            self.publish(ConnectionState::NotRunning);
+            self.switched_on.notify_one();
+        } else if !enabled {
+            self.publish(ConnectionState::Disabled);
+        }
+    }
+
+    /// Notified each time traffic is switched back on.
+    pub fn switched_on_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.switched_on)
     }
 
     /// Notifies watchers only when the state actually changed.

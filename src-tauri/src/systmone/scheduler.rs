@@ -184,7 +184,23 @@ impl<X: Exchange> Clone for Scheduler<X> {
     }
 }
 
+/// A handle that does not keep the worker running (for helper tasks of the owner).
+pub struct WeakScheduler<X: Exchange> {
+    shared: std::sync::Weak<Shared<X>>,
+    shutdown: std::sync::Weak<Shutdown<X>>,
+}
+
+impl<X: Exchange> WeakScheduler<X> {
+    pub fn upgrade(&self) -> Option<Scheduler<X>> {
+        Some(Scheduler { shared: self.shared.upgrade()?, _shutdown: self.shutdown.upgrade()? })
+    }
+}
+
 impl<X: Exchange> Scheduler<X> {
+    pub fn downgrade(&self) -> WeakScheduler<X> {
+        WeakScheduler { shared: Arc::downgrade(&self.shared), shutdown: Arc::downgrade(&self._shutdown) }
+    }
+
     /// Starts the worker on the current tokio runtime. `pacer` books slots in the shared
     /// budget; its configuration also sets the in-process limiters.
     pub fn start(exchange: X, pacer: Pacer) -> Scheduler<X> {
