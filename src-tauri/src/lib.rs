@@ -7,4 +7,5 @@ pub mod config;
 pub mod domain;
 pub mod hub;
 pub mod shell;
+pub mod simulator;
 pub mod store;
