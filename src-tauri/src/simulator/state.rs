@@ -681,13 +681,29 @@ fn change_task(
     c: &TaskChange,
     changed_by: &str,
 ) -> Result<(), SimError> {
+    let reassign = c.user_assigned.is_some() || c.group_assigned.is_some() || c.team_assigned.is_some();
     let n = tx.execute(
+        // A task has one assignee: naming a new one (user, group or team) replaces the old.
         "UPDATE tasks SET task_type = coalesce(?2, task_type), status = coalesce(?3, status),
                 content = coalesce(?4, content), due = coalesce(?5, due),
-                user_assigned = coalesce(?6, user_assigned), group_assigned = coalesce(?7, group_assigned),
-                team_assigned = coalesce(?8, team_assigned), updated_at = ?9, updated_by = ?10
+                user_assigned = CASE WHEN ?11 THEN ?6 ELSE user_assigned END,
+                group_assigned = CASE WHEN ?11 THEN ?7 ELSE group_assigned END,
+                team_assigned = CASE WHEN ?11 THEN ?8 ELSE team_assigned END,
+                updated_at = ?9, updated_by = ?10
          WHERE uid = ?1 AND deleted = 0",
-        params![uid, c.task_type, c.status, c.content, c.due, c.user_assigned, c.group_assigned, c.team_assigned, now_local(), changed_by],
+        params![
+            uid,
+            c.task_type,
+            c.status,
+            c.content,
+            c.due,
+            c.user_assigned,
+            c.group_assigned,
+            c.team_assigned,
+            now_local(),
+            changed_by,
+            reassign
+        ],
     )?;
     if n == 0 {
         return Err(SimError::UnknownTask(uid.to_owned()));
