@@ -9,3 +9,4 @@ pub mod hub;
 pub mod shell;
 pub mod simulator;
 pub mod store;
+pub mod systmone;
