@@ -17,14 +17,14 @@ pub mod cli;
 pub mod control;
 pub mod data;
 pub mod faults;
-// pub mod rules;
-// pub mod server;
+pub mod rules;
+pub mod server;
 pub mod state;
 pub mod throttle;
 
 pub use control::SimControl;
 pub use faults::FaultRates;
-// pub use server::{run_server, SimHandle, Simulator};
+pub use server::{run_server, SimHandle, Simulator};
 pub use state::{ApprovalMode, SimSettings};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

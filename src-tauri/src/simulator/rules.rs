@@ -44,12 +44,6 @@ pub struct RequestContext<'a> {
     pub settings: &'a SimSettings,
 }
 
-impl RequestContext<'_> {
-    fn today(&self) -> NaiveDate {
-        self.now.date()
-    }
-}
-
 fn error(message: impl Into<String>, permanent: bool) -> ResponseBody {
     ResponseBody::Error { message: message.into(), permanent }
 }
@@ -578,4 +572,354 @@ fn delete_patient_record(db: &mut SimDb, ctx: &RequestContext<'_>, p: &DeletePat
         identity: Some(identity_of(&patient)),
         record_state: Some(RecordState::Closed),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::faults::FaultRates;
+    use crate::simulator::state::ApprovalMode;
+    use crate::systmone::codec::{GetOrganisationMetaDataParams, IsPatientRetrievedParams, TaskAssignee};
+
+    const SIAN: &str = "9990000018";
+    const ZOE: &str = "9990000026";
+
+    fn settings() -> SimSettings {
+        SimSettings {
+            approval: ApprovalMode::Auto,
+            prompt_ms: 0,
+            faults: FaultRates::default(),
+            slow_ms: 0,
+            logged_in_user: data::DEFAULT_USER.into(),
+            api_key: "k".into(),
+        }
+    }
+
+    fn db() -> (tempfile::TempDir, SimDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SimDb::open(dir.path(), Some((1, &settings()))).unwrap();
+        (dir, db)
+    }
+
+    fn run(db: &mut SimDb, device: &str, params: RequestParams) -> ResponseBody {
+        let s = settings();
+        let ctx = RequestContext {
+            device_id: device,
+            device_version: "Inpatient Hub test",
+            request_uid: "r",
+            now: crate::simulator::state::now_local(),
+            settings: &s,
+        };
+        handle(db, &ctx, &params).unwrap()
+    }
+
+    fn identity(nhs: &str) -> Identity {
+        Identity::nhs(NhsNumber::parse(nhs).unwrap())
+    }
+
+    fn search(f: impl FnOnce(&mut PatientSearchParams)) -> RequestParams {
+        let mut p = PatientSearchParams::default();
+        f(&mut p);
+        RequestParams::PatientSearch(p)
+    }
+
+    fn results(body: ResponseBody) -> Vec<SearchResult> {
+        match body {
+            ResponseBody::PatientSearch(r) => r.results,
+            other => panic!("expected search results, got {other:?}"),
+        }
+    }
+
+    fn record(body: ResponseBody) -> PatientRecord {
+        match body {
+            ResponseBody::GetPatientRecord(r) => r,
+            other => panic!("expected a record, got {other:?}"),
+        }
+    }
+
+    fn assert_error(body: &ResponseBody, permanent: bool, contains: &str) {
+        match body {
+            ResponseBody::Error { message, permanent: p } => {
+                assert_eq!(*p, permanent, "{message}");
+                assert!(message.contains(contains), "{message}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    fn narrative_update(nhs: &str, text: &str, leave_open: bool) -> RequestParams {
+        let mut p = UpdatePatientRecordParams::new(identity(nhs)).with_event(Event::narrative(text));
+        p.leave_record_open = leave_open;
+        RequestParams::UpdatePatientRecord(p)
+    }
+
+    fn entered_today(nhs: &str, flags: &[FilterFlag]) -> RequestParams {
+        RequestParams::GetPatientRecord(GetPatientRecordParams::entered_on(
+            Some(identity(nhs)),
+            crate::simulator::state::today(),
+            flags.iter().copied(),
+        ))
+    }
+
+    #[test]
+    fn search_needs_two_parameters_and_matches_by_prefix() {
+        let (_d, mut db) = db();
+        let one = run(&mut db, "d", search(|p| p.surname = Some("O'Brien".into())));
+        assert_eq!(one, ResponseBody::Error { message: TOO_FEW_SEARCH_PARAMETERS.into(), permanent: true });
+        let found = results(run(&mut db, "d", search(|p| {
+            p.first_name = Some("si".into());
+            p.surname = Some("o'b".into());
+        })));
+        assert!(found.iter().any(|r| r.first_name.as_deref() == Some("Siân")), "prefix, case-insensitive, non-ASCII");
+        let by_dob = results(run(&mut db, "d", search(|p| {
+            p.surname = Some("Smith-J".into());
+            p.date_of_birth = NaiveDate::from_ymd_opt(1999, 11, 2);
+        })));
+        assert_eq!(by_dob.len(), 1);
+        assert!(results(run(&mut db, "d", search(|p| {
+            p.first_name = Some("Nobody".into());
+            p.surname = Some("Nowhere".into());
+        })))
+        .is_empty(), "no match is an empty response, not an error");
+    }
+
+    #[test]
+    fn postcode_matches_in_full_or_by_district() {
+        let (_d, db) = db();
+        let sian = db.patient(SIAN).unwrap().unwrap();
+        let postcode = sian.address.postcode.clone().unwrap();
+        let district = postcode.split(' ').next().unwrap().to_owned();
+        let q = |pc: &str| PatientSearchParams {
+            surname: Some("O'Brien".into()),
+            post_code: Some(pc.into()),
+            ..Default::default()
+        };
+        assert!(matches_search(&sian, &q(&postcode)));
+        assert!(matches_search(&sian, &q(&postcode.to_lowercase().replace(' ', ""))));
+        assert!(matches_search(&sian, &q(&district)));
+        assert!(!matches_search(&sian, &q(&district[..district.len() - 1])), "a partial district is not a district");
+        assert!(!matches_search(&sian, &q("ZZ1 1ZZ")));
+    }
+
+    #[test]
+    fn get_record_without_identity_needs_an_open_record() {
+        let (_d, mut db) = db();
+        let none = run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams::default()));
+        assert_error(&none, true, "No patient record is open");
+        db.set_open_patient(Some(ZOE)).unwrap();
+        let r = record(run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams::default())));
+        assert_eq!(r.identity.unwrap().nhs_number().unwrap().digits(), ZOE);
+        assert_eq!(r.record_state, Some(RecordState::Open));
+        let unknown = run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams {
+            identity: Some(identity("9990000042")),
+            ..Default::default()
+        }));
+        assert_error(&unknown, true, "No patient record was found");
+    }
+
+    #[test]
+    fn filters_select_sections_dates_and_open_tasks() {
+        let (_d, mut db) = db();
+        let whole = record(run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams {
+            identity: Some(identity(SIAN)),
+            ..Default::default()
+        })));
+        assert!(whole.demographics.is_some() && !whole.events.is_empty());
+        assert_eq!(whole.record_state, Some(RecordState::Closed));
+        let demo = record(run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(Some(identity(SIAN))))));
+        assert!(demo.demographics.is_some() && demo.events.is_empty() && demo.tasks.is_empty());
+        let today = record(run(&mut db, "d", entered_today(SIAN, &[FilterFlag::Narrative, FilterFlag::Tasks])));
+        assert!(today.events.is_empty() && today.tasks.is_empty(), "generated data is never entered today");
+        assert!(today.demographics.is_none());
+
+        // Entry-date window over the generated events.
+        let events = db.events(SIAN).unwrap();
+        let pivot = events[events.len() / 2].entered_at.date();
+        let mut filter = RecordFilter::with_flags([FilterFlag::Narrative, FilterFlag::ClinicalCodes]);
+        filter.min_entry_date = Some(pivot);
+        let (_, windowed, _) = filter_record(&db.patient(SIAN).unwrap().unwrap(), &events, &[], Some(&filter));
+        let expected = events.iter().filter(|e| e.entered_at.date() >= pivot).count();
+        assert_eq!(windowed.len(), expected);
+
+        // Tasks filter shows only tasks not completed.
+        let patient = db.patient(SIAN).unwrap().unwrap();
+        let mut tasks = vec![];
+        for (i, status) in ["Not Started", "Completed", "In Progress"].iter().enumerate() {
+            tasks.push(SimTask {
+                uid: format!("{i:016x}"),
+                nhs_number: SIAN.into(),
+                created_at: events[0].entered_at,
+                task_type: "File".into(),
+                status: (*status).into(),
+                content: String::new(),
+                due: None,
+                user_assigned: Some("demo.nurse".into()),
+                group_assigned: None,
+                team_assigned: None,
+                created_by: "demo.nurse".into(),
+                device_id: None,
+                pending: false,
+            });
+        }
+        let (_, _, open) = filter_record(&patient, &events, &tasks, Some(&RecordFilter::with_flags([FilterFlag::Tasks])));
+        assert_eq!(open.iter().map(|t| t.status.clone().unwrap()).collect::<Vec<_>>(), ["Not Started", "In Progress"]);
+        let (_, _, all) = filter_record(&patient, &events, &tasks, None);
+        assert_eq!(all.len(), 3, "no filter = whole record, completed tasks included");
+    }
+
+    #[test]
+    fn narrative_update_is_filed_and_visible_entered_today() {
+        let (_d, mut db) = db();
+        let body = run(&mut db, "dev1", narrative_update(SIAN, "Line one\nLine two", false));
+        let ResponseBody::UpdatePatientRecord(r) = body else { panic!("{body:?}") };
+        assert_eq!(r.event_uids.len(), 1);
+        assert_eq!(r.record_state, Some(RecordState::Closed));
+        let today = record(run(&mut db, "dev1", entered_today(SIAN, &[FilterFlag::Narrative])));
+        assert_eq!(today.events.len(), 1);
+        assert_eq!(today.events[0].narrative, ["Line one", "Line two"]);
+        assert_eq!(today.events[0].event_uid.as_ref(), Some(&r.event_uids[0]));
+        assert_eq!(today.events[0].user_name.as_deref(), Some(data::DEFAULT_USER));
+        let stored = db.events(SIAN).unwrap().into_iter().find(|e| e.uid == r.event_uids[0]).unwrap();
+        assert_eq!(stored.device_id.as_deref(), Some("dev1"));
+        assert!(!stored.pending);
+    }
+
+    #[test]
+    fn coded_entry_and_bad_updates_are_all_or_nothing() {
+        let (_d, mut db) = db();
+        let before = db.events(ZOE).unwrap().len();
+        let coded = Event::coded(Code::new("Snomed", "225337009"), Some("Low risk".into()));
+        let bad_user = Event { user_name: Some("somebody.real".into()), ..Event::narrative("x") };
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_event(coded.clone()).with_event(bad_user);
+        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), true, "not a user");
+        assert_eq!(db.events(ZOE).unwrap().len(), before, "nothing filed when any part is refused");
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_event(coded);
+        assert!(matches!(run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), ResponseBody::UpdatePatientRecord(_)));
+        let filed = db.events(ZOE).unwrap();
+        assert_eq!(filed.len(), before + 1);
+        assert_eq!(filed.last().unwrap().codes[0].code, "225337009");
+        let empty = UpdatePatientRecordParams::new(identity(ZOE)).with_event(Event::default());
+        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(empty)), true, "narrative or a clinical code");
+    }
+
+    #[test]
+    fn record_open_on_screen_gives_a_temporary_error_unless_left_open() {
+        let (_d, mut db) = db();
+        db.set_open_patient(Some(SIAN)).unwrap();
+        let before = db.events(SIAN).unwrap().len();
+        assert_error(&run(&mut db, "d", narrative_update(SIAN, "background", false)), false, "open in SystmOne");
+        assert_eq!(db.events(SIAN).unwrap().len(), before);
+        // Another patient is not affected.
+        assert!(matches!(run(&mut db, "d", narrative_update(ZOE, "ok", false)), ResponseBody::UpdatePatientRecord(_)));
+        // Interactive work with LeaveRecordOpen goes in, pending until saved.
+        let ResponseBody::UpdatePatientRecord(r) = run(&mut db, "d", narrative_update(SIAN, "with the clinician", true)) else {
+            panic!()
+        };
+        assert_eq!(r.record_state, Some(RecordState::Open));
+        let pending = db.events(SIAN).unwrap().into_iter().find(|e| e.uid == r.event_uids[0]).unwrap();
+        assert!(pending.pending);
+        db.save_pending(SIAN).unwrap();
+        assert!(!db.events(SIAN).unwrap().into_iter().find(|e| e.uid == r.event_uids[0]).unwrap().pending);
+        let delete = DeletePatientRecordParams {
+            identity: identity(SIAN),
+            reason: "Entered in error".into(),
+            event_uids: r.event_uids.clone(),
+            appointment_uids: vec![],
+            task_uids: vec![],
+            visit_uids: vec![],
+        };
+        assert_error(&run(&mut db, "d", RequestParams::DeletePatientRecord(delete)), false, "open in SystmOne");
+    }
+
+    #[test]
+    fn leave_record_open_opens_it_on_screen() {
+        let (_d, mut db) = db();
+        let _ = run(&mut db, "d", narrative_update(ZOE, "pending", true));
+        assert_eq!(db.open_patient().unwrap().as_deref(), Some(ZOE));
+        let activity = run(&mut db, "d", RequestParams::GetCurrentActivity);
+        let ResponseBody::GetCurrentActivity(a) = activity else { panic!() };
+        assert_eq!(a.identity.unwrap().nhs_number().unwrap().digits(), ZOE);
+        db.set_open_patient(None).unwrap();
+        let ResponseBody::GetCurrentActivity(a) = run(&mut db, "d", RequestParams::GetCurrentActivity) else { panic!() };
+        assert!(a.identity.is_none());
+    }
+
+    #[test]
+    fn tasks_create_update_complete() {
+        let (_d, mut db) = db();
+        let task = Task::create("Clinical Review Required", "Review the new note", TaskAssignee::User("demo.consultant".into()), None);
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(task);
+        let ResponseBody::UpdatePatientRecord(r) = run(&mut db, "d", RequestParams::UpdatePatientRecord(p)) else { panic!() };
+        let uid = r.task_uids[0].clone();
+        assert!(uid.len() == 16 && uid.chars().all(|c| c.is_ascii_hexdigit()));
+        let open_tasks = |db: &mut SimDb| {
+            record(run(db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams {
+                identity: Some(identity(ZOE)),
+                leave_record_open: false,
+                filter: Some(RecordFilter::with_flags([FilterFlag::Tasks])),
+            })))
+            .tasks
+        };
+        let t = open_tasks(&mut db).into_iter().find(|t| t.task_uid.as_ref() == Some(&uid)).unwrap();
+        assert_eq!(t.status.as_deref(), Some(STATUS_NOT_STARTED));
+
+        let mut change = Task::update(uid.clone());
+        change.assign(TaskAssignee::Group("Nurses (DEMO)".into()));
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(change);
+        assert!(matches!(run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), ResponseBody::UpdatePatientRecord(_)));
+        let t = db.task(&uid).unwrap().unwrap();
+        assert_eq!((t.user_assigned, t.group_assigned.as_deref(), t.content.as_str()), (None, Some("Nurses (DEMO)"), "Review the new note"));
+
+        let mut done = Task::update(uid.clone());
+        done.status = Some("Completed".into());
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(done);
+        let _ = run(&mut db, "d", RequestParams::UpdatePatientRecord(p));
+        assert!(open_tasks(&mut db).iter().all(|t| t.task_uid.as_ref() != Some(&uid)), "completed tasks leave the Tasks filter");
+
+        let bad = Task::create("Made Up Type", "x", TaskAssignee::User("demo.nurse".into()), None);
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(bad);
+        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), true, "task type");
+        let p = UpdatePatientRecordParams::new(identity(SIAN)).with_task(Task::update(uid));
+        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), true, "No task");
+    }
+
+    #[test]
+    fn delete_needs_a_reason_and_only_this_devices_items() {
+        let (_d, mut db) = db();
+        let ResponseBody::UpdatePatientRecord(r) = run(&mut db, "dev1", narrative_update(ZOE, "to delete", false)) else { panic!() };
+        let generated = db.events(ZOE).unwrap()[0].uid.clone();
+        let delete = |reason: &str, uids: Vec<String>| {
+            RequestParams::DeletePatientRecord(DeletePatientRecordParams {
+                identity: identity(ZOE),
+                reason: reason.into(),
+                event_uids: uids,
+                appointment_uids: vec![],
+                task_uids: vec![],
+                visit_uids: vec![],
+            })
+        };
+        assert_error(&run(&mut db, "dev1", delete("  ", r.event_uids.clone())), true, "reason");
+        assert_error(&run(&mut db, "dev2", delete("Entered in error", r.event_uids.clone())), true, "Only data added");
+        let mixed = vec![r.event_uids[0].clone(), generated];
+        assert_error(&run(&mut db, "dev1", delete("Entered in error", mixed)), true, "nothing was deleted");
+        assert!(db.events(ZOE).unwrap().iter().any(|e| e.uid == r.event_uids[0]), "all or nothing");
+        assert!(matches!(run(&mut db, "dev1", delete("Entered in error", r.event_uids.clone())), ResponseBody::DeletePatientRecord(_)));
+        assert!(!db.events(ZOE).unwrap().iter().any(|e| e.uid == r.event_uids[0]));
+    }
+
+    #[test]
+    fn metadata_functions_and_retrieval() {
+        let (_d, mut db) = db();
+        let ResponseBody::GetOrganisationMetaData(all) = run(&mut db, "d", RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams { logged_on_user_only: false })) else { panic!() };
+        assert_eq!(all.users.len(), 4);
+        assert!(all.sites.iter().all(|s| s.name.as_deref().unwrap().contains("DEMO – Fictitious Hospital (Inpatient Hub simulator)")));
+        let ResponseBody::GetOrganisationMetaData(me) = run(&mut db, "d", RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams { logged_on_user_only: true })) else { panic!() };
+        assert_eq!(me.users.len(), 1);
+        assert_eq!(me.current_user().unwrap().user_name.as_deref(), Some(data::DEFAULT_USER));
+        let ResponseBody::GetFunctions(f) = run(&mut db, "d", RequestParams::GetFunctions) else { panic!() };
+        assert!(SUPPORTED.iter().all(|s| f.supports(*s)));
+        let retrieved = |db: &mut SimDb, nhs: &str| run(db, "d", RequestParams::IsPatientRetrieved(IsPatientRetrievedParams { identity: Some(identity(nhs)) }));
+        assert_eq!(retrieved(&mut db, SIAN), ResponseBody::IsPatientRetrieved(true));
+        assert_eq!(retrieved(&mut db, "9990000042"), ResponseBody::IsPatientRetrieved(false));
+    }
 }
