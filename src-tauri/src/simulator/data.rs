@@ -623,7 +623,7 @@ fn narrative(rng: &mut ChaCha8Rng, long: bool) -> Vec<String> {
             if !line.is_empty() {
                 line.push(' ');
             }
-            line.push_str(*pick(rng, SENTENCES));
+            line.push_str(pick::<&str>(rng, SENTENCES));
         }
         vec![line]
     } else {

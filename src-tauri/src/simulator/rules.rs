@@ -2,22 +2,26 @@
 //! Transport concerns (throttle, device approval, faults) are the server's; everything here
 //! answers one already-accepted request from one approved device.
 
-use super::data::{self, hex16, SimEvent, SimOrganisation, SimPatient, SimTask, STATUS_NOT_STARTED};
+use super::data::{
+    self, hex16, SimEvent, SimOrganisation, SimPatient, SimTask, STATUS_NOT_STARTED,
+};
 use super::state::{SimDb, SimSettings, TaskChange};
 use super::SimError;
 use crate::domain::{NhsNumber, Sensitive};
 use crate::systmone::codec::{
-    Address, ClinicalCodeEntry, Code, CurrentActivity, DeletePatientRecordParams, DeletePatientRecordResponse,
-    Demographics, Event, FilterFlag, Function, GetFunctionsResponse, GetPatientRecordParams, Identity,
-    OrganisationMetaData, PatientIdentifier, PatientRecord, PatientSearchParams, PatientSearchResponse, RecordFilter,
-    RecordState, RequestParams, ResponseBody, SearchResult, Sex, Site, SupportedFunction, Task, Telephone,
-    TelephoneKind, UpdatePatientRecordParams, UpdatePatientRecordResponse, User,
+    Address, ClinicalCodeEntry, Code, CurrentActivity, DeletePatientRecordParams,
+    DeletePatientRecordResponse, Demographics, Event, FilterFlag, Function, GetFunctionsResponse,
+    GetPatientRecordParams, Identity, OrganisationMetaData, PatientIdentifier, PatientRecord,
+    PatientSearchParams, PatientSearchResponse, RecordFilter, RecordState, RequestParams,
+    ResponseBody, SearchResult, Sex, Site, SupportedFunction, Task, Telephone, TelephoneKind,
+    UpdatePatientRecordParams, UpdatePatientRecordResponse, User,
 };
 use chrono::{NaiveDate, NaiveDateTime};
 
 /// Verbatim from TPP's specification.
 pub const TOO_FEW_SEARCH_PARAMETERS: &str = "At least two search parameters must be specified";
-pub const NO_RECORD_OPEN: &str = "No patient record is open in SystmOne, so no patient was identified.";
+pub const NO_RECORD_OPEN: &str =
+    "No patient record is open in SystmOne, so no patient was identified.";
 pub const PATIENT_NOT_FOUND: &str = "No patient record was found matching the given identity.";
 pub const RECORD_OPEN_ELSEWHERE: &str =
     "The patient's record is currently open in SystmOne on this computer. Please try again later.";
@@ -45,19 +49,31 @@ pub struct RequestContext<'a> {
 }
 
 fn error(message: impl Into<String>, permanent: bool) -> ResponseBody {
-    ResponseBody::Error { message: message.into(), permanent }
+    ResponseBody::Error {
+        message: message.into(),
+        permanent,
+    }
 }
 
 /// Whether a request changes the record (the kind a lost reply leaves in doubt).
 pub fn is_write(params: &RequestParams) -> bool {
-    matches!(params, RequestParams::UpdatePatientRecord(_) | RequestParams::DeletePatientRecord(_))
+    matches!(
+        params,
+        RequestParams::UpdatePatientRecord(_) | RequestParams::DeletePatientRecord(_)
+    )
 }
 
-pub fn handle(db: &mut SimDb, ctx: &RequestContext<'_>, params: &RequestParams) -> Result<ResponseBody, SimError> {
+pub fn handle(
+    db: &mut SimDb,
+    ctx: &RequestContext<'_>,
+    params: &RequestParams,
+) -> Result<ResponseBody, SimError> {
     let org = data::organisation();
     match params {
         RequestParams::GetFunctions => Ok(get_functions()),
-        RequestParams::GetOrganisationMetaData(p) => Ok(organisation_metadata(&org, ctx, p.logged_on_user_only)),
+        RequestParams::GetOrganisationMetaData(p) => {
+            Ok(organisation_metadata(&org, ctx, p.logged_on_user_only))
+        }
         RequestParams::GetCurrentActivity => current_activity(db),
         RequestParams::IsPatientRetrieved(p) => {
             let found = match &p.identity {
@@ -71,7 +87,10 @@ pub fn handle(db: &mut SimDb, ctx: &RequestContext<'_>, params: &RequestParams) 
         RequestParams::UpdatePatientRecord(p) => update_patient_record(db, &org, ctx, p),
         RequestParams::DeletePatientRecord(p) => delete_patient_record(db, ctx, p),
         RequestParams::Other(f) => Ok(error(
-            format!("The function {} is not available in the Inpatient Hub SystmOne simulator.", f.as_str()),
+            format!(
+                "The function {} is not available in the Inpatient Hub SystmOne simulator.",
+                f.as_str()
+            ),
             true,
         )),
     }
@@ -81,7 +100,10 @@ fn get_functions() -> ResponseBody {
     ResponseBody::GetFunctions(GetFunctionsResponse {
         functions: SUPPORTED
             .iter()
-            .map(|f| SupportedFunction { function: f.as_str().to_owned(), version: "1.0".into() })
+            .map(|f| SupportedFunction {
+                function: f.as_str().to_owned(),
+                version: "1.0".into(),
+            })
             .collect(),
     })
 }
@@ -98,7 +120,11 @@ fn address(a: &data::SimAddress) -> Address {
     }
 }
 
-fn organisation_metadata(org: &SimOrganisation, ctx: &RequestContext<'_>, logged_on_user_only: bool) -> ResponseBody {
+fn organisation_metadata(
+    org: &SimOrganisation,
+    ctx: &RequestContext<'_>,
+    logged_on_user_only: bool,
+) -> ResponseBody {
     let current = &ctx.settings.logged_in_user;
     let users = org
         .users
@@ -138,7 +164,10 @@ fn identity_of(p: &SimPatient) -> Identity {
         Ok(n) => PatientIdentifier::NhsNumber(n),
         Err(_) => PatientIdentifier::UncheckedNhsNumber(Sensitive::new(p.nhs_number.clone())),
     };
-    Identity { id, strategic_reporting_identifier: Some(Sensitive::new(p.strategic_reporting_id.to_string())) }
+    Identity {
+        id,
+        strategic_reporting_identifier: Some(Sensitive::new(p.strategic_reporting_id.to_string())),
+    }
 }
 
 fn current_activity(db: &SimDb) -> Result<ResponseBody, SimError> {
@@ -146,7 +175,11 @@ fn current_activity(db: &SimDb) -> Result<ResponseBody, SimError> {
         Some(nhs) => db.patient(&nhs)?,
         None => None,
     };
-    let activities = if open.is_some() { vec!["Patient Record".into(), "Tabbed Journal".into()] } else { vec!["Home".into()] };
+    let activities = if open.is_some() {
+        vec!["Patient Record".into(), "Tabbed Journal".into()]
+    } else {
+        vec!["Home".into()]
+    };
     Ok(ResponseBody::GetCurrentActivity(CurrentActivity {
         identity: open.as_ref().map(identity_of),
         activities,
@@ -167,7 +200,10 @@ fn folded(s: &str) -> String {
 }
 
 fn postcode_key(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase()
 }
 
 fn digits_of(s: &str) -> String {
@@ -182,18 +218,23 @@ pub fn matches_search(p: &SimPatient, q: &PatientSearchParams) -> bool {
         Some(w) => folded(value).starts_with(&folded(w)),
     };
     let first_ok = prefix(&p.first_name, &q.first_name)
-        || p.known_as.as_deref().is_some_and(|k| prefix(k, &q.first_name));
+        || p.known_as
+            .as_deref()
+            .is_some_and(|k| prefix(k, &q.first_name));
     let postcode_ok = match q.post_code.as_deref().map(str::trim) {
         None | Some("") => true,
         Some(wanted) => p.address.postcode.as_deref().is_some_and(|pc| {
             let district = pc.split_whitespace().next().unwrap_or("");
-            postcode_key(pc) == postcode_key(wanted) || postcode_key(district) == postcode_key(wanted)
+            postcode_key(pc) == postcode_key(wanted)
+                || postcode_key(district) == postcode_key(wanted)
         }),
     };
     let phone_ok = match q.telephone.as_deref().map(digits_of) {
         None => true,
         Some(w) if w.is_empty() => true,
-        Some(w) => [&p.home_telephone, &p.mobile_telephone].iter().any(|t| t.as_deref().is_some_and(|t| digits_of(t) == w)),
+        Some(w) => [&p.home_telephone, &p.mobile_telephone]
+            .iter()
+            .any(|t| t.as_deref().is_some_and(|t| digits_of(t) == w)),
     };
     first_ok
         && prefix(&p.surname, &q.surname)
@@ -217,20 +258,31 @@ fn patient_search(db: &SimDb, q: &PatientSearchParams) -> Result<ResponseBody, S
             surname: Some(p.surname.clone()),
             date_of_birth: Some(p.date_of_birth),
             sex: Some(Sex::parse(&p.sex)),
-            telephone: p.home_telephone.clone().or_else(|| p.mobile_telephone.clone()),
+            telephone: p
+                .home_telephone
+                .clone()
+                .or_else(|| p.mobile_telephone.clone()),
             address: Some(address(&p.address)),
         })
         .collect();
-    Ok(ResponseBody::PatientSearch(PatientSearchResponse { results }))
+    Ok(ResponseBody::PatientSearch(PatientSearchResponse {
+        results,
+    }))
 }
 
 fn demographics(p: &SimPatient) -> Demographics {
     let mut telephones = Vec::new();
     if let Some(t) = &p.home_telephone {
-        telephones.push(Telephone { kind: TelephoneKind::Home, number: t.clone() });
+        telephones.push(Telephone {
+            kind: TelephoneKind::Home,
+            number: t.clone(),
+        });
     }
     if let Some(t) = &p.mobile_telephone {
-        telephones.push(Telephone { kind: TelephoneKind::Mobile, number: t.clone() });
+        telephones.push(Telephone {
+            kind: TelephoneKind::Mobile,
+            number: t.clone(),
+        });
     }
     Demographics {
         title: Some(p.title.clone()),
@@ -269,7 +321,11 @@ fn wire_event(e: &SimEvent) -> Event {
             .codes
             .iter()
             .map(|c| ClinicalCodeEntry {
-                code: Some(Code { scheme: Some(c.scheme.clone()), code: c.code.clone(), term: Some(c.term.clone()) }),
+                code: Some(Code {
+                    scheme: Some(c.scheme.clone()),
+                    code: c.code.clone(),
+                    term: Some(c.term.clone()),
+                }),
                 free_text: c.free_text.clone(),
                 value: c.value.clone(),
                 problem_uid: None,
@@ -312,13 +368,27 @@ pub fn filter_record(
     let all = f.flags.is_empty();
     let wants = |flag: FilterFlag| all || f.flags.contains(&flag);
     let demographics = wants(FilterFlag::Demographics).then(|| demographics(patient));
-    let (narrative, coded) = (wants(FilterFlag::Narrative), wants(FilterFlag::ClinicalCodes));
+    let (narrative, coded) = (
+        wants(FilterFlag::Narrative),
+        wants(FilterFlag::ClinicalCodes),
+    );
     let code_list: Vec<&String> = f.clinical_codes.iter().chain(f.numerics.iter()).collect();
     let events = events
         .iter()
         .filter(|e| in_range(e.entered_at.date(), f.min_entry_date, f.max_entry_date))
-        .filter(|e| in_range(e.effective_at.date(), f.min_effective_date, f.max_effective_date))
-        .filter(|e| f.user_names_done_by.is_empty() || f.user_names_done_by.iter().any(|u| u.eq_ignore_ascii_case(&e.user_name)))
+        .filter(|e| {
+            in_range(
+                e.effective_at.date(),
+                f.min_effective_date,
+                f.max_effective_date,
+            )
+        })
+        .filter(|e| {
+            f.user_names_done_by.is_empty()
+                || f.user_names_done_by
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(&e.user_name))
+        })
         .filter_map(|e| {
             let mut wire = wire_event(e);
             if !narrative {
@@ -328,7 +398,11 @@ pub fn filter_record(
                 wire.clinical_codes.clear();
             }
             if !code_list.is_empty() {
-                wire.clinical_codes.retain(|c| c.code.as_ref().is_some_and(|code| code_list.iter().any(|w| **w == code.code)));
+                wire.clinical_codes.retain(|c| {
+                    c.code
+                        .as_ref()
+                        .is_some_and(|code| code_list.iter().any(|w| **w == code.code))
+                });
                 if wire.clinical_codes.is_empty() {
                     return None;
                 }
@@ -350,7 +424,11 @@ pub fn filter_record(
 }
 
 fn record_state(db: &SimDb, nhs: &str) -> Result<RecordState, SimError> {
-    Ok(if db.open_patient()?.as_deref() == Some(nhs) { RecordState::Open } else { RecordState::Closed })
+    Ok(if db.open_patient()?.as_deref() == Some(nhs) {
+        RecordState::Open
+    } else {
+        RecordState::Closed
+    })
 }
 
 /// Opens `nhs` on screen (LeaveRecordOpen). A different record open before is saved first,
@@ -365,7 +443,10 @@ fn open_on_screen(db: &mut SimDb, nhs: &str) -> Result<(), SimError> {
     db.set_open_patient(Some(nhs))
 }
 
-fn get_patient_record(db: &mut SimDb, p: &GetPatientRecordParams) -> Result<ResponseBody, SimError> {
+fn get_patient_record(
+    db: &mut SimDb,
+    p: &GetPatientRecordParams,
+) -> Result<ResponseBody, SimError> {
     let patient = match &p.identity {
         Some(identity) => match find_patient(db, identity)? {
             Some(patient) => patient,
@@ -400,13 +481,18 @@ fn update_patient_record(
     ctx: &RequestContext<'_>,
     p: &UpdatePatientRecordParams,
 ) -> Result<ResponseBody, SimError> {
-    let Some(patient) = find_patient(db, &p.identity)? else { return Ok(error(PATIENT_NOT_FOUND, true)) };
+    let Some(patient) = find_patient(db, &p.identity)? else {
+        return Ok(error(PATIENT_NOT_FOUND, true));
+    };
     let nhs = patient.nhs_number.clone();
     if !p.leave_record_open && db.open_patient()?.as_deref() == Some(nhs.as_str()) {
         return Ok(error(RECORD_OPEN_ELSEWHERE, false));
     }
     if p.demographics.is_some() {
-        return Ok(error("Changing demographics is not available in the Inpatient Hub SystmOne simulator.", true));
+        return Ok(error(
+            "Changing demographics is not available in the Inpatient Hub SystmOne simulator.",
+            true,
+        ));
     }
     if p.events.is_empty() && p.tasks.is_empty() {
         return Ok(error("The update contains nothing to add or change.", true));
@@ -423,12 +509,20 @@ fn update_patient_record(
             return Ok(error("Attachments, letters and medication are not available in the Inpatient Hub SystmOne simulator.", true));
         }
         if e.narrative.iter().all(|l| l.trim().is_empty()) && e.clinical_codes.is_empty() {
-            return Ok(error("An event must contain a narrative or a clinical code.", true));
+            return Ok(error(
+                "An event must contain a narrative or a clinical code.",
+                true,
+            ));
         }
         let user = match &e.user_name {
             Some(name) => match org.user(name) {
                 Some(u) => u,
-                None => return Ok(error(format!("The user name '{name}' is not a user of this organisation."), true)),
+                None => {
+                    return Ok(error(
+                        format!("The user name '{name}' is not a user of this organisation."),
+                        true,
+                    ))
+                }
             },
             None => logged_in,
         };
@@ -452,7 +546,10 @@ fn update_patient_record(
             entered_at: ctx.now,
             user_name: user.user_name.clone(),
             done_by: e.done_by.clone().unwrap_or_else(|| user.display_name()),
-            done_at: e.done_at.clone().unwrap_or_else(|| org.sites[0].name.clone()),
+            done_at: e
+                .done_at
+                .clone()
+                .unwrap_or_else(|| org.sites[0].name.clone()),
             software: ctx.device_version.to_owned(),
             lines: e.narrative.clone(),
             codes,
@@ -468,28 +565,43 @@ fn update_patient_record(
     for t in &p.tasks {
         if let Some(name) = &t.user_name_assigned {
             if org.user(name).is_none() {
-                return Ok(error(format!("The user name '{name}' is not a user of this organisation."), true));
+                return Ok(error(
+                    format!("The user name '{name}' is not a user of this organisation."),
+                    true,
+                ));
             }
         }
         if let Some(g) = &t.group_name_assigned {
             if !groups.iter().any(|x| x.eq_ignore_ascii_case(g)) {
-                return Ok(error(format!("The group '{g}' does not exist in this organisation."), true));
+                return Ok(error(
+                    format!("The group '{g}' does not exist in this organisation."),
+                    true,
+                ));
             }
         }
         if let Some(team) = &t.team_name_assigned {
             if !teams.iter().any(|x| x.eq_ignore_ascii_case(team)) {
-                return Ok(error(format!("The team '{team}' does not exist in this organisation."), true));
+                return Ok(error(
+                    format!("The team '{team}' does not exist in this organisation."),
+                    true,
+                ));
             }
         }
         if let Some(tt) = &t.task_type {
             if !data::TASK_TYPES.iter().any(|x| x.eq_ignore_ascii_case(tt)) {
-                return Ok(error(format!("The task type '{tt}' is not configured in this organisation."), true));
+                return Ok(error(
+                    format!("The task type '{tt}' is not configured in this organisation."),
+                    true,
+                ));
             }
         }
         match &t.task_uid {
             Some(uid) => {
                 let Some(existing) = db.task(uid)?.filter(|x| x.nhs_number == nhs) else {
-                    return Ok(error(format!("No task with TaskUID {uid} exists on this patient's record."), true));
+                    return Ok(error(
+                        format!("No task with TaskUID {uid} exists on this patient's record."),
+                        true,
+                    ));
                 };
                 let change = TaskChange {
                     task_type: t.task_type.clone(),
@@ -501,7 +613,10 @@ fn update_patient_record(
                     team_assigned: t.team_name_assigned.clone(),
                 };
                 if change.is_empty() {
-                    return Ok(error(format!("The change to task {} contains no fields.", existing.uid), true));
+                    return Ok(error(
+                        format!("The change to task {} contains no fields.", existing.uid),
+                        true,
+                    ));
                 }
                 changes.push((existing.uid, change));
             }
@@ -509,15 +624,24 @@ fn update_patient_record(
                 let Some(task_type) = t.task_type.clone() else {
                     return Ok(error("A new task must have a TaskType.", true));
                 };
-                if t.user_name_assigned.is_none() && t.group_name_assigned.is_none() && t.team_name_assigned.is_none() {
-                    return Ok(error("A new task must be assigned to a user, a group or a team.", true));
+                if t.user_name_assigned.is_none()
+                    && t.group_name_assigned.is_none()
+                    && t.team_name_assigned.is_none()
+                {
+                    return Ok(error(
+                        "A new task must be assigned to a user, a group or a team.",
+                        true,
+                    ));
                 }
                 new_tasks.push(SimTask {
                     uid: hex16(&mut rng),
                     nhs_number: nhs.clone(),
                     created_at: ctx.now,
                     task_type,
-                    status: t.status.clone().unwrap_or_else(|| STATUS_NOT_STARTED.into()),
+                    status: t
+                        .status
+                        .clone()
+                        .unwrap_or_else(|| STATUS_NOT_STARTED.into()),
                     content: t.content.clone().unwrap_or_default(),
                     due: t.due,
                     user_assigned: t.user_name_assigned.clone(),
@@ -534,26 +658,51 @@ fn update_patient_record(
     if p.leave_record_open {
         open_on_screen(db, &nhs)?;
     }
-    db.apply_update(&events, &new_tasks, &changes, Some(ctx.request_uid), &logged_in.user_name)?;
-    Ok(ResponseBody::UpdatePatientRecord(UpdatePatientRecordResponse {
-        identity: Some(identity_of(&patient)),
-        event_uids: events.into_iter().map(|e| e.uid).collect(),
-        appointment_uids: Vec::new(),
-        visit_uids: Vec::new(),
-        task_uids: new_tasks.into_iter().map(|t| t.uid).collect(),
-        record_state: Some(if p.leave_record_open { RecordState::Open } else { RecordState::Closed }),
-    }))
+    db.apply_update(
+        &events,
+        &new_tasks,
+        &changes,
+        Some(ctx.request_uid),
+        &logged_in.user_name,
+    )?;
+    Ok(ResponseBody::UpdatePatientRecord(
+        UpdatePatientRecordResponse {
+            identity: Some(identity_of(&patient)),
+            event_uids: events.into_iter().map(|e| e.uid).collect(),
+            appointment_uids: Vec::new(),
+            visit_uids: Vec::new(),
+            task_uids: new_tasks.into_iter().map(|t| t.uid).collect(),
+            record_state: Some(if p.leave_record_open {
+                RecordState::Open
+            } else {
+                RecordState::Closed
+            }),
+        },
+    ))
 }
 
-fn delete_patient_record(db: &mut SimDb, ctx: &RequestContext<'_>, p: &DeletePatientRecordParams) -> Result<ResponseBody, SimError> {
+fn delete_patient_record(
+    db: &mut SimDb,
+    ctx: &RequestContext<'_>,
+    p: &DeletePatientRecordParams,
+) -> Result<ResponseBody, SimError> {
     if p.reason.trim().is_empty() {
-        return Ok(error("A reason must be given for deleting from the patient record.", true));
+        return Ok(error(
+            "A reason must be given for deleting from the patient record.",
+            true,
+        ));
     }
-    let Some(patient) = find_patient(db, &p.identity)? else { return Ok(error(PATIENT_NOT_FOUND, true)) };
+    let Some(patient) = find_patient(db, &p.identity)? else {
+        return Ok(error(PATIENT_NOT_FOUND, true));
+    };
     if db.open_patient()?.as_deref() == Some(patient.nhs_number.as_str()) {
         return Ok(error(RECORD_OPEN_ELSEWHERE, false));
     }
-    if p.event_uids.is_empty() && p.task_uids.is_empty() && p.appointment_uids.is_empty() && p.visit_uids.is_empty() {
+    if p.event_uids.is_empty()
+        && p.task_uids.is_empty()
+        && p.appointment_uids.is_empty()
+        && p.visit_uids.is_empty()
+    {
         return Ok(error("Nothing to delete was specified.", true));
     }
     let not_ours = |uid: &str| {
@@ -565,13 +714,20 @@ fn delete_patient_record(db: &mut SimDb, ctx: &RequestContext<'_>, p: &DeletePat
     if let Some(uid) = p.appointment_uids.iter().chain(&p.visit_uids).next() {
         return Ok(not_ours(uid));
     }
-    if let Err(uid) = db.delete_items(&patient.nhs_number, ctx.device_id, &p.event_uids, &p.task_uids)? {
+    if let Err(uid) = db.delete_items(
+        &patient.nhs_number,
+        ctx.device_id,
+        &p.event_uids,
+        &p.task_uids,
+    )? {
         return Ok(not_ours(&uid));
     }
-    Ok(ResponseBody::DeletePatientRecord(DeletePatientRecordResponse {
-        identity: Some(identity_of(&patient)),
-        record_state: Some(RecordState::Closed),
-    }))
+    Ok(ResponseBody::DeletePatientRecord(
+        DeletePatientRecordResponse {
+            identity: Some(identity_of(&patient)),
+            record_state: Some(RecordState::Closed),
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -579,7 +735,9 @@ mod tests {
     use super::*;
     use crate::simulator::faults::FaultRates;
     use crate::simulator::state::ApprovalMode;
-    use crate::systmone::codec::{GetOrganisationMetaDataParams, IsPatientRetrievedParams, TaskAssignee};
+    use crate::systmone::codec::{
+        GetOrganisationMetaDataParams, IsPatientRetrievedParams, TaskAssignee,
+    };
 
     const SIAN: &str = "9990000018";
     const ZOE: &str = "9990000026";
@@ -639,7 +797,10 @@ mod tests {
 
     fn assert_error(body: &ResponseBody, permanent: bool, contains: &str) {
         match body {
-            ResponseBody::Error { message, permanent: p } => {
+            ResponseBody::Error {
+                message,
+                permanent: p,
+            } => {
                 assert_eq!(*p, permanent, "{message}");
                 assert!(message.contains(contains), "{message}");
             }
@@ -648,7 +809,8 @@ mod tests {
     }
 
     fn narrative_update(nhs: &str, text: &str, leave_open: bool) -> RequestParams {
-        let mut p = UpdatePatientRecordParams::new(identity(nhs)).with_event(Event::narrative(text));
+        let mut p =
+            UpdatePatientRecordParams::new(identity(nhs)).with_event(Event::narrative(text));
         p.leave_record_open = leave_open;
         RequestParams::UpdatePatientRecord(p)
     }
@@ -665,22 +827,48 @@ mod tests {
     fn search_needs_two_parameters_and_matches_by_prefix() {
         let (_d, mut db) = db();
         let one = run(&mut db, "d", search(|p| p.surname = Some("O'Brien".into())));
-        assert_eq!(one, ResponseBody::Error { message: TOO_FEW_SEARCH_PARAMETERS.into(), permanent: true });
-        let found = results(run(&mut db, "d", search(|p| {
-            p.first_name = Some("si".into());
-            p.surname = Some("o'b".into());
-        })));
-        assert!(found.iter().any(|r| r.first_name.as_deref() == Some("Siân")), "prefix, case-insensitive, non-ASCII");
-        let by_dob = results(run(&mut db, "d", search(|p| {
-            p.surname = Some("Smith-J".into());
-            p.date_of_birth = NaiveDate::from_ymd_opt(1999, 11, 2);
-        })));
+        assert_eq!(
+            one,
+            ResponseBody::Error {
+                message: TOO_FEW_SEARCH_PARAMETERS.into(),
+                permanent: true
+            }
+        );
+        let found = results(run(
+            &mut db,
+            "d",
+            search(|p| {
+                p.first_name = Some("si".into());
+                p.surname = Some("o'b".into());
+            }),
+        ));
+        assert!(
+            found
+                .iter()
+                .any(|r| r.first_name.as_deref() == Some("Siân")),
+            "prefix, case-insensitive, non-ASCII"
+        );
+        let by_dob = results(run(
+            &mut db,
+            "d",
+            search(|p| {
+                p.surname = Some("Smith-J".into());
+                p.date_of_birth = NaiveDate::from_ymd_opt(1999, 11, 2);
+            }),
+        ));
         assert_eq!(by_dob.len(), 1);
-        assert!(results(run(&mut db, "d", search(|p| {
-            p.first_name = Some("Nobody".into());
-            p.surname = Some("Nowhere".into());
-        })))
-        .is_empty(), "no match is an empty response, not an error");
+        assert!(
+            results(run(
+                &mut db,
+                "d",
+                search(|p| {
+                    p.first_name = Some("Nobody".into());
+                    p.surname = Some("Nowhere".into());
+                })
+            ))
+            .is_empty(),
+            "no match is an empty response, not an error"
+        );
     }
 
     #[test]
@@ -695,56 +883,103 @@ mod tests {
             ..Default::default()
         };
         assert!(matches_search(&sian, &q(&postcode)));
-        assert!(matches_search(&sian, &q(&postcode.to_lowercase().replace(' ', ""))));
+        assert!(matches_search(
+            &sian,
+            &q(&postcode.to_lowercase().replace(' ', ""))
+        ));
         assert!(matches_search(&sian, &q(&district)));
-        assert!(!matches_search(&sian, &q(&district[..district.len() - 1])), "a partial district is not a district");
+        assert!(
+            !matches_search(&sian, &q(&district[..district.len() - 1])),
+            "a partial district is not a district"
+        );
         assert!(!matches_search(&sian, &q("ZZ1 1ZZ")));
     }
 
     #[test]
     fn get_record_without_identity_needs_an_open_record() {
         let (_d, mut db) = db();
-        let none = run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams::default()));
+        let none = run(
+            &mut db,
+            "d",
+            RequestParams::GetPatientRecord(GetPatientRecordParams::default()),
+        );
         assert_error(&none, true, "No patient record is open");
         db.set_open_patient(Some(ZOE)).unwrap();
-        let r = record(run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams::default())));
+        let r = record(run(
+            &mut db,
+            "d",
+            RequestParams::GetPatientRecord(GetPatientRecordParams::default()),
+        ));
         assert_eq!(r.identity.unwrap().nhs_number().unwrap().digits(), ZOE);
         assert_eq!(r.record_state, Some(RecordState::Open));
-        let unknown = run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams {
-            identity: Some(identity("9990000042")),
-            ..Default::default()
-        }));
+        let unknown = run(
+            &mut db,
+            "d",
+            RequestParams::GetPatientRecord(GetPatientRecordParams {
+                identity: Some(identity("9990000042")),
+                ..Default::default()
+            }),
+        );
         assert_error(&unknown, true, "No patient record was found");
     }
 
     #[test]
     fn filters_select_sections_dates_and_open_tasks() {
         let (_d, mut db) = db();
-        let whole = record(run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams {
-            identity: Some(identity(SIAN)),
-            ..Default::default()
-        })));
+        let whole = record(run(
+            &mut db,
+            "d",
+            RequestParams::GetPatientRecord(GetPatientRecordParams {
+                identity: Some(identity(SIAN)),
+                ..Default::default()
+            }),
+        ));
         assert!(whole.demographics.is_some() && !whole.events.is_empty());
         assert_eq!(whole.record_state, Some(RecordState::Closed));
-        let demo = record(run(&mut db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(Some(identity(SIAN))))));
+        let demo = record(run(
+            &mut db,
+            "d",
+            RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(Some(
+                identity(SIAN),
+            ))),
+        ));
         assert!(demo.demographics.is_some() && demo.events.is_empty() && demo.tasks.is_empty());
-        let today = record(run(&mut db, "d", entered_today(SIAN, &[FilterFlag::Narrative, FilterFlag::Tasks])));
-        assert!(today.events.is_empty() && today.tasks.is_empty(), "generated data is never entered today");
+        let today = record(run(
+            &mut db,
+            "d",
+            entered_today(SIAN, &[FilterFlag::Narrative, FilterFlag::Tasks]),
+        ));
+        assert!(
+            today.events.is_empty() && today.tasks.is_empty(),
+            "generated data is never entered today"
+        );
         assert!(today.demographics.is_none());
 
         // Entry-date window over the generated events.
         let events = db.events(SIAN).unwrap();
         let pivot = events[events.len() / 2].entered_at.date();
-        let mut filter = RecordFilter::with_flags([FilterFlag::Narrative, FilterFlag::ClinicalCodes]);
+        let mut filter =
+            RecordFilter::with_flags([FilterFlag::Narrative, FilterFlag::ClinicalCodes]);
         filter.min_entry_date = Some(pivot);
-        let (_, windowed, _) = filter_record(&db.patient(SIAN).unwrap().unwrap(), &events, &[], Some(&filter));
-        let expected = events.iter().filter(|e| e.entered_at.date() >= pivot).count();
+        let (_, windowed, _) = filter_record(
+            &db.patient(SIAN).unwrap().unwrap(),
+            &events,
+            &[],
+            Some(&filter),
+        );
+        let expected = events
+            .iter()
+            .filter(|e| e.entered_at.date() >= pivot)
+            .count();
         assert_eq!(windowed.len(), expected);
 
         // Tasks filter shows only tasks not completed.
         let patient = db.patient(SIAN).unwrap().unwrap();
         let mut tasks = vec![];
-        for (i, status) in ["Not Started", "Completed", "In Progress"].iter().enumerate() {
+        for (i, status) in ["Not Started", "Completed", "In Progress"]
+            .iter()
+            .enumerate()
+        {
             tasks.push(SimTask {
                 uid: format!("{i:016x}"),
                 nhs_number: SIAN.into(),
@@ -761,25 +996,57 @@ mod tests {
                 pending: false,
             });
         }
-        let (_, _, open) = filter_record(&patient, &events, &tasks, Some(&RecordFilter::with_flags([FilterFlag::Tasks])));
-        assert_eq!(open.iter().map(|t| t.status.clone().unwrap()).collect::<Vec<_>>(), ["Not Started", "In Progress"]);
+        let (_, _, open) = filter_record(
+            &patient,
+            &events,
+            &tasks,
+            Some(&RecordFilter::with_flags([FilterFlag::Tasks])),
+        );
+        assert_eq!(
+            open.iter()
+                .map(|t| t.status.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["Not Started", "In Progress"]
+        );
         let (_, _, all) = filter_record(&patient, &events, &tasks, None);
-        assert_eq!(all.len(), 3, "no filter = whole record, completed tasks included");
+        assert_eq!(
+            all.len(),
+            3,
+            "no filter = whole record, completed tasks included"
+        );
     }
 
     #[test]
     fn narrative_update_is_filed_and_visible_entered_today() {
         let (_d, mut db) = db();
-        let body = run(&mut db, "dev1", narrative_update(SIAN, "Line one\nLine two", false));
-        let ResponseBody::UpdatePatientRecord(r) = body else { panic!("{body:?}") };
+        let body = run(
+            &mut db,
+            "dev1",
+            narrative_update(SIAN, "Line one\nLine two", false),
+        );
+        let ResponseBody::UpdatePatientRecord(r) = body else {
+            panic!("{body:?}")
+        };
         assert_eq!(r.event_uids.len(), 1);
         assert_eq!(r.record_state, Some(RecordState::Closed));
-        let today = record(run(&mut db, "dev1", entered_today(SIAN, &[FilterFlag::Narrative])));
+        let today = record(run(
+            &mut db,
+            "dev1",
+            entered_today(SIAN, &[FilterFlag::Narrative]),
+        ));
         assert_eq!(today.events.len(), 1);
         assert_eq!(today.events[0].narrative, ["Line one", "Line two"]);
         assert_eq!(today.events[0].event_uid.as_ref(), Some(&r.event_uids[0]));
-        assert_eq!(today.events[0].user_name.as_deref(), Some(data::DEFAULT_USER));
-        let stored = db.events(SIAN).unwrap().into_iter().find(|e| e.uid == r.event_uids[0]).unwrap();
+        assert_eq!(
+            today.events[0].user_name.as_deref(),
+            Some(data::DEFAULT_USER)
+        );
+        let stored = db
+            .events(SIAN)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.uid == r.event_uids[0])
+            .unwrap();
         assert_eq!(stored.device_id.as_deref(), Some("dev1"));
         assert!(!stored.pending);
     }
@@ -789,17 +1056,37 @@ mod tests {
         let (_d, mut db) = db();
         let before = db.events(ZOE).unwrap().len();
         let coded = Event::coded(Code::new("Snomed", "225337009"), Some("Low risk".into()));
-        let bad_user = Event { user_name: Some("somebody.real".into()), ..Event::narrative("x") };
-        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_event(coded.clone()).with_event(bad_user);
-        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), true, "not a user");
-        assert_eq!(db.events(ZOE).unwrap().len(), before, "nothing filed when any part is refused");
+        let bad_user = Event {
+            user_name: Some("somebody.real".into()),
+            ..Event::narrative("x")
+        };
+        let p = UpdatePatientRecordParams::new(identity(ZOE))
+            .with_event(coded.clone())
+            .with_event(bad_user);
+        assert_error(
+            &run(&mut db, "d", RequestParams::UpdatePatientRecord(p)),
+            true,
+            "not a user",
+        );
+        assert_eq!(
+            db.events(ZOE).unwrap().len(),
+            before,
+            "nothing filed when any part is refused"
+        );
         let p = UpdatePatientRecordParams::new(identity(ZOE)).with_event(coded);
-        assert!(matches!(run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), ResponseBody::UpdatePatientRecord(_)));
+        assert!(matches!(
+            run(&mut db, "d", RequestParams::UpdatePatientRecord(p)),
+            ResponseBody::UpdatePatientRecord(_)
+        ));
         let filed = db.events(ZOE).unwrap();
         assert_eq!(filed.len(), before + 1);
         assert_eq!(filed.last().unwrap().codes[0].code, "225337009");
         let empty = UpdatePatientRecordParams::new(identity(ZOE)).with_event(Event::default());
-        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(empty)), true, "narrative or a clinical code");
+        assert_error(
+            &run(&mut db, "d", RequestParams::UpdatePatientRecord(empty)),
+            true,
+            "narrative or a clinical code",
+        );
     }
 
     #[test]
@@ -807,19 +1094,42 @@ mod tests {
         let (_d, mut db) = db();
         db.set_open_patient(Some(SIAN)).unwrap();
         let before = db.events(SIAN).unwrap().len();
-        assert_error(&run(&mut db, "d", narrative_update(SIAN, "background", false)), false, "open in SystmOne");
+        assert_error(
+            &run(&mut db, "d", narrative_update(SIAN, "background", false)),
+            false,
+            "open in SystmOne",
+        );
         assert_eq!(db.events(SIAN).unwrap().len(), before);
         // Another patient is not affected.
-        assert!(matches!(run(&mut db, "d", narrative_update(ZOE, "ok", false)), ResponseBody::UpdatePatientRecord(_)));
+        assert!(matches!(
+            run(&mut db, "d", narrative_update(ZOE, "ok", false)),
+            ResponseBody::UpdatePatientRecord(_)
+        ));
         // Interactive work with LeaveRecordOpen goes in, pending until saved.
-        let ResponseBody::UpdatePatientRecord(r) = run(&mut db, "d", narrative_update(SIAN, "with the clinician", true)) else {
+        let ResponseBody::UpdatePatientRecord(r) = run(
+            &mut db,
+            "d",
+            narrative_update(SIAN, "with the clinician", true),
+        ) else {
             panic!()
         };
         assert_eq!(r.record_state, Some(RecordState::Open));
-        let pending = db.events(SIAN).unwrap().into_iter().find(|e| e.uid == r.event_uids[0]).unwrap();
+        let pending = db
+            .events(SIAN)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.uid == r.event_uids[0])
+            .unwrap();
         assert!(pending.pending);
         db.save_pending(SIAN).unwrap();
-        assert!(!db.events(SIAN).unwrap().into_iter().find(|e| e.uid == r.event_uids[0]).unwrap().pending);
+        assert!(
+            !db.events(SIAN)
+                .unwrap()
+                .into_iter()
+                .find(|e| e.uid == r.event_uids[0])
+                .unwrap()
+                .pending
+        );
         let delete = DeletePatientRecordParams {
             identity: identity(SIAN),
             reason: "Entered in error".into(),
@@ -828,7 +1138,11 @@ mod tests {
             task_uids: vec![],
             visit_uids: vec![],
         };
-        assert_error(&run(&mut db, "d", RequestParams::DeletePatientRecord(delete)), false, "open in SystmOne");
+        assert_error(
+            &run(&mut db, "d", RequestParams::DeletePatientRecord(delete)),
+            false,
+            "open in SystmOne",
+        );
     }
 
     #[test]
@@ -837,56 +1151,110 @@ mod tests {
         let _ = run(&mut db, "d", narrative_update(ZOE, "pending", true));
         assert_eq!(db.open_patient().unwrap().as_deref(), Some(ZOE));
         let activity = run(&mut db, "d", RequestParams::GetCurrentActivity);
-        let ResponseBody::GetCurrentActivity(a) = activity else { panic!() };
+        let ResponseBody::GetCurrentActivity(a) = activity else {
+            panic!()
+        };
         assert_eq!(a.identity.unwrap().nhs_number().unwrap().digits(), ZOE);
         db.set_open_patient(None).unwrap();
-        let ResponseBody::GetCurrentActivity(a) = run(&mut db, "d", RequestParams::GetCurrentActivity) else { panic!() };
+        let ResponseBody::GetCurrentActivity(a) =
+            run(&mut db, "d", RequestParams::GetCurrentActivity)
+        else {
+            panic!()
+        };
         assert!(a.identity.is_none());
     }
 
     #[test]
     fn tasks_create_update_complete() {
         let (_d, mut db) = db();
-        let task = Task::create("Clinical Review Required", "Review the new note", TaskAssignee::User("demo.consultant".into()), None);
+        let task = Task::create(
+            "Clinical Review Required",
+            "Review the new note",
+            TaskAssignee::User("demo.consultant".into()),
+            None,
+        );
         let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(task);
-        let ResponseBody::UpdatePatientRecord(r) = run(&mut db, "d", RequestParams::UpdatePatientRecord(p)) else { panic!() };
+        let ResponseBody::UpdatePatientRecord(r) =
+            run(&mut db, "d", RequestParams::UpdatePatientRecord(p))
+        else {
+            panic!()
+        };
         let uid = r.task_uids[0].clone();
         assert!(uid.len() == 16 && uid.chars().all(|c| c.is_ascii_hexdigit()));
         let open_tasks = |db: &mut SimDb| {
-            record(run(db, "d", RequestParams::GetPatientRecord(GetPatientRecordParams {
-                identity: Some(identity(ZOE)),
-                leave_record_open: false,
-                filter: Some(RecordFilter::with_flags([FilterFlag::Tasks])),
-            })))
+            record(run(
+                db,
+                "d",
+                RequestParams::GetPatientRecord(GetPatientRecordParams {
+                    identity: Some(identity(ZOE)),
+                    leave_record_open: false,
+                    filter: Some(RecordFilter::with_flags([FilterFlag::Tasks])),
+                }),
+            ))
             .tasks
         };
-        let t = open_tasks(&mut db).into_iter().find(|t| t.task_uid.as_ref() == Some(&uid)).unwrap();
+        let t = open_tasks(&mut db)
+            .into_iter()
+            .find(|t| t.task_uid.as_ref() == Some(&uid))
+            .unwrap();
         assert_eq!(t.status.as_deref(), Some(STATUS_NOT_STARTED));
 
         let mut change = Task::update(uid.clone());
         change.assign(TaskAssignee::Group("Nurses (DEMO)".into()));
         let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(change);
-        assert!(matches!(run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), ResponseBody::UpdatePatientRecord(_)));
+        assert!(matches!(
+            run(&mut db, "d", RequestParams::UpdatePatientRecord(p)),
+            ResponseBody::UpdatePatientRecord(_)
+        ));
         let t = db.task(&uid).unwrap().unwrap();
-        assert_eq!((t.user_assigned, t.group_assigned.as_deref(), t.content.as_str()), (None, Some("Nurses (DEMO)"), "Review the new note"));
+        assert_eq!(
+            (
+                t.user_assigned,
+                t.group_assigned.as_deref(),
+                t.content.as_str()
+            ),
+            (None, Some("Nurses (DEMO)"), "Review the new note")
+        );
 
         let mut done = Task::update(uid.clone());
         done.status = Some("Completed".into());
         let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(done);
         let _ = run(&mut db, "d", RequestParams::UpdatePatientRecord(p));
-        assert!(open_tasks(&mut db).iter().all(|t| t.task_uid.as_ref() != Some(&uid)), "completed tasks leave the Tasks filter");
+        assert!(
+            open_tasks(&mut db)
+                .iter()
+                .all(|t| t.task_uid.as_ref() != Some(&uid)),
+            "completed tasks leave the Tasks filter"
+        );
 
-        let bad = Task::create("Made Up Type", "x", TaskAssignee::User("demo.nurse".into()), None);
+        let bad = Task::create(
+            "Made Up Type",
+            "x",
+            TaskAssignee::User("demo.nurse".into()),
+            None,
+        );
         let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(bad);
-        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), true, "task type");
+        assert_error(
+            &run(&mut db, "d", RequestParams::UpdatePatientRecord(p)),
+            true,
+            "task type",
+        );
         let p = UpdatePatientRecordParams::new(identity(SIAN)).with_task(Task::update(uid));
-        assert_error(&run(&mut db, "d", RequestParams::UpdatePatientRecord(p)), true, "No task");
+        assert_error(
+            &run(&mut db, "d", RequestParams::UpdatePatientRecord(p)),
+            true,
+            "No task",
+        );
     }
 
     #[test]
     fn delete_needs_a_reason_and_only_this_devices_items() {
         let (_d, mut db) = db();
-        let ResponseBody::UpdatePatientRecord(r) = run(&mut db, "dev1", narrative_update(ZOE, "to delete", false)) else { panic!() };
+        let ResponseBody::UpdatePatientRecord(r) =
+            run(&mut db, "dev1", narrative_update(ZOE, "to delete", false))
+        else {
+            panic!()
+        };
         let generated = db.events(ZOE).unwrap()[0].uid.clone();
         let delete = |reason: &str, uids: Vec<String>| {
             RequestParams::DeletePatientRecord(DeletePatientRecordParams {
@@ -898,28 +1266,100 @@ mod tests {
                 visit_uids: vec![],
             })
         };
-        assert_error(&run(&mut db, "dev1", delete("  ", r.event_uids.clone())), true, "reason");
-        assert_error(&run(&mut db, "dev2", delete("Entered in error", r.event_uids.clone())), true, "Only data added");
+        assert_error(
+            &run(&mut db, "dev1", delete("  ", r.event_uids.clone())),
+            true,
+            "reason",
+        );
+        assert_error(
+            &run(
+                &mut db,
+                "dev2",
+                delete("Entered in error", r.event_uids.clone()),
+            ),
+            true,
+            "Only data added",
+        );
         let mixed = vec![r.event_uids[0].clone(), generated];
-        assert_error(&run(&mut db, "dev1", delete("Entered in error", mixed)), true, "nothing was deleted");
-        assert!(db.events(ZOE).unwrap().iter().any(|e| e.uid == r.event_uids[0]), "all or nothing");
-        assert!(matches!(run(&mut db, "dev1", delete("Entered in error", r.event_uids.clone())), ResponseBody::DeletePatientRecord(_)));
-        assert!(!db.events(ZOE).unwrap().iter().any(|e| e.uid == r.event_uids[0]));
+        assert_error(
+            &run(&mut db, "dev1", delete("Entered in error", mixed)),
+            true,
+            "nothing was deleted",
+        );
+        assert!(
+            db.events(ZOE)
+                .unwrap()
+                .iter()
+                .any(|e| e.uid == r.event_uids[0]),
+            "all or nothing"
+        );
+        assert!(matches!(
+            run(
+                &mut db,
+                "dev1",
+                delete("Entered in error", r.event_uids.clone())
+            ),
+            ResponseBody::DeletePatientRecord(_)
+        ));
+        assert!(!db
+            .events(ZOE)
+            .unwrap()
+            .iter()
+            .any(|e| e.uid == r.event_uids[0]));
     }
 
     #[test]
     fn metadata_functions_and_retrieval() {
         let (_d, mut db) = db();
-        let ResponseBody::GetOrganisationMetaData(all) = run(&mut db, "d", RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams { logged_on_user_only: false })) else { panic!() };
+        let ResponseBody::GetOrganisationMetaData(all) = run(
+            &mut db,
+            "d",
+            RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams {
+                logged_on_user_only: false,
+            }),
+        ) else {
+            panic!()
+        };
         assert_eq!(all.users.len(), 4);
-        assert!(all.sites.iter().all(|s| s.name.as_deref().unwrap().contains("DEMO – Fictitious Hospital (Inpatient Hub simulator)")));
-        let ResponseBody::GetOrganisationMetaData(me) = run(&mut db, "d", RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams { logged_on_user_only: true })) else { panic!() };
+        assert!(all.sites.iter().all(|s| s
+            .name
+            .as_deref()
+            .unwrap()
+            .contains("DEMO – Fictitious Hospital (Inpatient Hub simulator)")));
+        let ResponseBody::GetOrganisationMetaData(me) = run(
+            &mut db,
+            "d",
+            RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams {
+                logged_on_user_only: true,
+            }),
+        ) else {
+            panic!()
+        };
         assert_eq!(me.users.len(), 1);
-        assert_eq!(me.current_user().unwrap().user_name.as_deref(), Some(data::DEFAULT_USER));
-        let ResponseBody::GetFunctions(f) = run(&mut db, "d", RequestParams::GetFunctions) else { panic!() };
+        assert_eq!(
+            me.current_user().unwrap().user_name.as_deref(),
+            Some(data::DEFAULT_USER)
+        );
+        let ResponseBody::GetFunctions(f) = run(&mut db, "d", RequestParams::GetFunctions) else {
+            panic!()
+        };
         assert!(SUPPORTED.iter().all(|s| f.supports(*s)));
-        let retrieved = |db: &mut SimDb, nhs: &str| run(db, "d", RequestParams::IsPatientRetrieved(IsPatientRetrievedParams { identity: Some(identity(nhs)) }));
-        assert_eq!(retrieved(&mut db, SIAN), ResponseBody::IsPatientRetrieved(true));
-        assert_eq!(retrieved(&mut db, "9990000042"), ResponseBody::IsPatientRetrieved(false));
+        let retrieved = |db: &mut SimDb, nhs: &str| {
+            run(
+                db,
+                "d",
+                RequestParams::IsPatientRetrieved(IsPatientRetrievedParams {
+                    identity: Some(identity(nhs)),
+                }),
+            )
+        };
+        assert_eq!(
+            retrieved(&mut db, SIAN),
+            ResponseBody::IsPatientRetrieved(true)
+        );
+        assert_eq!(
+            retrieved(&mut db, "9990000042"),
+            ResponseBody::IsPatientRetrieved(false)
+        );
     }
 }

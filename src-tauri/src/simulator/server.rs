@@ -5,10 +5,15 @@
 use super::data::hex16;
 use super::faults::{garbage_bytes, FaultKind, FaultPlan};
 use super::rules::{self, RequestContext};
-use super::state::{now_local, today, ApprovalMode, DeviceStatus, LogEntry, SimDb, SimSettings, OUTCOME_DROPPED_THROTTLE};
+use super::state::{
+    now_local, today, ApprovalMode, DeviceStatus, LogEntry, SimDb, SimSettings,
+    OUTCOME_DROPPED_THROTTLE,
+};
 use super::throttle::{Throttle, Throttled, Verdict};
 use super::{SimConfig, SimControl, SimError, BLOCKED_MESSAGE};
-use crate::systmone::codec::{decode_request, encode_response, Request, RequestParams, Response, ResponseBody};
+use crate::systmone::codec::{
+    decode_request, encode_response, Request, RequestParams, Response, ResponseBody,
+};
 use crate::systmone::framing::FrameReader;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -42,7 +47,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What to do on the socket after a request.
 enum Action {
-    Reply { bytes: Vec<u8>, delay: Duration },
+    Reply {
+        bytes: Vec<u8>,
+        delay: Duration,
+    },
     /// No response; the connection stays open (throttle or dropped reply).
     Silence,
     /// Garbage, then close.
@@ -93,7 +101,9 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).finish()
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -121,18 +131,28 @@ impl SimHandle {
 impl Simulator {
     /// Generates (first time) or reopens the data, binds, and serves in the background.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
-        if super::data::organisation().user(&config.logged_in_user).is_none() {
+        if super::data::organisation()
+            .user(&config.logged_in_user)
+            .is_none()
+        {
             return Err(SimError::UnknownUser(config.logged_in_user.clone()));
         }
         let settings = config.settings();
         let data_dir = config.data_dir.clone();
         let seed = config.seed;
-        let db = tokio::task::spawn_blocking(move || SimDb::open(&data_dir, Some((seed, &settings))))
-            .await
-            .map_err(|e| SimError::Invalid(format!("the simulator's start-up task failed: {e}")))??;
+        let db =
+            tokio::task::spawn_blocking(move || SimDb::open(&data_dir, Some((seed, &settings))))
+                .await
+                .map_err(|e| {
+                    SimError::Invalid(format!("the simulator's start-up task failed: {e}"))
+                })??;
         let wanted = config.addr();
-        let listener =
-            TcpListener::bind(wanted).await.map_err(|e| SimError::Bind { addr: wanted, reason: e.to_string() })?;
+        let listener = TcpListener::bind(wanted)
+            .await
+            .map_err(|e| SimError::Bind {
+                addr: wanted,
+                reason: e.to_string(),
+            })?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             db: Mutex::new(db),
@@ -144,7 +164,12 @@ impl Simulator {
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared, rx));
         tracing::info!(%addr, "SystmOne simulator listening (fictitious data only)");
-        Ok(SimHandle { addr, data_dir: config.data_dir, shutdown: tx, task })
+        Ok(SimHandle {
+            addr,
+            data_dir: config.data_dir,
+            shutdown: tx,
+            task,
+        })
     }
 }
 
@@ -156,7 +181,11 @@ pub async fn run_server(config: SimConfig) -> Result<(), SimError> {
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -177,7 +206,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: w
     connections.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, id: u64, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    id: u64,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (read, mut write) = stream.into_split();
     let mut reader = FrameReader::new(read);
     loop {
@@ -189,15 +223,18 @@ async fn serve_connection(stream: TcpStream, id: u64, shared: Arc<Shared>, mut s
             Ok(Some(bytes)) => bytes,
             Ok(None) => return,
             Err(e) => {
-                shared.log(id, Logged {
-                    function: String::new(),
-                    request_uid: String::new(),
-                    device_id: String::new(),
-                    outcome: "unreadable".into(),
-                    slow_ms: None,
-                    applied: None,
-                    detail: Some(e.to_string()),
-                });
+                shared.log(
+                    id,
+                    Logged {
+                        function: String::new(),
+                        request_uid: String::new(),
+                        device_id: String::new(),
+                        outcome: "unreadable".into(),
+                        slow_ms: None,
+                        applied: None,
+                        detail: Some(e.to_string()),
+                    },
+                );
                 return;
             }
         };
@@ -224,37 +261,56 @@ async fn serve_connection(stream: TcpStream, id: u64, shared: Arc<Shared>, mut s
 
 fn throttle_kind(request: &Request) -> Throttled {
     match &request.params {
-        RequestParams::GetPatientRecord(p) if !p.is_throttle_exempt(today()) => Throttled::FullRecord,
+        RequestParams::GetPatientRecord(p) if !p.is_throttle_exempt(today()) => {
+            Throttled::FullRecord
+        }
         _ => Throttled::Ordinary,
     }
 }
 
-fn encode(request: &Request, device_id: Option<String>, body: ResponseBody) -> Result<Vec<u8>, String> {
+fn encode(
+    request: &Request,
+    device_id: Option<String>,
+    body: ResponseBody,
+) -> Result<Vec<u8>, String> {
     let response = Response::answering(request, device_id, body);
-    encode_response(&response).map(|mut xml| {
-        xml.push('\n');
-        xml.into_bytes()
-    })
-    .map_err(|e| e.to_string())
+    encode_response(&response)
+        .map(|mut xml| {
+            xml.push('\n');
+            xml.into_bytes()
+        })
+        .map_err(|e| e.to_string())
 }
 
-async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival: Instant) -> Action {
+async fn process(
+    shared: &Arc<Shared>,
+    connection: u64,
+    bytes: Vec<u8>,
+    arrival: Instant,
+) -> Action {
     let request = match decode_request(&bytes) {
         Ok(r) => r,
         Err(e) => {
             // Still an arrival for the throttle. SystmOne's answer to a malformed document is
             // not documented; the simulator stays silent and logs why.
             let verdict = lock(&shared.throttle).check(arrival, Throttled::Ordinary);
-            let outcome = if verdict == Verdict::Accept { "unreadable" } else { OUTCOME_DROPPED_THROTTLE };
-            shared.log(connection, Logged {
-                function: String::new(),
-                request_uid: String::new(),
-                device_id: String::new(),
-                outcome: outcome.into(),
-                slow_ms: None,
-                applied: None,
-                detail: Some(e.to_string()),
-            });
+            let outcome = if verdict == Verdict::Accept {
+                "unreadable"
+            } else {
+                OUTCOME_DROPPED_THROTTLE
+            };
+            shared.log(
+                connection,
+                Logged {
+                    function: String::new(),
+                    request_uid: String::new(),
+                    device_id: String::new(),
+                    outcome: outcome.into(),
+                    slow_ms: None,
+                    applied: None,
+                    detail: Some(e.to_string()),
+                },
+            );
             return Action::Silence;
         }
     };
@@ -286,28 +342,34 @@ async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival:
         }
     };
 
-    let reply = |logged: &mut Logged, device: Option<String>, body: ResponseBody, delay: Duration| {
-        if let ResponseBody::Error { message, .. } = &body {
-            if logged.outcome == "answered" {
-                logged.outcome = "error".into();
+    let reply =
+        |logged: &mut Logged, device: Option<String>, body: ResponseBody, delay: Duration| {
+            if let ResponseBody::Error { message, .. } = &body {
+                if logged.outcome == "answered" {
+                    logged.outcome = "error".into();
+                }
+                logged.detail.get_or_insert_with(|| message.clone());
             }
-            logged.detail.get_or_insert_with(|| message.clone());
-        }
-        match encode(&request, device, body) {
-            Ok(bytes) => Action::Reply { bytes, delay },
-            Err(e) => {
-                logged.outcome = "internal-error".into();
-                logged.detail = Some(e);
-                Action::Close
+            match encode(&request, device, body) {
+                Ok(bytes) => Action::Reply { bytes, delay },
+                Err(e) => {
+                    logged.outcome = "internal-error".into();
+                    logged.detail = Some(e);
+                    Action::Close
+                }
             }
-        }
-    };
+        };
 
     if request.api_key != settings.api_key {
-        let action = reply(&mut logged, request.device_id.clone(), ResponseBody::Error {
-            message: BAD_API_KEY_MESSAGE.into(),
-            permanent: true,
-        }, Duration::ZERO);
+        let action = reply(
+            &mut logged,
+            request.device_id.clone(),
+            ResponseBody::Error {
+                message: BAD_API_KEY_MESSAGE.into(),
+                permanent: true,
+            },
+            Duration::ZERO,
+        );
         shared.log(connection, logged);
         return action;
     }
@@ -315,10 +377,15 @@ async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival:
     let device_id = match approve(shared, &request, &settings, &mut logged).await {
         Ok(Some(id)) => id,
         Ok(None) => {
-            let action = reply(&mut logged, request.device_id.clone(), ResponseBody::Error {
-                message: BLOCKED_MESSAGE.into(),
-                permanent: true,
-            }, Duration::ZERO);
+            let action = reply(
+                &mut logged,
+                request.device_id.clone(),
+                ResponseBody::Error {
+                    message: BLOCKED_MESSAGE.into(),
+                    permanent: true,
+                },
+                Duration::ZERO,
+            );
             shared.log(connection, logged);
             return action;
         }
@@ -336,7 +403,11 @@ async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival:
     } else {
         settings.faults.plan(&mut *lock(&shared.fault_rng))
     };
-    let delay = if plan.slow { Duration::from_millis(settings.slow_ms) } else { Duration::ZERO };
+    let delay = if plan.slow {
+        Duration::from_millis(settings.slow_ms)
+    } else {
+        Duration::ZERO
+    };
     if plan.slow {
         logged.slow_ms = Some(logged.slow_ms.unwrap_or(0) + settings.slow_ms);
     }
@@ -344,18 +415,30 @@ async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival:
 
     if plan.kind == Some(FaultKind::Temporary) {
         logged.outcome = "fault-temporary".into();
-        let action = reply(&mut logged, Some(device_id), ResponseBody::Error {
-            message: TEMPORARY_FAULT_MESSAGE.into(),
-            permanent: false,
-        }, delay);
+        let action = reply(
+            &mut logged,
+            Some(device_id),
+            ResponseBody::Error {
+                message: TEMPORARY_FAULT_MESSAGE.into(),
+                permanent: false,
+            },
+            delay,
+        );
         shared.log(connection, logged);
         return action;
     }
 
     // A lost reply to a write may or may not have been preceded by the write itself.
-    let lost_reply = matches!(plan.kind, Some(FaultKind::Drop | FaultKind::Garbage | FaultKind::Reset));
+    let lost_reply = matches!(
+        plan.kind,
+        Some(FaultKind::Drop | FaultKind::Garbage | FaultKind::Reset)
+    );
     let run = !lost_reply || !is_write || plan.apply_before_failing;
-    let body = if run { handle_blocking(shared, &request, &device_id, &settings).await } else { None };
+    let body = if run {
+        handle_blocking(shared, &request, &device_id, &settings).await
+    } else {
+        None
+    };
     if lost_reply {
         let kind = plan.kind.map(FaultKind::as_str).unwrap_or_default();
         logged.outcome = format!("fault-{kind}");
@@ -369,7 +452,9 @@ async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival:
         shared.log(connection, logged);
         return match plan.kind {
             Some(FaultKind::Drop) => Action::Silence,
-            Some(FaultKind::Garbage) => Action::Garbage(garbage_bytes(&mut *lock(&shared.fault_rng))),
+            Some(FaultKind::Garbage) => {
+                Action::Garbage(garbage_bytes(&mut *lock(&shared.fault_rng)))
+            }
             _ => Action::Close,
         };
     }
@@ -379,7 +464,9 @@ async fn process(shared: &Arc<Shared>, connection: u64, bytes: Vec<u8>, arrival:
             logged.outcome = "internal-error".into();
             logged.detail = Some(e.to_string());
             let body = ResponseBody::Error {
-                message: format!("SystmOne could not complete the request ({e}). Please try again later."),
+                message: format!(
+                    "SystmOne could not complete the request ({e}). Please try again later."
+                ),
                 permanent: false,
             };
             reply(&mut logged, Some(device_id), body, delay)
@@ -401,10 +488,16 @@ async fn approve(
     settings: &SimSettings,
     logged: &mut Logged,
 ) -> Result<Option<String>, SimError> {
-    let presented = request.device_id.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    let presented = request
+        .device_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
     if let Some(id) = presented {
         match lock(&shared.db).device(id)? {
-            Some(device) if device.status == DeviceStatus::Approved => return Ok(Some(device.device_id)),
+            Some(device) if device.status == DeviceStatus::Approved => {
+                return Ok(Some(device.device_id))
+            }
             Some(_) => return Ok(None),
             None => logged.detail = Some(format!("unknown DeviceID {id}; asked the user again")),
         }
@@ -447,5 +540,9 @@ async fn handle_blocking(
         rules::handle(&mut db, &ctx, &params)
     })
     .await;
-    Some(joined.unwrap_or_else(|e| Err(SimError::Invalid(format!("the request handler failed: {e}")))))
+    Some(joined.unwrap_or_else(|e| {
+        Err(SimError::Invalid(format!(
+            "the request handler failed: {e}"
+        )))
+    }))
 }

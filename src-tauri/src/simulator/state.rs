@@ -681,7 +681,8 @@ fn change_task(
     c: &TaskChange,
     changed_by: &str,
 ) -> Result<(), SimError> {
-    let reassign = c.user_assigned.is_some() || c.group_assigned.is_some() || c.team_assigned.is_some();
+    let reassign =
+        c.user_assigned.is_some() || c.group_assigned.is_some() || c.team_assigned.is_some();
     let n = tx.execute(
         // A task has one assignee: naming a new one (user, group or team) replaces the old.
         "UPDATE tasks SET task_type = coalesce(?2, task_type), status = coalesce(?3, status),
