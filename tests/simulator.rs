@@ -366,3 +366,77 @@ async fn reset_and_garbage_faults_end_the_connection() {
     assert_eq!(control.request_log(1).unwrap()[0].outcome, "fault-garbage");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn thirty_second_record_rule_and_the_device_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(&dir, |_| {}).await;
+    let mut client = Client::connect(&sim).await;
+    let whole = format!("<Identity><NhsNumber>{ZOE}</NhsNumber></Identity>");
+
+    let xml = client.call(&request("", "GetPatientRecord", &whole)).await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let device_id = text_of(&doc, "DeviceID").unwrap();
+    assert!(
+        text_of(&doc, "Surname").is_some() && doc.descendants().any(|n| n.has_tag_name("Event"))
+    );
+
+    // A second full record inside 30 s is dropped even though a second has passed...
+    tokio::time::sleep(PACE).await;
+    client
+        .send(&request(&device_id, "GetPatientRecord", &whole))
+        .await;
+    assert_eq!(client.receive(Duration::from_millis(1_100)).await, None);
+    let mut control = sim.control().unwrap();
+    assert_eq!(control.violation_count().unwrap(), 1);
+    assert!(control.request_log(1).unwrap()[0]
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("30 seconds"));
+
+    // ...but a demographics-only read is exempt.
+    let demographics = format!("{whole}<Filter><Demographics/></Filter>");
+    let xml = client
+        .call(&request(&device_id, "GetPatientRecord", &demographics))
+        .await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(text_of(&doc, "FirstName").as_deref(), Some("Zoë"));
+    assert!(!doc.descendants().any(|n| n.has_tag_name("Event")));
+
+    // Blocked in the Device Manager: the block message; lifted: served again under the same ID.
+    control
+        .set_device_status(
+            &device_id,
+            inpatient_hub::simulator::state::DeviceStatus::Blocked,
+        )
+        .unwrap();
+    tokio::time::sleep(PACE).await;
+    let xml = client.call(&request(&device_id, "GetFunctions", "")).await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert!(text_of(&doc, "ErrorMessage").unwrap().contains("blocked"));
+    control
+        .set_device_status(
+            &device_id,
+            inpatient_hub::simulator::state::DeviceStatus::Approved,
+        )
+        .unwrap();
+    tokio::time::sleep(PACE).await;
+    let xml = client.call(&request(&device_id, "GetFunctions", "")).await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(
+        text_of(&doc, "DeviceID").as_deref(),
+        Some(device_id.as_str())
+    );
+
+    // A DeviceID SystmOne never issued goes back for approval and a new one is issued.
+    tokio::time::sleep(PACE).await;
+    let xml = client
+        .call(&request("0123456789abcdef", "GetFunctions", ""))
+        .await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let issued = text_of(&doc, "DeviceID").unwrap();
+    assert!(issued != "0123456789abcdef" && issued != device_id && issued.len() == 16);
+    assert_eq!(control.devices().unwrap().len(), 2);
+    sim.shutdown().await;
+}

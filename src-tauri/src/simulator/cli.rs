@@ -332,3 +332,36 @@ mod tests {
         assert!(run(&["edit-task", "0000000000000000"]).is_err());
     }
 }
+
+#[cfg(test)]
+mod hubctl_shape {
+    //! `hubctl` has a global `--data-dir`; `SimArgs` must live beside it without a clap clash.
+    use super::*;
+    use clap::{Parser, Subcommand};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+
+    #[derive(Subcommand)]
+    enum Cmd {
+        Sim(SimArgs),
+        #[command(subcommand)]
+        Simctl(SimCtlCommand),
+    }
+
+    #[test]
+    fn sim_and_simctl_fit_under_a_global_data_dir() {
+        let cli = Cli::try_parse_from(["hubctl", "sim", "--data-dir", "/tmp/a", "--port", "1"]).unwrap();
+        let Cmd::Sim(args) = cli.cmd else { panic!("expected sim") };
+        assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/a")));
+        assert_eq!(args.port, 1);
+        let cli = Cli::try_parse_from(["hubctl", "--data-dir", "/tmp/b", "simctl", "open", "9990000018"]).unwrap();
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/b")));
+        assert!(matches!(cli.cmd, Cmd::Simctl(SimCtlCommand::Open { .. })));
+    }
+}

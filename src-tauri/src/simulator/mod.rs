@@ -12,6 +12,25 @@
 //! - [`rules`]: one function per API function, on typed requests.
 //! - [`server`]: TCP, framing, approval, throttle and faults around [`rules`].
 //! - [`control`], [`cli`]: what a SystmOne user would do on screen, for tests and `hubctl simctl`.
+//!
+//! Choices where TPP's specification is silent ([ours]):
+//! - Throttle: 1 s measured arrival to arrival with 50 ms tolerance for timer jitter; a
+//!   dropped request counts as an arrival; the 30 s GetPatientRecord window runs from the last
+//!   accepted non-exempt one (see [`throttle`]). A document that cannot be decoded counts as an
+//!   arrival, gets no reply and is logged as `unreadable`.
+//! - Device approval: an empty *or unknown* DeviceID goes to the user; on approval a fresh
+//!   DeviceID is issued (the client must store whatever DeviceID a response carries). A blocked
+//!   device (`block` mode, or `simctl block-device`) gets [`BLOCKED_MESSAGE`], permanent.
+//! - Record locking: LeaveRecordOpen opens the record on screen (saving any other open record)
+//!   and files items as pending; `simctl save` commits them, `simctl close` saves unless
+//!   `--discard`. Task *changes* apply at once even under LeaveRecordOpen.
+//! - Task completion: `<Status>Completed</Status>` on a task update; completed tasks leave
+//!   the Tasks filter but stay in the unfiltered record.
+//! - Faults: one seeded draw per accepted request picks at most one of drop, garbage, reset,
+//!   temporary (rates add up in that order); slow is drawn independently. For a write whose
+//!   reply is lost, a further seeded draw decides whether it was applied first; the request log
+//!   records it (`applied`). Garbage is followed by closing the connection.
+//! - Only NHS numbers identify the fictitious patients; PseudoNumber and ClientID find nobody.
 
 pub mod cli;
 pub mod control;

@@ -15,6 +15,7 @@ use crate::systmone::codec::{
     decode_request, encode_response, Request, RequestParams, Response, ResponseBody,
 };
 use crate::systmone::framing::FrameReader;
+use chrono::SubsecRound;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::net::SocketAddr;
@@ -73,7 +74,7 @@ impl Shared {
     fn log(&self, connection: u64, l: Logged) {
         let entry = LogEntry {
             id: 0,
-            at: now_local(),
+            at: chrono::Local::now().naive_local().trunc_subsecs(3),
             connection,
             function: l.function,
             request_uid: l.request_uid,
