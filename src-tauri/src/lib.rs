@@ -7,5 +7,6 @@ pub mod config;
 pub mod domain;
 pub mod hub;
 pub mod shell;
+pub mod simulator;
 pub mod store;
 pub mod systmone;
