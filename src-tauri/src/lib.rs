@@ -8,5 +8,6 @@ pub mod domain;
 pub mod hub;
 pub mod lookup;
 pub mod shell;
+pub mod simulator;
 pub mod store;
 pub mod systmone;

@@ -3,3 +3,8 @@
 
 pub mod codec;
 pub mod framing;
+pub mod client;
+pub mod connection;
+pub mod pacing;
+pub mod scheduler;
+pub mod secrets;
