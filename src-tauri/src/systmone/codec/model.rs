@@ -238,7 +238,7 @@ impl Identity {
 // ---------------------------------------------------------------------------------------
 // Small value types
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Sex {
     Male,
     Female,
@@ -334,7 +334,7 @@ impl Code {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Address {
     pub house_name: Option<String>,
     pub house_number: Option<String>,
@@ -374,7 +374,7 @@ impl Address {
 
 /// Telephone element names are not in our copy of the spec; these are the ones seen in
 /// captured records [seen]. A plain `<Telephone>` reads as `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum TelephoneKind {
     Home,
     Mobile,
@@ -402,7 +402,7 @@ impl TelephoneKind {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Telephone {
     pub kind: TelephoneKind,
     pub number: String,
@@ -412,7 +412,7 @@ redacted_debug!(Telephone; kind);
 // ---------------------------------------------------------------------------------------
 // Demographics
 
-#[derive(Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Demographics {
     pub title: Option<String>,
     pub first_name: Option<String>,
