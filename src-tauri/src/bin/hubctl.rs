@@ -4,6 +4,7 @@
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use inpatient_hub::domain::TaskStatus;
 use inpatient_hub::hub::{BoardFilter, Hub, HubError, PatientInput, TaskEditInput, TaskInput};
+use inpatient_hub::lookup::SearchInput;
 use inpatient_hub::store::AuditQuery;
 use inpatient_hub::config;
 use serde::Serialize;
@@ -19,6 +20,12 @@ struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// The SystmOne client's integration socket, HOST:PORT.
+    #[arg(long, global = true, env = "INPATIENT_HUB_SYSTMONE", default_value = config::DEFAULT_SYSTMONE_ADDR)]
+    systmone: String,
+    /// Demo mode: talk to the bundled simulator (fictitious patients) and nothing else.
+    #[arg(long, global = true, env = "INPATIENT_HUB_DEMO")]
+    demo: bool,
     /// Act as this member of staff (default: the current user chosen in the app's settings).
     #[arg(long = "as", global = true, env = "INPATIENT_HUB_USER")]
     as_user: Option<String>,
@@ -47,6 +54,38 @@ enum Command {
     },
     /// Choose the current user (who the app audits changes under).
     User { name: String },
+    /// The SystmOne connection: state, logged-in user and site, queue, where the APIKey comes from.
+    Status,
+    /// Search SystmOne for a patient (at least two details; names match by prefix).
+    Search(SearchArgs),
+    /// Look a patient up by NHS number and print their demographics.
+    Lookup { nhs: String },
+    /// Print a patient's record (or only the parts named with --filter) as JSON. Patient data: handle with care.
+    Record {
+        nhs: String,
+        /// Comma-separated filter flags, e.g. Demographics,Narrative,Tasks (default: the whole record).
+        #[arg(long, value_delimiter = ',')]
+        filter: Vec<String>,
+    },
+    /// Link a ward patient to their SystmOne record (audited like the window's confirmation).
+    Link {
+        nhs: String,
+        #[arg(long)]
+        patient: i64,
+    },
+    /// The SystmOne APIKey in this PC's keychain.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCmd),
+    /// Run the SystmOne simulator (fictitious organisation and patients; demos and tests only).
+    Sim(inpatient_hub::simulator::cli::SimArgs),
+    /// Control a running simulator (open a patient on screen, complete a task, read its log...).
+    Simctl {
+        /// The simulator's data directory (default: the app's data directory + "/simulator").
+        #[arg(long)]
+        sim_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: inpatient_hub::simulator::cli::SimCtlCommand,
+    },
     /// Decode a captured SystmOne response (XML file) and print it as JSON: how IT debugs the field.
     /// Prints patient data: handle the output as you would the record.
     Decode { file: PathBuf },
@@ -95,6 +134,32 @@ struct ListArgs {
     status: String,
 }
 
+#[derive(Debug, ClapArgs)]
+struct SearchArgs {
+    #[arg(long)]
+    surname: Option<String>,
+    #[arg(long)]
+    first_name: Option<String>,
+    /// YYYY-MM-DD.
+    #[arg(long)]
+    dob: Option<String>,
+    #[arg(long)]
+    postcode: Option<String>,
+    /// M or F.
+    #[arg(long)]
+    sex: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCmd {
+    /// Save the key TPP issued to this product in the keychain.
+    Set { key: String },
+    /// Remove it from the keychain.
+    Clear,
+}
+
 #[derive(Debug, Subcommand)]
 enum PatientsCmd {
     List,
@@ -129,6 +194,69 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) -
     Ok(())
 }
 
+async fn run_systmone(hub: &Hub, command: Command, json: bool) -> Result<(), HubError> {
+    match command {
+        Command::Status => {
+            // Asking who is logged in both proves the connection and names user and site.
+            let probe = hub.verified_client_probe().await;
+            let status = hub.systmone_status();
+            let reachable = probe.as_ref().map(|_| "reachable".to_owned()).unwrap_or_else(|e| e.to_string());
+            print(json, &serde_json::json!({ "status": status, "probe": reachable }), |v| {
+                format!("SystmOne: {}\nqueue: {}\nAPIKey: {}\n{}", v["status"]["state"], v["status"]["queue"], v["status"]["key_source"], v["probe"])
+            })?;
+            probe
+        }
+        Command::Search(a) => {
+            let input = SearchInput {
+                nhs_number: None,
+                surname: a.surname,
+                first_name: a.first_name,
+                date_of_birth: a.dob,
+                postcode: a.postcode,
+                sex: a.sex,
+                telephone: a.phone,
+            };
+            let outcome = hub.search_patients(&input).await?;
+            print(json, &outcome, |o| {
+                let mut lines: Vec<String> = o.notice.iter().cloned().collect();
+                lines.extend(o.results.iter().map(|r| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        r.nhs_number_formatted.as_deref().unwrap_or("-"),
+                        r.name,
+                        r.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+                        r.sex.as_deref().unwrap_or("-"),
+                        r.address
+                    )
+                }));
+                lines.join("\n")
+            })
+        }
+        Command::Lookup { nhs } => {
+            let outcome = hub.search_patients(&SearchInput { nhs_number: Some(nhs), ..Default::default() }).await?;
+            if outcome.results.is_empty() {
+                return Err(HubError::NoSuchPatient(outcome.notice.unwrap_or_default()));
+            }
+            print(json, &outcome, |o| {
+                o.results
+                    .iter()
+                    .map(|r| format!("{}\n{}\nborn {}\nsex {}\n{}", r.nhs_number_formatted.as_deref().unwrap_or("-"), r.name, r.date_of_birth.map(|d| d.to_string()).unwrap_or_default(), r.sex.as_deref().unwrap_or("-"), r.address))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Record { nhs, filter } => {
+            let record = hub.patient_record(&nhs, &filter).await?;
+            print(true, &record, |_| String::new())
+        }
+        Command::Link { nhs, patient } => {
+            let linked = hub.confirm_link(inpatient_hub::domain::PatientId(patient), &nhs).await?;
+            print(json, &linked, |p| format!("patient {} linked to NHS number {}", p.id, p.nhs_number.as_ref().map(|n| n.formatted()).unwrap_or_default()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn decode(file: &std::path::Path) -> Result<(), HubError> {
     let bytes = std::fs::read(file).map_err(|e| HubError::BadRequest(format!("cannot read {}: {e}", file.display())))?;
     let response = inpatient_hub::systmone::codec::decode_response(&bytes)
@@ -136,17 +264,66 @@ fn decode(file: &std::path::Path) -> Result<(), HubError> {
     print(true, &response, |_| String::new())
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, HubError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| HubError::BadRequest(format!("could not start: {e}")))
+}
+
 fn run(cli: Cli) -> Result<(), HubError> {
     // Commands that need no database come first, so they work anywhere.
     if let Command::Decode { file } = &cli.command {
         return decode(file);
     }
-    let data_dir = config::resolve_data_dir(cli.data_dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
-    let hub = Hub::open(&data_dir)?;
+    let data_dir = config::resolve_data_dir(cli.data_dir.clone()).map_err(|e| HubError::BadRequest(e.to_string()))?;
+    match cli.command {
+        Command::Sim(mut args) => {
+            if args.data_dir.is_none() {
+                args.data_dir = Some(data_dir.join("simulator"));
+            }
+            let config = args.into_config().map_err(|e| HubError::BadRequest(e.to_string()))?;
+            eprintln!("hubctl: SystmOne SIMULATOR (fictitious patients) listening on {}:{}", config.bind, config.port);
+            return runtime()?
+                .block_on(inpatient_hub::simulator::run_server(config))
+                .map_err(|e| HubError::BadRequest(e.to_string()));
+        }
+        Command::Simctl { sim_dir, command } => {
+            let dir = sim_dir.unwrap_or_else(|| data_dir.join("simulator"));
+            let out = inpatient_hub::simulator::cli::run_ctl(command, &dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
+            println!("{out}");
+            return Ok(());
+        }
+        _ => {}
+    }
+    let mut hub = Hub::open(&data_dir)?.with_demo_mode(cli.demo);
     if let Some(user) = &cli.as_user {
         hub.act_as(user)?;
     }
+    let systmone = config::parse_systmone_addr(&cli.systmone).map_err(|e| HubError::BadRequest(e.to_string()))?;
+    let needs_systmone = matches!(
+        cli.command,
+        Command::Status | Command::Search(_) | Command::Lookup { .. } | Command::Record { .. } | Command::Link { .. }
+    );
+    if needs_systmone {
+        let rt = runtime()?;
+        return rt.block_on(async {
+            hub.start_systmone(systmone)?;
+            run_systmone(&hub, cli.command, cli.json).await
+        });
+    }
     match cli.command {
+        Command::Status | Command::Search(_) | Command::Lookup { .. } | Command::Record { .. } | Command::Link { .. } => Ok(()),
+        Command::Sim(_) | Command::Simctl { .. } => Ok(()),
+        Command::ApiKey(ApiKeyCmd::Set { key }) => {
+            hub.set_api_key(&key)?;
+            print(cli.json, &"saved", |_| "SystmOne APIKey saved in this PC's keychain".into())
+        }
+        Command::ApiKey(ApiKeyCmd::Clear) => {
+            let removed = hub.clear_api_key()?;
+            print(cli.json, &removed, |r| if *r { "SystmOne APIKey removed from the keychain".into() } else { "no SystmOne APIKey was stored".into() })
+        }
         Command::User { name } => {
             let staff = hub.set_current_user(&name)?;
             print(cli.json, &staff.as_str(), |s| format!("current user: {s}"))

@@ -2,6 +2,9 @@
 //! [`crate::hub::Hub`]; errors cross to the UI as one serializable `{code, message}`.
 
 use crate::domain::TaskStatus;
+use crate::domain::PatientId;
+use crate::hub::{FollowView, SearchOutcome, SystmOneStatus};
+use crate::lookup::{MatchReview, SearchInput};
 use crate::hub::{AppStatus, Board, BoardFilter, HandoverPatient, Hub, HubError, PatientInput, TaskEditInput, TaskInput};
 use crate::store::{AuditEntry, AuditQuery, Patient};
 use serde::Serialize;
@@ -73,12 +76,44 @@ fn set_task_status(hub: State<'_, HubState>, id: i64, status: TaskStatus, versio
 }
 
 #[tauri::command]
+fn systmone_status(hub: State<'_, HubState>) -> Res<SystmOneStatus> {
+    Ok(hub.get()?.systmone_status())
+}
+
+#[tauri::command]
+async fn search_patients(hub: State<'_, HubState>, input: SearchInput) -> Res<SearchOutcome> {
+    Ok(hub.get()?.search_patients(&input).await?)
+}
+
+#[tauri::command]
+async fn review_link(hub: State<'_, HubState>, patient_id: i64, nhs_number: String) -> Res<MatchReview> {
+    Ok(hub.get()?.review_link(PatientId(patient_id), &nhs_number).await?)
+}
+
+#[tauri::command]
+async fn confirm_link(hub: State<'_, HubState>, patient_id: i64, nhs_number: String) -> Res<Patient> {
+    Ok(hub.get()?.confirm_link(PatientId(patient_id), &nhs_number).await?)
+}
+
+#[tauri::command]
+async fn refresh_demographics(hub: State<'_, HubState>, patient_id: i64) -> Res<MatchReview> {
+    Ok(hub.get()?.refresh_demographics(PatientId(patient_id)).await?)
+}
+
+#[tauri::command]
+async fn follow_systmone(hub: State<'_, HubState>) -> Res<FollowView> {
+    Ok(hub.get()?.follow_systmone().await?)
+}
+
+#[tauri::command]
 fn audit(hub: State<'_, HubState>, entity: Option<String>, entity_id: Option<String>) -> Res<Vec<AuditEntry>> {
     Ok(hub.get()?.audit(&AuditQuery { entity, entity_id, limit: Some(500) })?)
 }
 
 /// Opens the core and runs the window until it is closed.
-pub fn run(hub: Result<Hub, HubError>) -> Result<(), tauri::Error> {
+pub fn run(hub: Result<Hub, HubError>, systmone: std::net::SocketAddr) -> Result<(), tauri::Error> {
+    // The SystmOne client spawns its connection owner on the runtime tauri also uses.
+    let hub = hub.and_then(|mut hub| tauri::async_runtime::block_on(async { hub.start_systmone(systmone).map(|()| hub) }));
     let state = HubState(hub.map_err(|e| (e.code(), e.to_string())));
     tauri::Builder::default()
         .plugin(tauri_plugin_clipboard_manager::init())
@@ -93,6 +128,12 @@ pub fn run(hub: Result<Hub, HubError>) -> Result<(), tauri::Error> {
             edit_task,
             set_task_status,
             audit,
+            systmone_status,
+            search_patients,
+            review_link,
+            confirm_link,
+            refresh_demographics,
+            follow_systmone,
         ])
         .run(tauri::generate_context!())
 }
