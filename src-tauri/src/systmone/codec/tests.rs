@@ -386,6 +386,51 @@ fn reads_nhs_number_in_either_spelling() {
 }
 
 #[test]
+fn header_lets_the_simulator_answer_a_request_with_bad_parameters() {
+    let xml = "<ClientIntegrationRequest><APIKey>k</APIKey><DeviceID/><DeviceVersion>X 1</DeviceVersion><RequestUID>r1</RequestUID><Function>UpdatePatientRecord</Function><FunctionVersion>1.0</FunctionVersion><FunctionParameters/></ClientIntegrationRequest>";
+    assert!(matches!(
+        decode_request(xml.as_bytes()),
+        Err(CodecError::MissingElement(_))
+    ));
+    let header = decode_request_header(xml.as_bytes()).unwrap();
+    assert_eq!(header.device_id, None);
+    let answer = header
+        .error_response(None, "No patient specified", true)
+        .unwrap();
+    assert_eq!(answer.request_uid, "r1");
+    assert_eq!(answer.function, Function::UpdatePatientRecord);
+    let unknown = RequestHeader {
+        function_name: "Teleport".into(),
+        ..header
+    };
+    assert!(unknown.error_response(None, "x", true).is_none());
+}
+
+#[test]
+fn decode_document_dispatches_on_the_root() {
+    let req = encode_request(&request(RequestParams::GetCurrentActivity)).unwrap();
+    assert!(matches!(
+        decode_document(req.as_bytes()),
+        Ok(Document::Request(_))
+    ));
+    let resp = encode_response(&response(
+        Function::IsPatientRetrieved,
+        ResponseBody::IsPatientRetrieved(false),
+    ))
+    .unwrap();
+    let doc = decode_document(resp.as_bytes()).unwrap();
+    assert!(matches!(doc, Document::Response(_)));
+    assert!(doc
+        .to_json()
+        .unwrap()
+        .contains("\"IsPatientRetrieved\": false"));
+    assert!(matches!(
+        decode_document(b"<Other/>"),
+        Err(CodecError::WrongRoot { .. })
+    ));
+}
+
+#[test]
 fn json_view_has_the_decoded_values() {
     let r = response(
         Function::IsPatientRetrieved,
