@@ -12,7 +12,8 @@ use super::state::{
 use super::throttle::{Throttle, Throttled, Verdict};
 use super::{SimConfig, SimControl, SimError, BLOCKED_MESSAGE};
 use crate::systmone::codec::{
-    decode_request, encode_response, Request, RequestParams, Response, ResponseBody,
+    decode_request, decode_request_header, encode_response, Request, RequestParams, Response,
+    ResponseBody,
 };
 use crate::systmone::framing::FrameReader;
 use chrono::SubsecRound;
@@ -260,6 +261,63 @@ async fn serve_connection(
     }
 }
 
+/// A document that is not a valid request. It still counts as an arrival for the throttle.
+/// If its envelope names a known function, it is answered with a permanent ErrorMessage (as
+/// SystmOne answers requests it cannot process); otherwise nothing can be addressed back,
+/// so there is no reply and the log says why.
+fn unreadable(
+    shared: &Arc<Shared>,
+    connection: u64,
+    bytes: &[u8],
+    reason: &str,
+    arrival: Instant,
+) -> Action {
+    let verdict = lock(&shared.throttle).check(arrival, Throttled::Ordinary);
+    let header = decode_request_header(bytes).ok();
+    let mut logged = Logged {
+        function: header
+            .as_ref()
+            .map(|h| h.function_name.clone())
+            .unwrap_or_default(),
+        request_uid: header
+            .as_ref()
+            .map(|h| h.request_uid.clone())
+            .unwrap_or_default(),
+        device_id: header
+            .as_ref()
+            .and_then(|h| h.device_id.clone())
+            .unwrap_or_default(),
+        outcome: "unreadable".into(),
+        slow_ms: None,
+        applied: None,
+        detail: Some(reason.to_owned()),
+    };
+    if verdict != Verdict::Accept {
+        logged.outcome = OUTCOME_DROPPED_THROTTLE.into();
+        logged.detail = Some(format!(
+            "{}; the request was also unreadable: {reason}",
+            verdict.describe()
+        ));
+        shared.log(connection, logged);
+        return Action::Silence;
+    }
+    let message = format!("The request could not be processed: {reason}");
+    let response = header.and_then(|h| h.error_response(h.device_id.clone(), message, true));
+    let action = match response.map(|r| encode_response(&r)) {
+        Some(Ok(mut xml)) => {
+            logged.outcome = "error".into();
+            xml.push('\n');
+            Action::Reply {
+                bytes: xml.into_bytes(),
+                delay: Duration::ZERO,
+            }
+        }
+        _ => Action::Silence,
+    };
+    shared.log(connection, logged);
+    action
+}
+
 fn throttle_kind(request: &Request) -> Throttled {
     match &request.params {
         RequestParams::GetPatientRecord(p) if !p.is_throttle_exempt(today()) => {
@@ -291,29 +349,7 @@ async fn process(
 ) -> Action {
     let request = match decode_request(&bytes) {
         Ok(r) => r,
-        Err(e) => {
-            // Still an arrival for the throttle. SystmOne's answer to a malformed document is
-            // not documented; the simulator stays silent and logs why.
-            let verdict = lock(&shared.throttle).check(arrival, Throttled::Ordinary);
-            let outcome = if verdict == Verdict::Accept {
-                "unreadable"
-            } else {
-                OUTCOME_DROPPED_THROTTLE
-            };
-            shared.log(
-                connection,
-                Logged {
-                    function: String::new(),
-                    request_uid: String::new(),
-                    device_id: String::new(),
-                    outcome: outcome.into(),
-                    slow_ms: None,
-                    applied: None,
-                    detail: Some(e.to_string()),
-                },
-            );
-            return Action::Silence;
-        }
+        Err(e) => return unreadable(shared, connection, &bytes, &e.to_string(), arrival),
     };
     let mut logged = Logged {
         function: request.function().as_str().to_owned(),
