@@ -583,3 +583,157 @@ async fn handle_blocking(
         )))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::faults::FaultRates;
+
+    fn shared(dir: &tempfile::TempDir) -> (Arc<Shared>, SimSettings) {
+        let settings = SimSettings {
+            approval: ApprovalMode::Auto,
+            prompt_ms: 200,
+            faults: FaultRates::default(),
+            slow_ms: 0,
+            logged_in_user: crate::simulator::data::DEFAULT_USER.into(),
+            api_key: "k".into(),
+        };
+        let db = SimDb::open(dir.path(), Some((1, &settings))).unwrap();
+        let shared = Arc::new(Shared {
+            db: Mutex::new(db),
+            throttle: Mutex::new(Throttle::default()),
+            fault_rng: Mutex::new(ChaCha8Rng::seed_from_u64(1)),
+            next_connection: AtomicU64::new(1),
+        });
+        (shared, settings)
+    }
+
+    fn request(device_id: Option<&str>) -> Request {
+        Request::new(
+            "k",
+            device_id.map(str::to_owned),
+            "Inpatient Hub test",
+            RequestParams::GetFunctions,
+        )
+    }
+
+    fn logged() -> Logged {
+        Logged {
+            function: String::new(),
+            request_uid: String::new(),
+            device_id: String::new(),
+            outcome: "answered".into(),
+            slow_ms: None,
+            applied: None,
+            detail: None,
+        }
+    }
+
+    fn is_device_id(id: &str) -> bool {
+        id.len() == 16
+            && id
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    }
+
+    #[tokio::test]
+    async fn device_approval_follows_the_mode_and_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, mut settings) = shared(&dir);
+
+        let issued = approve(&shared, &request(None), &settings, &mut logged())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(is_device_id(&issued));
+        assert_eq!(
+            approve(&shared, &request(Some(&issued)), &settings, &mut logged())
+                .await
+                .unwrap(),
+            Some(issued.clone())
+        );
+
+        // Unknown IDs go back to the user, who issues a new one.
+        let mut log = logged();
+        let fresh = approve(
+            &shared,
+            &request(Some("0000000000000001")),
+            &settings,
+            &mut log,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(is_device_id(&fresh) && fresh != "0000000000000001" && fresh != issued);
+        assert!(log.detail.unwrap().contains("unknown DeviceID"));
+
+        settings.approval = ApprovalMode::Block;
+        assert_eq!(
+            approve(&shared, &request(Some("")), &settings, &mut logged())
+                .await
+                .unwrap(),
+            None
+        );
+        let blocked = lock(&shared.db)
+            .devices()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.status == DeviceStatus::Blocked)
+            .unwrap();
+        settings.approval = ApprovalMode::Auto;
+        assert_eq!(
+            approve(
+                &shared,
+                &request(Some(&blocked.device_id)),
+                &settings,
+                &mut logged()
+            )
+            .await
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            approve(&shared, &request(Some(&issued)), &settings, &mut logged())
+                .await
+                .unwrap(),
+            Some(issued)
+        );
+
+        settings.approval = ApprovalMode::Prompt;
+        let started = Instant::now();
+        let mut log = logged();
+        assert!(approve(&shared, &request(None), &settings, &mut log)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(log.slow_ms, Some(200));
+    }
+
+    #[tokio::test]
+    async fn throttled_and_unreadable_documents_are_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, _) = shared(&dir);
+        let now = Instant::now();
+        assert!(matches!(
+            unreadable(&shared, 1, b"<NotARequest/>", "wrong root", now),
+            Action::Silence
+        ));
+        assert!(matches!(
+            unreadable(
+                &shared,
+                1,
+                b"<NotARequest/>",
+                "wrong root",
+                now + Duration::from_millis(10)
+            ),
+            Action::Silence
+        ));
+        let log = lock(&shared.db).request_log(10).unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            ["unreadable", OUTCOME_DROPPED_THROTTLE]
+        );
+        assert_eq!(lock(&shared.db).violation_count().unwrap(), 1);
+    }
+}
