@@ -6,5 +6,6 @@
 pub mod config;
 pub mod domain;
 pub mod hub;
+pub mod notes;
 pub mod shell;
 pub mod store;
