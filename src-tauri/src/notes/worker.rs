@@ -72,19 +72,25 @@ pub struct WorkerConfig {
     pub worker_name: String,
     /// Upper bound on one SystmOne request, after which the outcome is unknown.
     pub call_timeout: Duration,
+    /// Added to the lease beyond two calls (store writes, clock steps).
+    pub lease_margin: Duration,
     pub policy: Policy,
 }
 
 impl WorkerConfig {
     pub fn new(worker_name: impl Into<String>) -> Self {
-        WorkerConfig { worker_name: worker_name.into(), call_timeout: Duration::from_secs(45), policy: Policy::default() }
+        WorkerConfig {
+            worker_name: worker_name.into(),
+            call_timeout: Duration::from_secs(45),
+            lease_margin: Duration::from_secs(15),
+            policy: Policy::default(),
+        }
     }
 
     /// Long enough for a read-back and a send, with a margin: a live worker never loses its
     /// claim mid-request, which is what keeps two workers from sending one entry.
     pub fn lease(&self) -> chrono::Duration {
-        let margin = Duration::from_secs(5).max(self.call_timeout / 2);
-        chrono::Duration::from_std(self.call_timeout * 2 + margin).unwrap_or(chrono::Duration::minutes(5))
+        chrono::Duration::from_std(self.call_timeout * 2 + self.lease_margin).unwrap_or(chrono::Duration::minutes(5))
     }
 }
 
