@@ -32,9 +32,16 @@ impl NoteBody {
         }
         let len = normalised.chars().count();
         if len > Self::MAX_CHARS {
-            return Err(ValidationError::TooLong { field: Self::FIELD, len, max: Self::MAX_CHARS });
+            return Err(ValidationError::TooLong {
+                field: Self::FIELD,
+                len,
+                max: Self::MAX_CHARS,
+            });
         }
-        if normalised.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if normalised
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(ValidationError::ControlCharacters { field: Self::FIELD });
         }
         Ok(NoteBody(normalised))
@@ -160,17 +167,46 @@ impl Role {
         if s.contains("student") || s.contains("trainee nursing associate") {
             return Role::Student;
         }
-        let hca = ["hca", "healthcare assistant", "health care assistant", "support worker", "care assistant", "nursing assistant"];
+        let hca = [
+            "hca",
+            "healthcare assistant",
+            "health care assistant",
+            "support worker",
+            "care assistant",
+            "nursing assistant",
+        ];
         if hca.iter().any(|h| s.contains(h)) {
             return Role::Hca;
         }
         let registered = [
-            "registered", "nurse", "doctor", "consultant", "registrar", "physician", "psychiatrist", "surgeon",
-            "gp", "fy1", "fy2", "sho", "therapist", "physiotherapist", "pharmacist", "psychologist", "dietitian",
-            "midwife", "paramedic", "clinician", "practitioner", "nursing associate",
+            "registered",
+            "nurse",
+            "doctor",
+            "consultant",
+            "registrar",
+            "physician",
+            "psychiatrist",
+            "surgeon",
+            "gp",
+            "fy1",
+            "fy2",
+            "sho",
+            "therapist",
+            "physiotherapist",
+            "pharmacist",
+            "psychologist",
+            "dietitian",
+            "midwife",
+            "paramedic",
+            "clinician",
+            "practitioner",
+            "nursing associate",
         ];
-        if registered.iter().any(|r| s.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == *r) || (r.contains(' ') && s.contains(r)))
-        {
+        if registered.iter().any(|r| {
+            s.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == *r)
+                || (r.contains(' ') && s.contains(r))
+        }) {
             return Role::Registered;
         }
         Role::Unknown
@@ -275,17 +311,33 @@ mod tests {
     #[test]
     fn body_normalises_line_endings_and_refuses_bad_input() {
         assert_eq!(NoteBody::parse("a\r\nb\rc").unwrap().expose(), "a\nb\nc");
-        assert_eq!(NoteBody::parse(" \n\t "), Err(ValidationError::Empty { field: "The note" }));
+        assert_eq!(
+            NoteBody::parse(" \n\t "),
+            Err(ValidationError::Empty { field: "The note" })
+        );
         assert!(matches!(
             NoteBody::parse(&"x".repeat(20_001)),
-            Err(ValidationError::TooLong { len: 20_001, max: 20_000, .. })
+            Err(ValidationError::TooLong {
+                len: 20_001,
+                max: 20_000,
+                ..
+            })
         ));
         assert!(NoteBody::parse(&"é".repeat(20_000)).is_ok());
-        assert!(matches!(NoteBody::parse("a\u{0}b"), Err(ValidationError::ControlCharacters { .. })));
-        assert!(matches!(NoteBody::parse("a\u{1b}[31mred"), Err(ValidationError::ControlCharacters { .. })));
+        assert!(matches!(
+            NoteBody::parse("a\u{0}b"),
+            Err(ValidationError::ControlCharacters { .. })
+        ));
+        assert!(matches!(
+            NoteBody::parse("a\u{1b}[31mred"),
+            Err(ValidationError::ControlCharacters { .. })
+        ));
         let markup = "<Line>&amp; <script>alert(1)</script> ]]>";
         assert_eq!(NoteBody::parse(markup).unwrap().expose(), markup);
-        assert_eq!(NoteBody::parse("\tindented").unwrap().expose(), "\tindented");
+        assert_eq!(
+            NoteBody::parse("\tindented").unwrap().expose(),
+            "\tindented"
+        );
     }
 
     #[test]

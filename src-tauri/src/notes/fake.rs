@@ -77,7 +77,10 @@ fn reference_of(lines: &[String]) -> String {
 
 impl FakeRecord {
     pub fn new() -> Self {
-        FakeRecord { state: Mutex::new(State::default()), latency: Duration::ZERO }
+        FakeRecord {
+            state: Mutex::new(State::default()),
+            latency: Duration::ZERO,
+        }
     }
 
     /// Each request takes `latency` (widens race windows in concurrency tests).
@@ -104,7 +107,9 @@ impl FakeRecord {
     }
 
     pub fn poison(&self, reference_line: &str, fault: Fault) {
-        self.lock().per_reference.insert(reference_line.to_owned(), fault);
+        self.lock()
+            .per_reference
+            .insert(reference_line.to_owned(), fault);
     }
 
     pub fn cure(&self, reference_line: &str) {
@@ -120,7 +125,11 @@ impl FakeRecord {
 
     /// How many times the entry with this reference line is in the record.
     pub fn copies(&self, reference_line: &str) -> usize {
-        self.lock().events.iter().filter(|e| e.lines.iter().any(|l| l == reference_line)).count()
+        self.lock()
+            .events
+            .iter()
+            .filter(|e| e.lines.iter().any(|l| l == reference_line))
+            .count()
     }
 
     pub fn events(&self) -> Vec<FakeEvent> {
@@ -183,7 +192,12 @@ impl FakeRecord {
 }
 
 impl RecordWriter for FakeRecord {
-    async fn file_narrative(&self, nhs: &NhsNumber, lines: &[String], interactive: bool) -> Result<FiledEntry, WriteError> {
+    async fn file_narrative(
+        &self,
+        nhs: &NhsNumber,
+        lines: &[String],
+        interactive: bool,
+    ) -> Result<FiledEntry, WriteError> {
         let reference = reference_of(lines);
         {
             let mut s = self.lock();
@@ -202,19 +216,29 @@ impl RecordWriter for FakeRecord {
             s.in_flight.remove(pos);
         }
         match Self::pick_fault(&mut s, &reference) {
-            None => Ok(FiledEntry { event_uid: Some(Self::store_event(&mut s, nhs, lines, interactive)) }),
+            None => Ok(FiledEntry {
+                event_uid: Some(Self::store_event(&mut s, nhs, lines, interactive)),
+            }),
             Some(Fault::TimeoutApplied) => {
                 Self::store_event(&mut s, nhs, lines, interactive);
                 Err(WriteError::OutcomeUnknown)
             }
             Some(Fault::TimeoutNotApplied) => Err(WriteError::OutcomeUnknown),
-            Some(Fault::Temporary) => Err(WriteError::Temporary("the patient's record is open on this PC".into())),
+            Some(Fault::Temporary) => Err(WriteError::Temporary(
+                "the patient's record is open on this PC".into(),
+            )),
             Some(Fault::Permanent) => Err(WriteError::Permanent("patient not found".into())),
-            Some(Fault::Unavailable) => Err(WriteError::Unavailable("SystmOne is not logged in".into())),
+            Some(Fault::Unavailable) => {
+                Err(WriteError::Unavailable("SystmOne is not logged in".into()))
+            }
         }
     }
 
-    async fn find_entered_today(&self, nhs: &NhsNumber, reference_line: &str) -> Result<Option<FiledEntry>, WriteError> {
+    async fn find_entered_today(
+        &self,
+        nhs: &NhsNumber,
+        reference_line: &str,
+    ) -> Result<Option<FiledEntry>, WriteError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -230,7 +254,11 @@ impl RecordWriter for FakeRecord {
         let digits = nhs.digits();
         Ok(s.events
             .iter()
-            .find(|e| e.nhs == digits && e.day == today && e.lines.iter().any(|l| l == reference_line))
-            .map(|e| FiledEntry { event_uid: Some(e.event_uid.clone()) }))
+            .find(|e| {
+                e.nhs == digits && e.day == today && e.lines.iter().any(|l| l == reference_line)
+            })
+            .map(|e| FiledEntry {
+                event_uid: Some(e.event_uid.clone()),
+            }))
     }
 }

@@ -47,7 +47,9 @@ impl NotesError {
             NotesError::Store(StoreError::TooNew { .. }) => "database_too_new",
             NotesError::Store(StoreError::NotFound { .. }) => "not_found",
             NotesError::Store(StoreError::Conflict(_)) | NotesError::Refused(_) => "conflict",
-            NotesError::Store(StoreError::Invalid(_)) | NotesError::Invalid(_) | NotesError::Render(_) => "invalid_input",
+            NotesError::Store(StoreError::Invalid(_))
+            | NotesError::Invalid(_)
+            | NotesError::Render(_) => "invalid_input",
             NotesError::Store(StoreError::Sqlite(_) | StoreError::Decode(_)) => "database_error",
             NotesError::NhsNumber(_) => "invalid_nhs_number",
         }

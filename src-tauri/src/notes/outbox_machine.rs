@@ -34,11 +34,17 @@ pub enum OutboxState {
     },
     /// Sent (or possibly sent) with no answer. `since` is the earliest moment it may have
     /// been sent; it is read back no earlier than `check_after`.
-    Unknown { since: DateTime<Local>, check_after: DateTime<Local> },
+    Unknown {
+        since: DateTime<Local>,
+        check_after: DateTime<Local>,
+    },
     /// A temporary error (the record is open elsewhere on this PC): not filed, try later.
     Retrying { after: DateTime<Local> },
     /// In the record. `how` is `Api` or `Reconciled`.
-    Filed { event_uid: Option<String>, how: FiledHow },
+    Filed {
+        event_uid: Option<String>,
+        how: FiledHow,
+    },
     /// Needs a person. `maybe_filed` when it may already be in the record (check first).
     Parked { reason: String, maybe_filed: bool },
     /// Clipboard path: the text was handed to the clinician to paste.
@@ -74,7 +80,10 @@ impl OutboxState {
     pub fn is_pending(&self) -> bool {
         matches!(
             self,
-            OutboxState::Queued | OutboxState::Sending { .. } | OutboxState::Unknown { .. } | OutboxState::Retrying { .. }
+            OutboxState::Queued
+                | OutboxState::Sending { .. }
+                | OutboxState::Unknown { .. }
+                | OutboxState::Retrying { .. }
         )
     }
 
@@ -93,14 +102,24 @@ impl OutboxState {
         match self {
             OutboxState::Queued => "waiting to be filed".into(),
             OutboxState::Sending { .. } => "being filed now".into(),
-            OutboxState::Unknown { .. } => "sent, no answer yet: checking the record before trying again".into(),
-            OutboxState::Retrying { .. } => "the record is open elsewhere on this PC: will try again".into(),
-            OutboxState::Filed { how: FiledHow::Reconciled, .. } => "filed (found in the record)".into(),
+            OutboxState::Unknown { .. } => {
+                "sent, no answer yet: checking the record before trying again".into()
+            }
+            OutboxState::Retrying { .. } => {
+                "the record is open elsewhere on this PC: will try again".into()
+            }
+            OutboxState::Filed {
+                how: FiledHow::Reconciled,
+                ..
+            } => "filed (found in the record)".into(),
             OutboxState::Filed { .. } => "filed".into(),
             OutboxState::Parked { reason, .. } => format!("needs attention: {reason}"),
-            OutboxState::AwaitingPasteConfirmation => "copied for pasting: confirm once pasted into SystmOne".into(),
+            OutboxState::AwaitingPasteConfirmation => {
+                "copied for pasting: confirm once pasted into SystmOne".into()
+            }
             OutboxState::PasteUnconfirmed => {
-                "SystmOne can be reached again: was this note pasted into SystmOne? Please answer".into()
+                "SystmOne can be reached again: was this note pasted into SystmOne? Please answer"
+                    .into()
             }
             OutboxState::FiledManually => "pasted into SystmOne by a clinician".into(),
         }
@@ -110,7 +129,9 @@ impl OutboxState {
 /// What the worker heard back from `file_narrative`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    Filed { event_uid: Option<String> },
+    Filed {
+        event_uid: Option<String>,
+    },
     /// Timeout / silent drop: may or may not be filed.
     OutcomeUnknown,
     Temporary(String),
@@ -121,12 +142,27 @@ pub enum SendOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Claim { worker: String, lease: Duration },
-    ReconcileFound { worker: String, event_uid: Option<String> },
-    ReconcileNotFound { worker: String },
+    Claim {
+        worker: String,
+        lease: Duration,
+    },
+    ReconcileFound {
+        worker: String,
+        event_uid: Option<String>,
+    },
+    ReconcileNotFound {
+        worker: String,
+    },
     /// The read-back failed; `unavailable` when SystmOne could not be reached at all.
-    ReadFailed { worker: String, unavailable: bool, error: String },
-    Reply { worker: String, outcome: SendOutcome },
+    ReadFailed {
+        worker: String,
+        unavailable: bool,
+        error: String,
+    },
+    Reply {
+        worker: String,
+        outcome: SendOutcome,
+    },
     /// Applied to a `Sending` entry whose lease has run out (its worker died).
     ExpireLease,
     /// A clinician confirms the text is in SystmOne (pasted, or found when checking).
@@ -187,10 +223,20 @@ pub struct Transition {
 
 impl Transition {
     fn to(next: OutboxState) -> Self {
-        Transition { next, counts_attempt: false, error: None, duplicate_success: false }
+        Transition {
+            next,
+            counts_attempt: false,
+            error: None,
+            duplicate_success: false,
+        }
     }
     fn attempt(next: OutboxState, error: Option<String>) -> Self {
-        Transition { next, counts_attempt: true, error, duplicate_success: false }
+        Transition {
+            next,
+            counts_attempt: true,
+            error,
+            duplicate_success: false,
+        }
     }
 }
 
@@ -207,9 +253,16 @@ pub enum Refusal {
 }
 
 /// The next state for `event`, or why it does not apply. `attempts` is the entry's count so far.
-pub fn apply(state: &OutboxState, attempts: u32, event: &Event, now: DateTime<Local>, policy: &Policy) -> Result<Transition, Refusal> {
+pub fn apply(
+    state: &OutboxState,
+    attempts: u32,
+    event: &Event,
+    now: DateTime<Local>,
+    policy: &Policy,
+) -> Result<Transition, Refusal> {
     use OutboxState as S;
-    let held_by = |worker: &str| matches!(state, S::Sending { claimed_by, .. } if claimed_by == worker);
+    let held_by =
+        |worker: &str| matches!(state, S::Sending { claimed_by, .. } if claimed_by == worker);
     match event {
         Event::Claim { worker, lease } => {
             let due = state.due_at().ok_or(Refusal::NotApplicable(state.kind()))?;
@@ -231,38 +284,69 @@ pub fn apply(state: &OutboxState, attempts: u32, event: &Event, now: DateTime<Lo
                     }));
                 }
             }
-            Ok(Transition::to(S::Sending { claimed_by: worker.clone(), claimed_at: now, lease_until: now + *lease, unknown_since }))
+            Ok(Transition::to(S::Sending {
+                claimed_by: worker.clone(),
+                claimed_at: now,
+                lease_until: now + *lease,
+                unknown_since,
+            }))
         }
         Event::ReconcileFound { worker, event_uid } => match state {
             S::Filed { .. } | S::FiledManually => Ok(Transition::to(state.clone())),
-            S::Sending { unknown_since: Some(_), .. } if held_by(worker) => {
-                Ok(Transition::to(S::Filed { event_uid: event_uid.clone(), how: FiledHow::Reconciled }))
-            }
+            S::Sending {
+                unknown_since: Some(_),
+                ..
+            } if held_by(worker) => Ok(Transition::to(S::Filed {
+                event_uid: event_uid.clone(),
+                how: FiledHow::Reconciled,
+            })),
             // Found in the record, whoever looked: that is the truth.
             S::Unknown { .. } | S::Sending { .. } | S::Parked { .. } => {
-                Ok(Transition::to(S::Filed { event_uid: event_uid.clone(), how: FiledHow::Reconciled }))
+                Ok(Transition::to(S::Filed {
+                    event_uid: event_uid.clone(),
+                    how: FiledHow::Reconciled,
+                }))
             }
             _ => Err(Refusal::NotApplicable(state.kind())),
         },
         Event::ReconcileNotFound { worker } => match state {
-            S::Sending { claimed_by, claimed_at, lease_until, unknown_since: Some(_) } if held_by(worker) => {
-                Ok(Transition::to(S::Sending {
-                    claimed_by: claimed_by.clone(),
-                    claimed_at: *claimed_at,
-                    lease_until: *lease_until,
-                    unknown_since: None,
-                }))
-            }
+            S::Sending {
+                claimed_by,
+                claimed_at,
+                lease_until,
+                unknown_since: Some(_),
+            } if held_by(worker) => Ok(Transition::to(S::Sending {
+                claimed_by: claimed_by.clone(),
+                claimed_at: *claimed_at,
+                lease_until: *lease_until,
+                unknown_since: None,
+            })),
             _ => Ok(Transition::to(state.clone())),
         },
-        Event::ReadFailed { worker, unavailable, error } => match state {
-            S::Sending { unknown_since: Some(since), .. } if held_by(worker) => {
-                let back = S::Unknown { since: *since, check_after: now + policy.backoff(attempts) };
+        Event::ReadFailed {
+            worker,
+            unavailable,
+            error,
+        } => match state {
+            S::Sending {
+                unknown_since: Some(since),
+                ..
+            } if held_by(worker) => {
+                let back = S::Unknown {
+                    since: *since,
+                    check_after: now + policy.backoff(attempts),
+                };
                 if *unavailable {
-                    Ok(Transition { error: Some(error.clone()), ..Transition::to(back) })
+                    Ok(Transition {
+                        error: Some(error.clone()),
+                        ..Transition::to(back)
+                    })
                 } else if attempts + 1 >= policy.max_attempts {
                     Ok(Transition::attempt(
-                        S::Parked { reason: format!("the record could not be checked: {error}"), maybe_filed: true },
+                        S::Parked {
+                            reason: format!("the record could not be checked: {error}"),
+                            maybe_filed: true,
+                        },
                         Some(error.clone()),
                     ))
                 } else {
@@ -273,7 +357,11 @@ pub fn apply(state: &OutboxState, attempts: u32, event: &Event, now: DateTime<Lo
         },
         Event::Reply { worker, outcome } => {
             let mine = match state {
-                S::Sending { claimed_at, unknown_since, .. } if held_by(worker) => Some((*claimed_at, *unknown_since)),
+                S::Sending {
+                    claimed_at,
+                    unknown_since,
+                    ..
+                } if held_by(worker) => Some((*claimed_at, *unknown_since)),
                 _ => None,
             };
             match (outcome, mine) {
@@ -281,45 +369,84 @@ pub fn apply(state: &OutboxState, attempts: u32, event: &Event, now: DateTime<Lo
                 // then sends the entry through reconciliation, which finds it if it was filed.
                 (_, Some((_, Some(_)))) => Err(Refusal::MustReconcileFirst),
                 (SendOutcome::Filed { event_uid }, _) => Ok(match state {
-                    S::Filed { .. } | S::FiledManually => {
-                        Transition { duplicate_success: true, ..Transition::to(state.clone()) }
-                    }
+                    S::Filed { .. } | S::FiledManually => Transition {
+                        duplicate_success: true,
+                        ..Transition::to(state.clone())
+                    },
                     // A success is the truth whoever hears it, even a worker that lost its claim.
-                    _ => Transition::attempt(S::Filed { event_uid: event_uid.clone(), how: FiledHow::Api }, None),
+                    _ => Transition::attempt(
+                        S::Filed {
+                            event_uid: event_uid.clone(),
+                            how: FiledHow::Api,
+                        },
+                        None,
+                    ),
                 }),
                 // A worker that lost its claim: the current holder (or the lease expiry) decides.
                 (_, None) => Ok(Transition::to(state.clone())),
                 (SendOutcome::OutcomeUnknown, Some((claimed_at, None))) => Ok(Transition::attempt(
-                    S::Unknown { since: claimed_at, check_after: now + policy.reconcile_grace },
-                    Some("SystmOne did not answer in time; the note may or may not be filed".into()),
+                    S::Unknown {
+                        since: claimed_at,
+                        check_after: now + policy.reconcile_grace,
+                    },
+                    Some(
+                        "SystmOne did not answer in time; the note may or may not be filed".into(),
+                    ),
                 )),
-                (SendOutcome::Temporary(msg), _) if attempts + 1 >= policy.max_attempts => Ok(Transition::attempt(
-                    S::Parked { reason: format!("still failing after {} attempts: {msg}", attempts + 1), maybe_filed: false },
-                    Some(msg.clone()),
-                )),
-                (SendOutcome::Temporary(msg), _) => {
-                    Ok(Transition::attempt(S::Retrying { after: now + policy.backoff(attempts) }, Some(msg.clone())))
+                (SendOutcome::Temporary(msg), _) if attempts + 1 >= policy.max_attempts => {
+                    Ok(Transition::attempt(
+                        S::Parked {
+                            reason: format!("still failing after {} attempts: {msg}", attempts + 1),
+                            maybe_filed: false,
+                        },
+                        Some(msg.clone()),
+                    ))
                 }
-                (SendOutcome::Permanent(msg), _) => Ok(Transition::attempt(
-                    S::Parked { reason: format!("SystmOne refused it: {msg}"), maybe_filed: false },
+                (SendOutcome::Temporary(msg), _) => Ok(Transition::attempt(
+                    S::Retrying {
+                        after: now + policy.backoff(attempts),
+                    },
                     Some(msg.clone()),
                 )),
-                (SendOutcome::Unavailable(msg), _) => Ok(Transition { error: Some(msg.clone()), ..Transition::to(S::Queued) }),
+                (SendOutcome::Permanent(msg), _) => Ok(Transition::attempt(
+                    S::Parked {
+                        reason: format!("SystmOne refused it: {msg}"),
+                        maybe_filed: false,
+                    },
+                    Some(msg.clone()),
+                )),
+                (SendOutcome::Unavailable(msg), _) => Ok(Transition {
+                    error: Some(msg.clone()),
+                    ..Transition::to(S::Queued)
+                }),
             }
         }
         Event::ExpireLease => match state {
-            S::Sending { lease_until, claimed_at, unknown_since, .. } if *lease_until <= now => {
+            S::Sending {
+                lease_until,
+                claimed_at,
+                unknown_since,
+                ..
+            } if *lease_until <= now => {
                 let since = unknown_since.map_or(*claimed_at, |s| s.min(*claimed_at));
                 Ok(Transition {
-                    error: Some("the app stopped while filing; checking the record before trying again".into()),
-                    ..Transition::to(S::Unknown { since, check_after: now + policy.reconcile_grace })
+                    error: Some(
+                        "the app stopped while filing; checking the record before trying again"
+                            .into(),
+                    ),
+                    ..Transition::to(S::Unknown {
+                        since,
+                        check_after: now + policy.reconcile_grace,
+                    })
                 })
             }
             S::Sending { .. } => Err(Refusal::NotDue),
             _ => Err(Refusal::NotApplicable(state.kind())),
         },
         Event::ConfirmInRecord => match state {
-            S::AwaitingPasteConfirmation | S::PasteUnconfirmed | S::Parked { .. } => Ok(Transition::to(S::FiledManually)),
+            S::AwaitingPasteConfirmation | S::PasteUnconfirmed | S::Parked { .. } => {
+                Ok(Transition::to(S::FiledManually))
+            }
             _ => Err(Refusal::NotApplicable(state.kind())),
         },
         Event::PasteNotDone => match state {
@@ -331,10 +458,14 @@ pub fn apply(state: &OutboxState, attempts: u32, event: &Event, now: DateTime<Lo
             _ => Ok(Transition::to(state.clone())),
         },
         Event::SwitchToClipboard => match state {
-            S::Queued | S::Retrying { .. } | S::Parked { maybe_filed: false, .. } => {
-                Ok(Transition::to(S::AwaitingPasteConfirmation))
-            }
-            S::Parked { maybe_filed: true, .. } => Err(Refusal::MaybeFiled),
+            S::Queued
+            | S::Retrying { .. }
+            | S::Parked {
+                maybe_filed: false, ..
+            } => Ok(Transition::to(S::AwaitingPasteConfirmation)),
+            S::Parked {
+                maybe_filed: true, ..
+            } => Err(Refusal::MaybeFiled),
             _ => Err(Refusal::NotApplicable(state.kind())),
         },
         Event::Requeue => match state {

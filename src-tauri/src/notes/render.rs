@@ -58,7 +58,12 @@ pub fn narrative_lines(
     reference: &str,
     corrects_reference: Option<&str>,
 ) -> Result<Vec<String>, RenderError> {
-    let squashed = body.expose().split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let squashed = body
+        .expose()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     if squashed.contains(REFERENCE_MARKER) {
         return Err(RenderError::ContainsReferenceMarker);
     }
@@ -69,7 +74,10 @@ pub fn narrative_lines(
     lines.extend(wrap_text(body.expose(), WRAP_WIDTH));
     lines.push(reference_line(reference));
     if lines.len() > MAX_LINES {
-        return Err(RenderError::TooManyLines { lines: lines.len(), max: MAX_LINES });
+        return Err(RenderError::TooManyLines {
+            lines: lines.len(),
+            max: MAX_LINES,
+        });
     }
     Ok(lines)
 }
@@ -105,7 +113,12 @@ pub fn wrap_text(text: &str, width: usize) -> Vec<String> {
 }
 
 fn wrap_paragraph(line: &str, width: usize, out: &mut Vec<String>) {
-    let indent_len = line.chars().take_while(|c| c.is_whitespace()).count().min(MAX_INDENT).min(width / 2);
+    let indent_len = line
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .count()
+        .min(MAX_INDENT)
+        .min(width / 2);
     let mut current = " ".repeat(indent_len);
     let mut current_len = indent_len;
     let mut has_word = false;
@@ -181,7 +194,10 @@ mod tests {
     fn preview_ends_with_the_reference_and_starts_corrections_with_the_original() {
         let body = NoteBody::parse("Seen on ward round. <b>Not markup</b> & kept").unwrap();
         let lines = narrative_lines(&body, "IH-ABC", Some("IH-OLD")).unwrap();
-        assert_eq!(lines.first().unwrap(), "Correction of the entry with Inpatient Hub ref IH-OLD");
+        assert_eq!(
+            lines.first().unwrap(),
+            "Correction of the entry with Inpatient Hub ref IH-OLD"
+        );
         assert_eq!(lines[1], "Seen on ward round. <b>Not markup</b> & kept");
         assert_eq!(lines.last().unwrap(), "Inpatient Hub ref IH-ABC");
         assert_eq!(text_sha256(&lines).len(), 64);
@@ -190,9 +206,15 @@ mod tests {
     #[test]
     fn text_that_imitates_a_reference_or_is_too_long_is_refused() {
         let body = NoteBody::parse("see inpatient hub REF ih-123").unwrap();
-        assert_eq!(narrative_lines(&body, "IH-1", None), Err(RenderError::ContainsReferenceMarker));
+        assert_eq!(
+            narrative_lines(&body, "IH-1", None),
+            Err(RenderError::ContainsReferenceMarker)
+        );
         let body = NoteBody::parse(&"a\n\n".repeat(300)).unwrap();
-        assert!(matches!(narrative_lines(&body, "IH-1", None), Err(RenderError::TooManyLines { .. })));
+        assert!(matches!(
+            narrative_lines(&body, "IH-1", None),
+            Err(RenderError::TooManyLines { .. })
+        ));
     }
 
     proptest! {
@@ -204,8 +226,8 @@ mod tests {
                 prop_assert!(line.chars().count() <= width, "{:?} longer than {}", line, width);
                 prop_assert_eq!(line.trim_end(), line.as_str());
             }
-            prop_assert!(lines.first().map_or(true, |l| !l.is_empty()));
-            prop_assert!(lines.last().map_or(true, |l| !l.is_empty()));
+            prop_assert!(lines.first().is_none_or(|l| !l.is_empty()));
+            prop_assert!(lines.last().is_none_or(|l| !l.is_empty()));
             prop_assert!(!lines.windows(2).any(|w| w[0].is_empty() && w[1].is_empty()));
         }
 

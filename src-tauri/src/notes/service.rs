@@ -5,7 +5,9 @@
 use super::outbox_machine::{Event, OutboxState, Policy};
 use super::render;
 use super::{NotesError, NotesResult};
-use crate::domain::{FilingRoute, Note, NoteBody, NoteId, NoteStatus, NoteTemplate, PatientId, Role, StaffName};
+use crate::domain::{
+    FilingRoute, Note, NoteBody, NoteId, NoteStatus, NoteTemplate, PatientId, Role, StaffName,
+};
 use crate::store::{NoteFilter, OutboxEntry, SettingKey, Store};
 use chrono::{DateTime, Local};
 use serde::Serialize;
@@ -18,13 +20,21 @@ pub enum DraftSource<'a> {
     Template(i64),
 }
 
-pub fn create_draft(store: &mut Store, actor: &StaffName, patient_id: PatientId, source: DraftSource<'_>) -> NotesResult<Note> {
+pub fn create_draft(
+    store: &mut Store,
+    actor: &StaffName,
+    patient_id: PatientId,
+    source: DraftSource<'_>,
+) -> NotesResult<Note> {
     let (template, body) = match source {
         DraftSource::Text(text) => (None, NoteBody::parse(text)?),
         DraftSource::Template(id) => {
             let t = store.note_template(id)?;
             if t.retired {
-                return Err(NotesError::Refused(format!("the template '{}' has been retired; choose another", t.name)));
+                return Err(NotesError::Refused(format!(
+                    "the template '{}' has been retired; choose another",
+                    t.name
+                )));
             }
             (Some(t.name), NoteBody::parse(&t.body)?)
         }
@@ -33,14 +43,25 @@ pub fn create_draft(store: &mut Store, actor: &StaffName, patient_id: PatientId,
 }
 
 /// A correction: a new draft that references an approved note (which itself never changes).
-pub fn create_correction(store: &mut Store, actor: &StaffName, original: NoteId, text: &str) -> NotesResult<Note> {
+pub fn create_correction(
+    store: &mut Store,
+    actor: &StaffName,
+    original: NoteId,
+    text: &str,
+) -> NotesResult<Note> {
     let body = NoteBody::parse(text)?;
     let patient_id = store.note(original)?.patient_id;
     Ok(store.create_note(actor.as_str(), patient_id, None, &body, Some(original))?)
 }
 
 /// Autosave: one small transaction per save.
-pub fn save_draft(store: &mut Store, actor: &StaffName, id: NoteId, text: &str, expected_version: Option<i64>) -> NotesResult<Note> {
+pub fn save_draft(
+    store: &mut Store,
+    actor: &StaffName,
+    id: NoteId,
+    text: &str,
+    expected_version: Option<i64>,
+) -> NotesResult<Note> {
     let body = NoteBody::parse(text)?;
     Ok(store.save_note_draft(actor.as_str(), id, &body, expected_version)?)
 }
@@ -88,28 +109,50 @@ fn approval_result(store: &Store, note: Note) -> NotesResult<ApprovalResult> {
     let outbox = store.outbox_entry_for_note(note.id)?;
     let clipboard_text = outbox
         .as_ref()
-        .filter(|e| matches!(e.state, OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed))
+        .filter(|e| {
+            matches!(
+                e.state,
+                OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed
+            )
+        })
         .map(|e| e.payload.lines.expose().join("\n"));
-    Ok(ApprovalResult { note, outbox, clipboard_text })
+    Ok(ApprovalResult {
+        note,
+        outbox,
+        clipboard_text,
+    })
 }
 
 pub fn ward_requires_cosignature(store: &Store) -> NotesResult<bool> {
-    Ok(store.setting(SettingKey::RequireCosignature)?.is_some_and(|v| is_true(&v)))
+    Ok(store
+        .setting(SettingKey::RequireCosignature)?
+        .is_some_and(|v| is_true(&v)))
 }
 
 /// The role of the user when SystmOne cannot tell us (setting `current_user_role`).
 pub fn role_from_settings(store: &Store) -> NotesResult<Role> {
-    Ok(store.setting(SettingKey::CurrentUserRole)?.map_or(Role::Unknown, |r| Role::parse(&r)))
+    Ok(store
+        .setting(SettingKey::CurrentUserRole)?
+        .map_or(Role::Unknown, |r| Role::parse(&r)))
 }
 
 /// Clipboard when the ward switched API filing off, else the API.
 pub fn route_from_settings(store: &Store) -> NotesResult<FilingRoute> {
-    let off = store.setting(SettingKey::SystmOneApiDisabled)?.is_some_and(|v| is_true(&v));
-    Ok(if off { FilingRoute::Clipboard } else { FilingRoute::Api })
+    let off = store
+        .setting(SettingKey::SystmOneApiDisabled)?
+        .is_some_and(|v| is_true(&v));
+    Ok(if off {
+        FilingRoute::Clipboard
+    } else {
+        FilingRoute::Api
+    })
 }
 
 fn is_true(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on"
+    )
 }
 
 /// Approves a draft. `expected_sha256` is the preview's hash (refused if the note changed
@@ -128,29 +171,51 @@ pub fn approve(
     approval_result(store, note)
 }
 
-pub fn cosign(store: &mut Store, actor: &StaffName, role: Role, id: NoteId, route: FilingRoute) -> NotesResult<ApprovalResult> {
+pub fn cosign(
+    store: &mut Store,
+    actor: &StaffName,
+    role: Role,
+    id: NoteId,
+    route: FilingRoute,
+) -> NotesResult<ApprovalResult> {
     let note = store.cosign_note(actor.as_str(), role, id, route)?;
     approval_result(store, note)
 }
 
 fn entry_for(store: &Store, note_id: NoteId) -> NotesResult<OutboxEntry> {
     store.outbox_entry_for_note(note_id)?.ok_or_else(|| {
-        NotesError::Refused(format!("note {note_id} is not approved for filing yet (approve it, or wait for co-signature)"))
+        NotesError::Refused(format!(
+            "note {note_id} is not approved for filing yet (approve it, or wait for co-signature)"
+        ))
     })
 }
 
-fn staff_event(store: &mut Store, actor: &StaffName, note_id: NoteId, event: Event) -> NotesResult<OutboxEntry> {
+fn staff_event(
+    store: &mut Store,
+    actor: &StaffName,
+    note_id: NoteId,
+    event: Event,
+) -> NotesResult<OutboxEntry> {
     let entry = entry_for(store, note_id)?;
     Ok(store.apply_outbox_event(actor.as_str(), entry.id, &event, &Policy::default())?)
 }
 
 /// The clinician pasted the note into SystmOne: filed manually, never filed by the API.
-pub fn confirm_pasted(store: &mut Store, actor: &StaffName, note_id: NoteId) -> NotesResult<OutboxEntry> {
+pub fn confirm_pasted(
+    store: &mut Store,
+    actor: &StaffName,
+    note_id: NoteId,
+) -> NotesResult<OutboxEntry> {
     staff_event(store, actor, note_id, Event::ConfirmInRecord)
 }
 
 /// The answer to "SystmOne is back: was this pasted?". `false` queues it for the API.
-pub fn answer_paste_question(store: &mut Store, actor: &StaffName, note_id: NoteId, pasted: bool) -> NotesResult<OutboxEntry> {
+pub fn answer_paste_question(
+    store: &mut Store,
+    actor: &StaffName,
+    note_id: NoteId,
+    pasted: bool,
+) -> NotesResult<OutboxEntry> {
     if pasted {
         return staff_event(store, actor, note_id, Event::ConfirmInRecord);
     }
@@ -172,13 +237,22 @@ pub fn api_available_again(store: &mut Store, actor: &str) -> NotesResult<Vec<Ou
         .collect();
     let mut asked = Vec::new();
     for e in waiting {
-        asked.push(store.apply_outbox_event(actor, e.id, &Event::ApiReturned, &Policy::default())?);
+        asked.push(store.apply_outbox_event(
+            actor,
+            e.id,
+            &Event::ApiReturned,
+            &Policy::default(),
+        )?);
     }
     Ok(asked)
 }
 
 /// Copy-and-paste instead of the API for a note that is queued (not being sent, not maybe-filed).
-pub fn switch_to_clipboard(store: &mut Store, actor: &StaffName, note_id: NoteId) -> NotesResult<ApprovalResult> {
+pub fn switch_to_clipboard(
+    store: &mut Store,
+    actor: &StaffName,
+    note_id: NoteId,
+) -> NotesResult<ApprovalResult> {
     staff_event(store, actor, note_id, Event::SwitchToClipboard)?;
     let note = store.note(note_id)?;
     approval_result(store, note)
@@ -197,10 +271,18 @@ pub enum ParkedResolution {
     NotInRecord,
 }
 
-pub fn resolve_parked(store: &mut Store, actor: &StaffName, note_id: NoteId, resolution: ParkedResolution) -> NotesResult<OutboxEntry> {
+pub fn resolve_parked(
+    store: &mut Store,
+    actor: &StaffName,
+    note_id: NoteId,
+    resolution: ParkedResolution,
+) -> NotesResult<OutboxEntry> {
     let entry = entry_for(store, note_id)?;
     if !matches!(entry.state, OutboxState::Parked { .. }) {
-        return Err(NotesError::Refused(format!("note {note_id} is not waiting for attention ({})", entry.state.describe())));
+        return Err(NotesError::Refused(format!(
+            "note {note_id} is not waiting for attention ({})",
+            entry.state.describe()
+        )));
     }
     let event = match resolution {
         ParkedResolution::FoundInRecord => Event::ConfirmInRecord,
@@ -240,13 +322,22 @@ pub fn outbox_entries(store: &Store, include_finished: bool) -> NotesResult<Vec<
             OutboxState::Sending { .. } => Some(now),
             state if state.is_pending() => {
                 // An unknown entry costs a read-back and (if not found) a send.
-                requests_ahead += if matches!(state, OutboxState::Unknown { .. }) { 2 } else { 1 };
+                requests_ahead += if matches!(state, OutboxState::Unknown { .. }) {
+                    2
+                } else {
+                    1
+                };
                 let paced = now + chrono::Duration::seconds(requests_ahead);
                 Some(state.due_at().flatten().map_or(paced, |due| due.max(paced)))
             }
             _ => None,
         };
-        views.push(OutboxView { state_kind: entry.state.kind(), status_text: entry.state.describe(), eta, entry });
+        views.push(OutboxView {
+            state_kind: entry.state.kind(),
+            status_text: entry.state.describe(),
+            eta,
+            entry,
+        });
     }
     Ok(views)
 }
@@ -255,7 +346,12 @@ pub fn list_templates(store: &Store, include_retired: bool) -> NotesResult<Vec<N
     Ok(store.note_templates(include_retired)?)
 }
 
-pub fn add_template(store: &mut Store, actor: &StaffName, name: &str, body: &str) -> NotesResult<NoteTemplate> {
+pub fn add_template(
+    store: &mut Store,
+    actor: &StaffName,
+    name: &str,
+    body: &str,
+) -> NotesResult<NoteTemplate> {
     let body = NoteBody::parse(body)?;
     Ok(store.add_note_template(actor.as_str(), name, &body)?)
 }
@@ -270,7 +366,9 @@ pub fn update_template(
 ) -> NotesResult<NoteTemplate> {
     let body = body.map(NoteBody::parse).transpose()?;
     if name.is_none() && body.is_none() {
-        return Err(NotesError::Refused("nothing to change: give a new name or text".into()));
+        return Err(NotesError::Refused(
+            "nothing to change: give a new name or text".into(),
+        ));
     }
     Ok(store.update_note_template(actor.as_str(), id, expected_version, name, body.as_ref())?)
 }
@@ -279,7 +377,11 @@ pub fn retire_template(store: &mut Store, actor: &StaffName, id: i64) -> NotesRe
     Ok(store.set_note_template_retired(actor.as_str(), id, true)?)
 }
 
-pub fn restore_template(store: &mut Store, actor: &StaffName, id: i64) -> NotesResult<NoteTemplate> {
+pub fn restore_template(
+    store: &mut Store,
+    actor: &StaffName,
+    id: i64,
+) -> NotesResult<NoteTemplate> {
     Ok(store.set_note_template_retired(actor.as_str(), id, false)?)
 }
 

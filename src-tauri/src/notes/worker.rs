@@ -90,7 +90,8 @@ impl WorkerConfig {
     /// Long enough for a read-back and a send, with a margin: a live worker never loses its
     /// claim mid-request, which is what keeps two workers from sending one entry.
     pub fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.call_timeout * 2 + self.lease_margin).unwrap_or(chrono::Duration::minutes(5))
+        chrono::Duration::from_std(self.call_timeout * 2 + self.lease_margin)
+            .unwrap_or(chrono::Duration::minutes(5))
     }
 }
 
@@ -109,10 +110,17 @@ pub enum WorkerStep {
 
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
     // A panic while holding the lock cannot leave a half-written row: every write is a transaction.
-    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn record(store: &Mutex<Store>, cfg: &WorkerConfig, id: OutboxId, event: &Event) -> Result<OutboxState, NotesError> {
+fn record(
+    store: &Mutex<Store>,
+    cfg: &WorkerConfig,
+    id: OutboxId,
+    event: &Event,
+) -> Result<OutboxState, NotesError> {
     // A busy database (another process writing) is retried briefly; if it stays busy the
     // lease expires and the entry is reconciled, so giving up here is safe.
     let mut last = None;
@@ -123,45 +131,101 @@ fn record(store: &Mutex<Store>, cfg: &WorkerConfig, id: OutboxId, event: &Event)
             Err(e) => return Err(e.into()),
         }
     }
-    Err(last.map_or(NotesError::Refused("could not record the outcome".into()), NotesError::from))
+    Err(last.map_or(
+        NotesError::Refused("could not record the outcome".into()),
+        NotesError::from,
+    ))
 }
 
-async fn bounded<T>(limit: Duration, call: impl Future<Output = Result<T, WriteError>>) -> Result<T, WriteError> {
-    tokio::time::timeout(limit, call).await.unwrap_or(Err(WriteError::OutcomeUnknown))
+async fn bounded<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, WriteError>>,
+) -> Result<T, WriteError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(WriteError::OutcomeUnknown))
 }
 
 fn still_leased(claim: &OutboxClaim, cfg: &WorkerConfig) -> bool {
-    let needed = chrono::Duration::from_std(cfg.call_timeout).unwrap_or(chrono::Duration::minutes(1));
+    let needed =
+        chrono::Duration::from_std(cfg.call_timeout).unwrap_or(chrono::Duration::minutes(1));
     crate::store::now() + needed < claim.lease_until
 }
 
 /// Claims and works the first due entry. Never holds the store lock across a request.
-pub async fn run_worker_once<W: RecordWriter>(store: &Mutex<Store>, writer: &W, cfg: &WorkerConfig) -> Result<WorkerStep, NotesError> {
-    let token = format!("{}#{}", cfg.worker_name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+pub async fn run_worker_once<W: RecordWriter>(
+    store: &Mutex<Store>,
+    writer: &W,
+    cfg: &WorkerConfig,
+) -> Result<WorkerStep, NotesError> {
+    let token = format!(
+        "{}#{}",
+        cfg.worker_name,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let claim = lock(store).claim_next_outbox_entry(&token, cfg.lease(), &cfg.policy)?;
-    let Some(claim) = claim else { return Ok(WorkerStep::Idle) };
+    let Some(claim) = claim else {
+        return Ok(WorkerStep::Idle);
+    };
     let id = claim.entry.id;
     let Some(nhs) = claim.entry.payload.nhs_number.clone() else {
         // Only reachable if an unlinked clipboard note was switched back to the API.
-        let outcome = SendOutcome::Permanent("the patient has no NHS number linked to SystmOne".into());
-        let state = record(store, cfg, id, &Event::Reply { worker: token, outcome })?;
+        let outcome =
+            SendOutcome::Permanent("the patient has no NHS number linked to SystmOne".into());
+        let state = record(
+            store,
+            cfg,
+            id,
+            &Event::Reply {
+                worker: token,
+                outcome,
+            },
+        )?;
         return Ok(WorkerStep::Worked { id, state });
     };
     let payload = &claim.entry.payload;
 
     if claim.reconcile_first {
-        let found = bounded(cfg.call_timeout, writer.find_entered_today(&nhs, &payload.reference_line)).await;
+        let found = bounded(
+            cfg.call_timeout,
+            writer.find_entered_today(&nhs, &payload.reference_line),
+        )
+        .await;
         let event = match found {
-            Ok(Some(filed)) => Event::ReconcileFound { worker: token.clone(), event_uid: filed.event_uid },
-            Ok(None) => Event::ReconcileNotFound { worker: token.clone() },
+            Ok(Some(filed)) => Event::ReconcileFound {
+                worker: token.clone(),
+                event_uid: filed.event_uid,
+            },
+            Ok(None) => Event::ReconcileNotFound {
+                worker: token.clone(),
+            },
             Err(WriteError::Unavailable(reason)) => {
-                record(store, cfg, id, &Event::ReadFailed { worker: token, unavailable: true, error: reason.clone() })?;
+                record(
+                    store,
+                    cfg,
+                    id,
+                    &Event::ReadFailed {
+                        worker: token,
+                        unavailable: true,
+                        error: reason.clone(),
+                    },
+                )?;
                 return Ok(WorkerStep::Unavailable { id, reason });
             }
-            Err(e) => Event::ReadFailed { worker: token.clone(), unavailable: false, error: e.to_string() },
+            Err(e) => Event::ReadFailed {
+                worker: token.clone(),
+                unavailable: false,
+                error: e.to_string(),
+            },
         };
         let state = record(store, cfg, id, &event)?;
-        if !matches!(state, OutboxState::Sending { unknown_since: None, .. }) {
+        if !matches!(
+            state,
+            OutboxState::Sending {
+                unknown_since: None,
+                ..
+            }
+        ) {
             return Ok(WorkerStep::Worked { id, state });
         }
     }
@@ -170,8 +234,15 @@ pub async fn run_worker_once<W: RecordWriter>(store: &Mutex<Store>, writer: &W, 
         return Ok(WorkerStep::Abandoned { id });
     }
     let lines = payload.lines.expose();
-    let outcome = match bounded(cfg.call_timeout, writer.file_narrative(&nhs, lines, claim.entry.interactive)).await {
-        Ok(filed) => SendOutcome::Filed { event_uid: filed.event_uid },
+    let outcome = match bounded(
+        cfg.call_timeout,
+        writer.file_narrative(&nhs, lines, claim.entry.interactive),
+    )
+    .await
+    {
+        Ok(filed) => SendOutcome::Filed {
+            event_uid: filed.event_uid,
+        },
         Err(WriteError::OutcomeUnknown) => SendOutcome::OutcomeUnknown,
         Err(WriteError::Temporary(m)) => SendOutcome::Temporary(m),
         Err(WriteError::Permanent(m)) => SendOutcome::Permanent(m),
@@ -181,7 +252,15 @@ pub async fn run_worker_once<W: RecordWriter>(store: &Mutex<Store>, writer: &W, 
         SendOutcome::Unavailable(reason) => Some(reason.clone()),
         _ => None,
     };
-    let state = record(store, cfg, id, &Event::Reply { worker: token, outcome })?;
+    let state = record(
+        store,
+        cfg,
+        id,
+        &Event::Reply {
+            worker: token,
+            outcome,
+        },
+    )?;
     Ok(match unavailable {
         Some(reason) => WorkerStep::Unavailable { id, reason },
         None => WorkerStep::Worked { id, state },
@@ -232,8 +311,12 @@ pub async fn drain_until_empty<W: RecordWriter>(
             }
             WorkerStep::Idle => {}
         }
-        let pending: Vec<OutboxState> =
-            lock(store).outbox_entries(false)?.into_iter().map(|e| e.state).filter(OutboxState::is_pending).collect();
+        let pending: Vec<OutboxState> = lock(store)
+            .outbox_entries(false)?
+            .into_iter()
+            .map(|e| e.state)
+            .filter(OutboxState::is_pending)
+            .collect();
         report.still_pending = pending.len();
         if pending.is_empty() || report.unavailable.is_some() || started.elapsed() >= max_wait {
             return Ok(report);
@@ -255,7 +338,10 @@ fn next_wake(pending: &[OutboxState], now: DateTime<Local>) -> Duration {
         })
         .min()
         .unwrap_or(now);
-    (soonest - now).to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(1))
+    (soonest - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .min(Duration::from_secs(1))
 }
 
 #[cfg(test)]

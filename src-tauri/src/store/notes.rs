@@ -4,8 +4,8 @@
 
 use super::{audit, outbox, Store, StoreError, StoreResult};
 use crate::domain::{
-    FiledHow, FilingPayload, FilingRoute, NhsNumber, Note, NoteBody, NoteId, NoteStatus, PatientId, Role, Sensitive,
-    ValidationError,
+    FiledHow, FilingPayload, FilingRoute, NhsNumber, Note, NoteBody, NoteId, NoteStatus, PatientId,
+    Role, Sensitive, ValidationError,
 };
 use crate::notes::outbox_machine::OutboxState;
 use crate::notes::render;
@@ -18,7 +18,11 @@ const SELECT: &str = "SELECT n.id, n.patient_id, n.template, n.body, n.status, n
     FROM notes n LEFT JOIN outbox o ON o.kind = 'note' AND o.subject_id = n.id";
 
 fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.to_string().into())
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        rusqlite::types::Type::Text,
+        e.to_string().into(),
+    )
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Note> {
@@ -31,7 +35,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Note> {
         patient_id: r.get(1)?,
         template: r.get(2)?,
         body: NoteBody::parse(&body).map_err(|e| decode(3, e))?,
-        status: NoteStatus::parse(&status).ok_or_else(|| decode(4, format!("unknown note status {status}")))?,
+        status: NoteStatus::parse(&status)
+            .ok_or_else(|| decode(4, format!("unknown note status {status}")))?,
         reference: r.get(5)?,
         corrects_note: r.get(6)?,
         created_at: r.get(7)?,
@@ -45,7 +50,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Note> {
         cosigned_at: r.get(15)?,
         cosigned_by: r.get(16)?,
         filed_at: r.get(17)?,
-        filed_how: filed_how.map(|s| FiledHow::parse(&s).ok_or_else(|| decode(18, format!("unknown filing route {s}")))).transpose()?,
+        filed_how: filed_how
+            .map(|s| {
+                FiledHow::parse(&s).ok_or_else(|| decode(18, format!("unknown filing route {s}")))
+            })
+            .transpose()?,
         filed_event_uid: r.get(19)?,
         outbox_id: r.get(20)?,
     })
@@ -55,7 +64,10 @@ pub(crate) fn load(tx: &Transaction<'_>, id: NoteId) -> StoreResult<Note> {
     tx.query_row(&format!("{SELECT} WHERE n.id = ?1"), [id], from_row)
         .optional()
         .map_err(StoreError::Sqlite)?
-        .ok_or(StoreError::NotFound { what: "note", id: id.to_string() })
+        .ok_or(StoreError::NotFound {
+            what: "note",
+            id: id.to_string(),
+        })
 }
 
 fn invalid(msg: impl Into<String>) -> StoreError {
@@ -64,14 +76,19 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 
 /// A reference staff can read aloud and SystmOne can be searched for: `IH-` and 12 hex digits.
 fn new_reference() -> String {
-    let hex = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let hex = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     format!("IH-{}", &hex[..12])
 }
 
 fn reference_of(tx: &Transaction<'_>, id: Option<NoteId>) -> StoreResult<Option<String>> {
     id.map(|id| {
-        tx.query_row("SELECT reference FROM notes WHERE id = ?1", [id], |r| r.get::<_, String>(0))
-            .map_err(StoreError::Sqlite)
+        tx.query_row("SELECT reference FROM notes WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .map_err(StoreError::Sqlite)
     })
     .transpose()
 }
@@ -80,14 +97,19 @@ fn reference_of(tx: &Transaction<'_>, id: Option<NoteId>) -> StoreResult<Option<
 pub(crate) fn filing_lines(tx: &Transaction<'_>, note: &Note) -> StoreResult<Vec<String>> {
     if note.status != NoteStatus::Draft {
         let text: Option<String> = tx
-            .query_row("SELECT approved_text FROM notes WHERE id = ?1", [note.id], |r| r.get(0))
+            .query_row(
+                "SELECT approved_text FROM notes WHERE id = ?1",
+                [note.id],
+                |r| r.get(0),
+            )
             .map_err(StoreError::Sqlite)?;
         if let Some(text) = text {
             return Ok(text.split('\n').map(str::to_owned).collect());
         }
     }
     let corrects = reference_of(tx, note.corrects_note)?;
-    render::narrative_lines(&note.body, &note.reference, corrects.as_deref()).map_err(|e| invalid(e.to_string()))
+    render::narrative_lines(&note.body, &note.reference, corrects.as_deref())
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// Filters for the notes list.
@@ -148,7 +170,13 @@ impl Store {
 
     /// Autosave. Refused once approved (the database refuses too), or if `expected_version`
     /// is stale (another window saved meanwhile: the newer text is shown instead).
-    pub fn save_note_draft(&mut self, actor: &str, id: NoteId, body: &NoteBody, expected_version: Option<i64>) -> StoreResult<Note> {
+    pub fn save_note_draft(
+        &mut self,
+        actor: &str,
+        id: NoteId,
+        body: &NoteBody,
+        expected_version: Option<i64>,
+    ) -> StoreResult<Note> {
         self.write(|tx| {
             let before = load(tx, id)?;
             if before.status != NoteStatus::Draft {
@@ -180,10 +208,20 @@ impl Store {
         self.write(|tx| {
             let before = load(tx, id)?;
             if before.status != NoteStatus::Draft {
-                return Err(StoreError::Conflict(format!("note {id} is approved and cannot be discarded")));
+                return Err(StoreError::Conflict(format!(
+                    "note {id} is approved and cannot be discarded"
+                )));
             }
-            tx.execute("DELETE FROM notes WHERE id = ?1", [id]).map_err(StoreError::Sqlite)?;
-            audit::record(tx, actor, "note.discarded", "note", Some(&id.to_string()), json!({ "reference": before.reference }))?;
+            tx.execute("DELETE FROM notes WHERE id = ?1", [id])
+                .map_err(StoreError::Sqlite)?;
+            audit::record(
+                tx,
+                actor,
+                "note.discarded",
+                "note",
+                Some(&id.to_string()),
+                json!({ "reference": before.reference }),
+            )?;
             Ok(())
         })
     }
@@ -193,7 +231,10 @@ impl Store {
             .query_row(&format!("{SELECT} WHERE n.id = ?1"), [id], from_row)
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or(StoreError::NotFound { what: "note", id: id.to_string() })
+            .ok_or(StoreError::NotFound {
+                what: "note",
+                id: id.to_string(),
+            })
     }
 
     /// Newest first.
@@ -205,7 +246,10 @@ impl Store {
             ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![filter.patient_id, filter.status.map(NoteStatus::as_str)], from_row)
+            .query_map(
+                params![filter.patient_id, filter.status.map(NoteStatus::as_str)],
+                from_row,
+            )
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -213,7 +257,10 @@ impl Store {
     /// Exactly the lines that will be (or were) filed for this note.
     pub fn note_filing_lines(&mut self, id: NoteId) -> StoreResult<Vec<String>> {
         // A read, but it must see the note and the original's reference consistently.
-        let tx = self.conn.transaction().map_err(|e| StoreError::classify(e, &self.path))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| StoreError::classify(e, &self.path))?;
         let note = load(&tx, id)?;
         filing_lines(&tx, &note)
     }
@@ -270,7 +317,13 @@ impl Store {
     }
 
     /// A registered clinician co-signs a note approved by a student or HCA; it is then queued.
-    pub fn cosign_note(&mut self, actor: &str, role: Role, id: NoteId, route: FilingRoute) -> StoreResult<Note> {
+    pub fn cosign_note(
+        &mut self,
+        actor: &str,
+        role: Role,
+        id: NoteId,
+        route: FilingRoute,
+    ) -> StoreResult<Note> {
         self.write(|tx| {
             let note = load(tx, id)?;
             if note.status != NoteStatus::AwaitingCosignature {
@@ -312,16 +365,29 @@ fn queue_for_filing(
     route: FilingRoute,
 ) -> StoreResult<()> {
     let nhs: Option<String> = tx
-        .query_row("SELECT nhs_number FROM patients WHERE id = ?1", [note.patient_id], |r| r.get(0))
+        .query_row(
+            "SELECT nhs_number FROM patients WHERE id = ?1",
+            [note.patient_id],
+            |r| r.get(0),
+        )
         .map_err(StoreError::Sqlite)?;
-    let nhs_number = nhs.map(|n| NhsNumber::parse(&n)).transpose().map_err(|e| StoreError::Decode(e.to_string()))?;
+    let nhs_number = nhs
+        .map(|n| NhsNumber::parse(&n))
+        .transpose()
+        .map_err(|e| StoreError::Decode(e.to_string()))?;
     if route == FilingRoute::Api && nhs_number.is_none() {
         return Err(StoreError::Conflict(
             "this patient is not linked to SystmOne (no NHS number), so the note cannot be filed automatically; link the patient first, or copy it into SystmOne".into(),
         ));
     }
     let reference_line = render::reference_line(&note.reference);
-    let payload = FilingPayload { note_id: note.id, nhs_number, lines: Sensitive::new(lines), reference_line, text_sha256: sha };
+    let payload = FilingPayload {
+        note_id: note.id,
+        nhs_number,
+        lines: Sensitive::new(lines),
+        reference_line,
+        text_sha256: sha,
+    };
     let state = match route {
         FilingRoute::Api => OutboxState::Queued,
         FilingRoute::Clipboard => OutboxState::AwaitingPasteConfirmation,
@@ -358,32 +424,85 @@ mod tests {
     #[test]
     fn drafts_autosave_with_versions_and_refuse_stale_copies() {
         let (mut store, pid) = setup();
-        let n = store.create_note("Nurse A", pid, None, &body("Settled night."), None).unwrap();
+        let n = store
+            .create_note("Nurse A", pid, None, &body("Settled night."), None)
+            .unwrap();
         assert_eq!((n.status, n.version), (NoteStatus::Draft, 1));
-        assert!(n.reference.starts_with("IH-") && n.reference.len() == 15, "{}", n.reference);
-        let n = store.save_note_draft("Nurse A", n.id, &body("Settled night. Ate breakfast."), Some(1)).unwrap();
+        assert!(
+            n.reference.starts_with("IH-") && n.reference.len() == 15,
+            "{}",
+            n.reference
+        );
+        let n = store
+            .save_note_draft(
+                "Nurse A",
+                n.id,
+                &body("Settled night. Ate breakfast."),
+                Some(1),
+            )
+            .unwrap();
         assert_eq!(n.version, 2);
-        let err = store.save_note_draft("Nurse A", n.id, &body("stale"), Some(1)).unwrap_err();
+        let err = store
+            .save_note_draft("Nurse A", n.id, &body("stale"), Some(1))
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)));
-        assert_eq!(store.note(n.id).unwrap().body.expose(), "Settled night. Ate breakfast.");
+        assert_eq!(
+            store.note(n.id).unwrap().body.expose(),
+            "Settled night. Ate breakfast."
+        );
     }
 
     #[test]
     fn approval_freezes_the_note_in_the_database_itself() {
         let (mut store, pid) = setup();
-        let n = store.create_note("Nurse A", pid, None, &body("Seen by the team."), None).unwrap();
-        let n = store.approve_note("Nurse A", Role::Registered, n.id, None, false, FilingRoute::Api).unwrap();
+        let n = store
+            .create_note("Nurse A", pid, None, &body("Seen by the team."), None)
+            .unwrap();
+        let n = store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                n.id,
+                None,
+                false,
+                FilingRoute::Api,
+            )
+            .unwrap();
         assert_eq!(n.status, NoteStatus::Approved);
         assert!(n.outbox_id.is_some());
         let lines = store.note_filing_lines(n.id).unwrap();
-        assert_eq!(n.text_sha256.as_deref(), Some(render::text_sha256(&lines).as_str()));
-        assert!(matches!(store.save_note_draft("Nurse A", n.id, &body("changed"), None), Err(StoreError::Conflict(_))));
-        let raw = store.connection().execute("UPDATE notes SET body = 'tampered' WHERE id = ?1", [n.id]);
-        assert!(raw.is_err(), "the trigger must refuse edits of an approved note");
-        assert!(store.connection().execute("UPDATE notes SET status = 'draft' WHERE id = ?1", [n.id]).is_err());
-        assert!(store.connection().execute("DELETE FROM notes WHERE id = ?1", [n.id]).is_err());
+        assert_eq!(
+            n.text_sha256.as_deref(),
+            Some(render::text_sha256(&lines).as_str())
+        );
         assert!(matches!(
-            store.approve_note("Nurse A", Role::Registered, n.id, None, false, FilingRoute::Api),
+            store.save_note_draft("Nurse A", n.id, &body("changed"), None),
+            Err(StoreError::Conflict(_))
+        ));
+        let raw = store
+            .connection()
+            .execute("UPDATE notes SET body = 'tampered' WHERE id = ?1", [n.id]);
+        assert!(
+            raw.is_err(),
+            "the trigger must refuse edits of an approved note"
+        );
+        assert!(store
+            .connection()
+            .execute("UPDATE notes SET status = 'draft' WHERE id = ?1", [n.id])
+            .is_err());
+        assert!(store
+            .connection()
+            .execute("DELETE FROM notes WHERE id = ?1", [n.id])
+            .is_err());
+        assert!(matches!(
+            store.approve_note(
+                "Nurse A",
+                Role::Registered,
+                n.id,
+                None,
+                false,
+                FilingRoute::Api
+            ),
             Err(StoreError::Conflict(_))
         ));
     }
@@ -391,45 +510,132 @@ mod tests {
     #[test]
     fn approval_of_a_changed_preview_is_refused() {
         let (mut store, pid) = setup();
-        let n = store.create_note("Nurse A", pid, None, &body("Version one."), None).unwrap();
+        let n = store
+            .create_note("Nurse A", pid, None, &body("Version one."), None)
+            .unwrap();
         let seen = render::text_sha256(&store.note_filing_lines(n.id).unwrap());
-        store.save_note_draft("Nurse B", n.id, &body("Version two."), None).unwrap();
-        let err = store.approve_note("Nurse A", Role::Registered, n.id, Some(&seen), false, FilingRoute::Api).unwrap_err();
-        assert!(err.to_string().contains("changed since the preview"), "{err}");
+        store
+            .save_note_draft("Nurse B", n.id, &body("Version two."), None)
+            .unwrap();
+        let err = store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                n.id,
+                Some(&seen),
+                false,
+                FilingRoute::Api,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("changed since the preview"),
+            "{err}"
+        );
         assert_eq!(store.note(n.id).unwrap().status, NoteStatus::Draft);
     }
 
     #[test]
     fn cosignature_gates_the_queue() {
         let (mut store, pid) = setup();
-        let n = store.create_note("Student S", pid, None, &body("Obs done."), None).unwrap();
-        let n = store.approve_note("Student S", Role::Student, n.id, None, true, FilingRoute::Api).unwrap();
+        let n = store
+            .create_note("Student S", pid, None, &body("Obs done."), None)
+            .unwrap();
+        let n = store
+            .approve_note(
+                "Student S",
+                Role::Student,
+                n.id,
+                None,
+                true,
+                FilingRoute::Api,
+            )
+            .unwrap();
         assert_eq!(n.status, NoteStatus::AwaitingCosignature);
         assert!(n.outbox_id.is_none(), "not queued before co-signature");
-        assert!(matches!(store.cosign_note("HCA H", Role::Hca, n.id, FilingRoute::Api), Err(StoreError::Conflict(_))));
-        assert!(matches!(store.cosign_note("student s", Role::Registered, n.id, FilingRoute::Api), Err(StoreError::Conflict(_))));
-        let n = store.cosign_note("Nurse A", Role::Registered, n.id, FilingRoute::Api).unwrap();
-        assert_eq!((n.status, n.cosigned_by.as_deref()), (NoteStatus::Approved, Some("Nurse A")));
+        assert!(matches!(
+            store.cosign_note("HCA H", Role::Hca, n.id, FilingRoute::Api),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.cosign_note("student s", Role::Registered, n.id, FilingRoute::Api),
+            Err(StoreError::Conflict(_))
+        ));
+        let n = store
+            .cosign_note("Nurse A", Role::Registered, n.id, FilingRoute::Api)
+            .unwrap();
+        assert_eq!(
+            (n.status, n.cosigned_by.as_deref()),
+            (NoteStatus::Approved, Some("Nurse A"))
+        );
         assert!(n.outbox_id.is_some());
     }
 
     #[test]
     fn corrections_reference_the_original_and_unlinked_patients_cannot_use_the_api() {
         let (mut store, pid) = setup();
-        let n = store.create_note("Nurse A", pid, None, &body("Wrong bed noted."), None).unwrap();
-        assert!(store.create_note("Nurse A", pid, None, &body("fix"), Some(n.id)).is_err(), "a draft is edited, not corrected");
-        let n = store.approve_note("Nurse A", Role::Registered, n.id, None, false, FilingRoute::Api).unwrap();
-        let c = store.create_note("Nurse A", pid, None, &body("Bed 4, not bed 3."), Some(n.id)).unwrap();
+        let n = store
+            .create_note("Nurse A", pid, None, &body("Wrong bed noted."), None)
+            .unwrap();
+        assert!(
+            store
+                .create_note("Nurse A", pid, None, &body("fix"), Some(n.id))
+                .is_err(),
+            "a draft is edited, not corrected"
+        );
+        let n = store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                n.id,
+                None,
+                false,
+                FilingRoute::Api,
+            )
+            .unwrap();
+        let c = store
+            .create_note("Nurse A", pid, None, &body("Bed 4, not bed 3."), Some(n.id))
+            .unwrap();
         let lines = store.note_filing_lines(c.id).unwrap();
         assert_eq!(lines[0], render::correction_line(&n.reference));
         let other = store
-            .add_patient("Nurse A", &NewPatient { bed: BedLabel::parse("Bed 2").unwrap(), name: PatientName::parse("Pat Two").unwrap(), nhs_number: None })
+            .add_patient(
+                "Nurse A",
+                &NewPatient {
+                    bed: BedLabel::parse("Bed 2").unwrap(),
+                    name: PatientName::parse("Pat Two").unwrap(),
+                    nhs_number: None,
+                },
+            )
             .unwrap();
-        let m = store.create_note("Nurse A", other.id, None, &body("Admitted."), None).unwrap();
-        let err = store.approve_note("Nurse A", Role::Registered, m.id, None, false, FilingRoute::Api).unwrap_err();
+        let m = store
+            .create_note("Nurse A", other.id, None, &body("Admitted."), None)
+            .unwrap();
+        let err = store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                m.id,
+                None,
+                false,
+                FilingRoute::Api,
+            )
+            .unwrap_err();
         assert!(err.to_string().contains("not linked to SystmOne"), "{err}");
-        assert_eq!(store.note(m.id).unwrap().status, NoteStatus::Draft, "nothing half-approved");
-        let m = store.approve_note("Nurse A", Role::Registered, m.id, None, false, FilingRoute::Clipboard).unwrap();
+        assert_eq!(
+            store.note(m.id).unwrap().status,
+            NoteStatus::Draft,
+            "nothing half-approved"
+        );
+        let m = store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                m.id,
+                None,
+                false,
+                FilingRoute::Clipboard,
+            )
+            .unwrap();
         assert_eq!(m.status, NoteStatus::Approved);
     }
 }

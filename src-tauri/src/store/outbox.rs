@@ -48,7 +48,11 @@ pub struct OutboxClaim {
 }
 
 fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.to_string().into())
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        rusqlite::types::Type::Text,
+        e.to_string().into(),
+    )
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
@@ -73,7 +77,10 @@ fn load(tx: &Transaction<'_>, id: OutboxId) -> StoreResult<OutboxEntry> {
     tx.query_row(&format!("{SELECT} AND o.id = ?1"), [id], from_row)
         .optional()
         .map_err(StoreError::Sqlite)?
-        .ok_or(StoreError::NotFound { what: "outbox entry", id: id.to_string() })
+        .ok_or(StoreError::NotFound {
+            what: "outbox entry",
+            id: id.to_string(),
+        })
 }
 
 fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
@@ -81,7 +88,12 @@ fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
 }
 
 /// Writes a note's one outbox entry (a second is refused by a unique index).
-pub(crate) fn insert_note_entry(tx: &Transaction<'_>, actor: &str, payload: &FilingPayload, state: &OutboxState) -> StoreResult<OutboxId> {
+pub(crate) fn insert_note_entry(
+    tx: &Transaction<'_>,
+    actor: &str,
+    payload: &FilingPayload,
+    state: &OutboxState,
+) -> StoreResult<OutboxId> {
     let now = super::now();
     tx.execute(
         "INSERT INTO outbox (kind, subject_id, payload, state, state_detail, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -89,7 +101,14 @@ pub(crate) fn insert_note_entry(tx: &Transaction<'_>, actor: &str, payload: &Fil
     )
     .map_err(StoreError::Sqlite)?;
     let id = OutboxId(tx.last_insert_rowid());
-    audit::record(tx, actor, "outbox.added", "outbox", Some(&id.to_string()), json!({ "note_id": payload.note_id, "state": state.kind() }))?;
+    audit::record(
+        tx,
+        actor,
+        "outbox.added",
+        "outbox",
+        Some(&id.to_string()),
+        json!({ "note_id": payload.note_id, "state": state.kind() }),
+    )?;
     Ok(id)
 }
 
@@ -102,8 +121,14 @@ fn apply_in_tx(
     now: DateTime<Local>,
     policy: &Policy,
 ) -> StoreResult<OutboxState> {
-    let t = outbox_machine::apply(&entry.state, entry.attempts, event, now, policy)
-        .map_err(|refusal| StoreError::Conflict(format!("outbox entry {} (note {}): {refusal}", entry.id, entry.note_id)))?;
+    let t = outbox_machine::apply(&entry.state, entry.attempts, event, now, policy).map_err(
+        |refusal| {
+            StoreError::Conflict(format!(
+                "outbox entry {} (note {}): {refusal}",
+                entry.id, entry.note_id
+            ))
+        },
+    )?;
     if t.duplicate_success {
         tracing::warn!(outbox = %entry.id, "SystmOne reported a second successful filing for an already filed note");
         audit::record(
@@ -119,7 +144,11 @@ fn apply_in_tx(
         return Ok(t.next);
     }
     let (claimed_by, claimed_until) = match &t.next {
-        OutboxState::Sending { claimed_by, lease_until, .. } => (Some(claimed_by.clone()), Some(*lease_until)),
+        OutboxState::Sending {
+            claimed_by,
+            lease_until,
+            ..
+        } => (Some(claimed_by.clone()), Some(*lease_until)),
         _ => (None, None),
     };
     let next_attempt_at = t.next.due_at().flatten();
@@ -171,9 +200,13 @@ impl Store {
     pub fn outbox_entries(&self, include_finished: bool) -> StoreResult<Vec<OutboxEntry>> {
         let mut stmt = self
             .conn
-            .prepare(&format!("{SELECT} AND (?1 OR o.state NOT IN ('filed', 'filed_manually')) {ORDER}"))
+            .prepare(&format!(
+                "{SELECT} AND (?1 OR o.state NOT IN ('filed', 'filed_manually')) {ORDER}"
+            ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([include_finished], from_row).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([include_finished], from_row)
+            .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
@@ -182,19 +215,32 @@ impl Store {
             .query_row(&format!("{SELECT} AND o.id = ?1"), [id], from_row)
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or(StoreError::NotFound { what: "outbox entry", id: id.to_string() })
+            .ok_or(StoreError::NotFound {
+                what: "outbox entry",
+                id: id.to_string(),
+            })
     }
 
     pub fn outbox_entry_for_note(&self, note_id: NoteId) -> StoreResult<Option<OutboxEntry>> {
         self.conn
-            .query_row(&format!("{SELECT} AND o.subject_id = ?1"), [note_id], from_row)
+            .query_row(
+                &format!("{SELECT} AND o.subject_id = ?1"),
+                [note_id],
+                from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
 
     /// Applies one state-machine event to an entry (worker results, clinician answers),
     /// with its audit row and, once filed, the note's new state, in one transaction.
-    pub fn apply_outbox_event(&mut self, actor: &str, id: OutboxId, event: &Event, policy: &Policy) -> StoreResult<OutboxEntry> {
+    pub fn apply_outbox_event(
+        &mut self,
+        actor: &str,
+        id: OutboxId,
+        event: &Event,
+        policy: &Policy,
+    ) -> StoreResult<OutboxEntry> {
         self.write(|tx| {
             let entry = load(tx, id)?;
             apply_in_tx(tx, actor, &entry, event, super::now(), policy)?;
@@ -205,7 +251,12 @@ impl Store {
     /// Claims the first due entry for `token` (unique per claim), under the write lock.
     /// On the way it turns expired leases into `Unknown` and parks `Unknown` entries from an
     /// earlier day, so one stuck entry never blocks the rest.
-    pub fn claim_next_outbox_entry(&mut self, token: &str, lease: chrono::Duration, policy: &Policy) -> StoreResult<Option<OutboxClaim>> {
+    pub fn claim_next_outbox_entry(
+        &mut self,
+        token: &str,
+        lease: chrono::Duration,
+        policy: &Policy,
+    ) -> StoreResult<Option<OutboxClaim>> {
         self.write(|tx| {
             let now = super::now();
             let actor = "Inpatient Hub (outbox)";
@@ -254,10 +305,13 @@ impl Store {
 
 fn pending_in_tx(tx: &Transaction<'_>) -> StoreResult<Vec<OutboxEntry>> {
     let mut stmt = tx
-        .prepare(&format!("{SELECT} AND o.state IN ('queued', 'sending', 'unknown', 'retrying') {ORDER}"))
+        .prepare(&format!(
+            "{SELECT} AND o.state IN ('queued', 'sending', 'unknown', 'retrying') {ORDER}"
+        ))
         .map_err(StoreError::Sqlite)?;
     let rows = stmt.query_map([], from_row).map_err(StoreError::Sqlite)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::Sqlite)
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Sqlite)
 }
 
 #[cfg(test)]
@@ -284,12 +338,27 @@ mod tests {
                     .id
             }
         };
-        let n = store.create_note("Nurse A", pid, None, &NoteBody::parse("Reviewed.").unwrap(), None).unwrap();
-        store.approve_note("Nurse A", Role::Registered, n.id, None, false, route).unwrap().outbox_id.unwrap()
+        let n = store
+            .create_note(
+                "Nurse A",
+                pid,
+                None,
+                &NoteBody::parse("Reviewed.").unwrap(),
+                None,
+            )
+            .unwrap();
+        store
+            .approve_note("Nurse A", Role::Registered, n.id, None, false, route)
+            .unwrap()
+            .outbox_id
+            .unwrap()
     }
 
     fn fast() -> Policy {
-        Policy { reconcile_grace: chrono::Duration::zero(), ..Policy::default() }
+        Policy {
+            reconcile_grace: chrono::Duration::zero(),
+            ..Policy::default()
+        }
     }
 
     #[test]
@@ -297,18 +366,46 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let id = approved_note(&mut store, FilingRoute::Api);
         let lease = chrono::Duration::seconds(60);
-        let claim = store.claim_next_outbox_entry("a#1", lease, &fast()).unwrap().unwrap();
+        let claim = store
+            .claim_next_outbox_entry("a#1", lease, &fast())
+            .unwrap()
+            .unwrap();
         assert_eq!(claim.entry.id, id);
         assert!(!claim.reconcile_first);
-        assert!(store.claim_next_outbox_entry("b#1", lease, &fast()).unwrap().is_none(), "claimed entries are not handed out twice");
-        let reply = Event::Reply { worker: "a#1".into(), outcome: SendOutcome::Filed { event_uid: Some("00000000000000EE".into()) } };
-        let entry = store.apply_outbox_event("worker", id, &reply, &fast()).unwrap();
-        assert!(matches!(entry.state, OutboxState::Filed { how: FiledHow::Api, .. }));
+        assert!(
+            store
+                .claim_next_outbox_entry("b#1", lease, &fast())
+                .unwrap()
+                .is_none(),
+            "claimed entries are not handed out twice"
+        );
+        let reply = Event::Reply {
+            worker: "a#1".into(),
+            outcome: SendOutcome::Filed {
+                event_uid: Some("00000000000000EE".into()),
+            },
+        };
+        let entry = store
+            .apply_outbox_event("worker", id, &reply, &fast())
+            .unwrap();
+        assert!(matches!(
+            entry.state,
+            OutboxState::Filed {
+                how: FiledHow::Api,
+                ..
+            }
+        ));
         let note = store.note(entry.note_id).unwrap();
         assert_eq!(note.filed_how, Some(FiledHow::Api));
         assert_eq!(note.filed_event_uid.as_deref(), Some("00000000000000EE"));
-        assert!(store.connection().execute("UPDATE outbox SET state = 'queued' WHERE id = ?1", [id]).is_err());
-        assert!(store.connection().execute("DELETE FROM outbox WHERE id = ?1", [id]).is_err());
+        assert!(store
+            .connection()
+            .execute("UPDATE outbox SET state = 'queued' WHERE id = ?1", [id])
+            .is_err());
+        assert!(store
+            .connection()
+            .execute("DELETE FROM outbox WHERE id = ?1", [id])
+            .is_err());
         let err = store.file_outbox_entry_now("Nurse A", id).unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)));
     }
@@ -317,21 +414,46 @@ mod tests {
     fn an_expired_claim_is_reconciled_before_it_is_sent_again() {
         let mut store = Store::open_in_memory().unwrap();
         let id = approved_note(&mut store, FilingRoute::Api);
-        store.claim_next_outbox_entry("dead#1", chrono::Duration::milliseconds(-1), &fast()).unwrap().unwrap();
-        let claim = store.claim_next_outbox_entry("b#1", chrono::Duration::seconds(60), &fast()).unwrap().unwrap();
+        store
+            .claim_next_outbox_entry("dead#1", chrono::Duration::milliseconds(-1), &fast())
+            .unwrap()
+            .unwrap();
+        let claim = store
+            .claim_next_outbox_entry("b#1", chrono::Duration::seconds(60), &fast())
+            .unwrap()
+            .unwrap();
         assert_eq!(claim.entry.id, id);
-        assert!(claim.reconcile_first, "a crashed worker's entry may have been sent");
-        let actions: Vec<String> = store.audit_entries(&Default::default()).unwrap().into_iter().map(|a| a.action).collect();
-        assert!(actions.contains(&"outbox.unknown".to_string()), "{actions:?}");
+        assert!(
+            claim.reconcile_first,
+            "a crashed worker's entry may have been sent"
+        );
+        let actions: Vec<String> = store
+            .audit_entries(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert!(
+            actions.contains(&"outbox.unknown".to_string()),
+            "{actions:?}"
+        );
     }
 
     #[test]
     fn clipboard_entries_are_never_claimed_and_confirmation_files_the_note() {
         let mut store = Store::open_in_memory().unwrap();
         let id = approved_note(&mut store, FilingRoute::Clipboard);
-        assert!(store.claim_next_outbox_entry("a#1", chrono::Duration::seconds(60), &fast()).unwrap().is_none());
-        let entry = store.apply_outbox_event("Nurse A", id, &Event::ConfirmInRecord, &fast()).unwrap();
+        assert!(store
+            .claim_next_outbox_entry("a#1", chrono::Duration::seconds(60), &fast())
+            .unwrap()
+            .is_none());
+        let entry = store
+            .apply_outbox_event("Nurse A", id, &Event::ConfirmInRecord, &fast())
+            .unwrap();
         assert_eq!(entry.state, OutboxState::FiledManually);
-        assert_eq!(store.note(entry.note_id).unwrap().filed_how, Some(FiledHow::Manual));
+        assert_eq!(
+            store.note(entry.note_id).unwrap().filed_how,
+            Some(FiledHow::Manual)
+        );
     }
 }

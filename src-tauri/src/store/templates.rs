@@ -25,23 +25,38 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<NoteTemplate> {
 pub(crate) fn clean_name(raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(ValidationError::Empty { field: "The template name" });
+        return Err(ValidationError::Empty {
+            field: "The template name",
+        });
     }
     let len = name.chars().count();
     if len > NAME_MAX {
-        return Err(ValidationError::TooLong { field: "The template name", len, max: NAME_MAX });
+        return Err(ValidationError::TooLong {
+            field: "The template name",
+            len,
+            max: NAME_MAX,
+        });
     }
     if name.chars().any(char::is_control) {
-        return Err(ValidationError::ControlCharacters { field: "The template name" });
+        return Err(ValidationError::ControlCharacters {
+            field: "The template name",
+        });
     }
     Ok(name.to_owned())
 }
 
 fn load(tx: &Transaction<'_>, id: i64) -> StoreResult<NoteTemplate> {
-    tx.query_row(&format!("SELECT {COLUMNS} FROM note_templates WHERE id = ?1"), [id], from_row)
-        .optional()
-        .map_err(StoreError::Sqlite)?
-        .ok_or(StoreError::NotFound { what: "note template", id: id.to_string() })
+    tx.query_row(
+        &format!("SELECT {COLUMNS} FROM note_templates WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+    .map_err(StoreError::Sqlite)?
+    .ok_or(StoreError::NotFound {
+        what: "note template",
+        id: id.to_string(),
+    })
 }
 
 fn ensure_name_free(tx: &Transaction<'_>, name: &str, except: Option<i64>) -> StoreResult<()> {
@@ -54,7 +69,9 @@ fn ensure_name_free(tx: &Transaction<'_>, name: &str, except: Option<i64>) -> St
         .optional()
         .map_err(StoreError::Sqlite)?;
     match clash {
-        Some(id) => Err(StoreError::Conflict(format!("a template called '{name}' already exists (template {id})"))),
+        Some(id) => Err(StoreError::Conflict(format!(
+            "a template called '{name}' already exists (template {id})"
+        ))),
         None => Ok(()),
     }
 }
@@ -68,19 +85,33 @@ impl Store {
                 "SELECT {COLUMNS} FROM note_templates WHERE ?1 OR retired_at IS NULL ORDER BY name COLLATE NOCASE, id"
             ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([include_retired], from_row).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([include_retired], from_row)
+            .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     pub fn note_template(&self, id: i64) -> StoreResult<NoteTemplate> {
         self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM note_templates WHERE id = ?1"), [id], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM note_templates WHERE id = ?1"),
+                [id],
+                from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or(StoreError::NotFound { what: "note template", id: id.to_string() })
+            .ok_or(StoreError::NotFound {
+                what: "note template",
+                id: id.to_string(),
+            })
     }
 
-    pub fn add_note_template(&mut self, actor: &str, name: &str, body: &NoteBody) -> StoreResult<NoteTemplate> {
+    pub fn add_note_template(
+        &mut self,
+        actor: &str,
+        name: &str,
+        body: &NoteBody,
+    ) -> StoreResult<NoteTemplate> {
         let name = clean_name(name)?;
         self.write(|tx| {
             ensure_name_free(tx, &name, None)?;
@@ -138,7 +169,12 @@ impl Store {
     }
 
     /// Retires (hides from the picker) or, with `retired = false`, restores a template.
-    pub fn set_note_template_retired(&mut self, actor: &str, id: i64, retired: bool) -> StoreResult<NoteTemplate> {
+    pub fn set_note_template_retired(
+        &mut self,
+        actor: &str,
+        id: i64,
+        retired: bool,
+    ) -> StoreResult<NoteTemplate> {
         self.write(|tx| {
             let before = load(tx, id)?;
             if before.retired == retired {
@@ -168,9 +204,23 @@ mod tests {
     #[test]
     fn the_ward_templates_are_seeded() {
         let store = Store::open_in_memory().unwrap();
-        let names: Vec<String> = store.note_templates(false).unwrap().into_iter().map(|t| t.name).collect();
-        for expected in ["Ward round", "1:1 observation", "Escorted leave", "Handover", "Family contact"] {
-            assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+        let names: Vec<String> = store
+            .note_templates(false)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        for expected in [
+            "Ward round",
+            "1:1 observation",
+            "Escorted leave",
+            "Handover",
+            "Family contact",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} missing from {names:?}"
+            );
         }
         for t in store.note_templates(false).unwrap() {
             NoteBody::parse(&t.body).unwrap();
@@ -181,26 +231,65 @@ mod tests {
     fn add_update_retire_are_audited_and_checked() {
         let mut store = Store::open_in_memory().unwrap();
         let body = NoteBody::parse("Section 136 review\nOutcome:").unwrap();
-        let t = store.add_note_template("Sister K", "S136 review", &body).unwrap();
-        assert!(matches!(store.add_note_template("Sister K", "s136 REVIEW", &body), Err(StoreError::Conflict(_))));
+        let t = store
+            .add_note_template("Sister K", "S136 review", &body)
+            .unwrap();
+        assert!(matches!(
+            store.add_note_template("Sister K", "s136 REVIEW", &body),
+            Err(StoreError::Conflict(_))
+        ));
         let t2 = store
-            .update_note_template("Sister K", t.id, Some(t.version), None, Some(&NoteBody::parse("Section 136 review\nPlan:").unwrap()))
+            .update_note_template(
+                "Sister K",
+                t.id,
+                Some(t.version),
+                None,
+                Some(&NoteBody::parse("Section 136 review\nPlan:").unwrap()),
+            )
             .unwrap();
         assert_eq!(t2.version, 2);
         assert!(t2.body.ends_with("Plan:"));
-        let stale = store.update_note_template("Nurse J", t.id, Some(1), Some("Other"), None).unwrap_err();
+        let stale = store
+            .update_note_template("Nurse J", t.id, Some(1), Some("Other"), None)
+            .unwrap_err();
         assert!(matches!(stale, StoreError::Conflict(_)), "{stale:?}");
-        store.set_note_template_retired("Sister K", t.id, true).unwrap();
-        assert!(store.note_templates(false).unwrap().iter().all(|x| x.id != t.id));
-        assert!(store.note_templates(true).unwrap().iter().any(|x| x.id == t.id && x.retired));
+        store
+            .set_note_template_retired("Sister K", t.id, true)
+            .unwrap();
+        assert!(store
+            .note_templates(false)
+            .unwrap()
+            .iter()
+            .all(|x| x.id != t.id));
+        assert!(store
+            .note_templates(true)
+            .unwrap()
+            .iter()
+            .any(|x| x.id == t.id && x.retired));
         let actions: Vec<String> = store
-            .audit_entries(&crate::store::AuditQuery { entity: Some("note_template".into()), ..Default::default() })
+            .audit_entries(&crate::store::AuditQuery {
+                entity: Some("note_template".into()),
+                ..Default::default()
+            })
             .unwrap()
             .into_iter()
             .map(|a| a.action)
             .collect();
-        assert_eq!(actions, ["note_template.retired", "note_template.updated", "note_template.added"]);
-        assert!(matches!(clean_name(" "), Err(ValidationError::Empty { .. })));
-        assert!(matches!(clean_name(&"n".repeat(81)), Err(ValidationError::TooLong { .. })));
+        assert_eq!(
+            actions,
+            [
+                "note_template.retired",
+                "note_template.updated",
+                "note_template.added"
+            ]
+        );
+        assert!(matches!(
+            clean_name(" "),
+            Err(ValidationError::Empty { .. })
+        ));
+        assert!(matches!(
+            clean_name(&"n".repeat(81)),
+            Err(ValidationError::TooLong { .. })
+        ));
     }
 }

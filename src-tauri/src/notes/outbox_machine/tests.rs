@@ -8,7 +8,10 @@ use chrono::TimeZone;
 use proptest::prelude::*;
 
 fn t0() -> DateTime<Local> {
-    Local.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).earliest().unwrap()
+    Local
+        .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
+        .earliest()
+        .unwrap()
 }
 
 fn policy() -> Policy {
@@ -21,35 +24,73 @@ fn policy() -> Policy {
 }
 
 fn claim(state: &OutboxState, worker: &str, now: DateTime<Local>) -> Result<Transition, Refusal> {
-    apply(state, 0, &Event::Claim { worker: worker.into(), lease: Duration::seconds(30) }, now, &policy())
+    apply(
+        state,
+        0,
+        &Event::Claim {
+            worker: worker.into(),
+            lease: Duration::seconds(30),
+        },
+        now,
+        &policy(),
+    )
 }
 
 #[test]
 fn a_timeout_leads_to_unknown_then_reconciliation_not_a_blind_retry() {
     let now = t0();
     let sending = claim(&OutboxState::Queued, "a", now).unwrap().next;
-    let reply = Event::Reply { worker: "a".into(), outcome: SendOutcome::OutcomeUnknown };
+    let reply = Event::Reply {
+        worker: "a".into(),
+        outcome: SendOutcome::OutcomeUnknown,
+    };
     let t = apply(&sending, 0, &reply, now, &policy()).unwrap();
     assert!(t.counts_attempt);
-    let OutboxState::Unknown { since, check_after } = t.next.clone() else { panic!("{:?}", t.next) };
+    let OutboxState::Unknown { since, check_after } = t.next.clone() else {
+        panic!("{:?}", t.next)
+    };
     assert_eq!(since, now);
     // Not claimable during the grace period: a slow client may still be filing it.
     assert_eq!(claim(&t.next, "b", now), Err(Refusal::NotDue));
     let again = claim(&t.next, "b", check_after).unwrap().next;
-    assert!(matches!(again, OutboxState::Sending { unknown_since: Some(_), .. }));
+    assert!(matches!(
+        again,
+        OutboxState::Sending {
+            unknown_since: Some(_),
+            ..
+        }
+    ));
     // Sending before the read-back is refused.
-    let send = Event::Reply { worker: "b".into(), outcome: SendOutcome::Filed { event_uid: None } };
-    assert_eq!(apply(&again, 1, &send, check_after, &policy()), Err(Refusal::MustReconcileFirst));
-    let found = Event::ReconcileFound { worker: "b".into(), event_uid: Some("00000000000000AB".into()) };
+    let send = Event::Reply {
+        worker: "b".into(),
+        outcome: SendOutcome::Filed { event_uid: None },
+    };
+    assert_eq!(
+        apply(&again, 1, &send, check_after, &policy()),
+        Err(Refusal::MustReconcileFirst)
+    );
+    let found = Event::ReconcileFound {
+        worker: "b".into(),
+        event_uid: Some("00000000000000AB".into()),
+    };
     let t = apply(&again, 1, &found, check_after, &policy()).unwrap();
-    assert_eq!(t.next, OutboxState::Filed { event_uid: Some("00000000000000AB".into()), how: FiledHow::Reconciled });
+    assert_eq!(
+        t.next,
+        OutboxState::Filed {
+            event_uid: Some("00000000000000AB".into()),
+            how: FiledHow::Reconciled
+        }
+    );
 }
 
 #[test]
 fn an_expired_lease_becomes_unknown_never_queued() {
     let now = t0();
     let sending = claim(&OutboxState::Queued, "a", now).unwrap().next;
-    assert_eq!(apply(&sending, 0, &Event::ExpireLease, now, &policy()), Err(Refusal::NotDue));
+    assert_eq!(
+        apply(&sending, 0, &Event::ExpireLease, now, &policy()),
+        Err(Refusal::NotDue)
+    );
     let later = now + Duration::seconds(31);
     let t = apply(&sending, 0, &Event::ExpireLease, later, &policy()).unwrap();
     assert!(matches!(t.next, OutboxState::Unknown { since, .. } if since == now));
@@ -57,10 +98,19 @@ fn an_expired_lease_becomes_unknown_never_queued() {
 
 #[test]
 fn unknown_from_an_earlier_day_is_parked_for_a_person() {
-    let unknown = OutboxState::Unknown { since: t0(), check_after: t0() + Duration::seconds(60) };
+    let unknown = OutboxState::Unknown {
+        since: t0(),
+        check_after: t0() + Duration::seconds(60),
+    };
     let tomorrow = t0() + Duration::days(1);
     let t = claim(&unknown, "a", tomorrow).unwrap();
-    assert!(matches!(t.next, OutboxState::Parked { maybe_filed: true, .. }));
+    assert!(matches!(
+        t.next,
+        OutboxState::Parked {
+            maybe_filed: true,
+            ..
+        }
+    ));
     assert_eq!(
         apply(&t.next, 0, &Event::SwitchToClipboard, tomorrow, &policy()),
         Err(Refusal::MaybeFiled),
@@ -75,68 +125,171 @@ fn temporary_errors_back_off_and_eventually_park() {
     let mut now = t0();
     for attempts in 0..p.max_attempts {
         state = claim(&state, "a", now).unwrap().next;
-        let t = apply(&state, attempts, &Event::Reply { worker: "a".into(), outcome: SendOutcome::Temporary("record open".into()) }, now, &p)
-            .unwrap();
+        let t = apply(
+            &state,
+            attempts,
+            &Event::Reply {
+                worker: "a".into(),
+                outcome: SendOutcome::Temporary("record open".into()),
+            },
+            now,
+            &p,
+        )
+        .unwrap();
         state = t.next;
         if let OutboxState::Retrying { after } = state {
             assert_eq!(after - now, p.backoff(attempts));
             now = after;
         }
     }
-    assert!(matches!(state, OutboxState::Parked { maybe_filed: false, .. }), "{state:?}");
+    assert!(
+        matches!(
+            state,
+            OutboxState::Parked {
+                maybe_filed: false,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
 }
 
 #[test]
 fn unavailable_is_not_an_attempt_and_stale_failures_are_ignored() {
     let now = t0();
     let sending = claim(&OutboxState::Queued, "a", now).unwrap().next;
-    let t = apply(&sending, 0, &Event::Reply { worker: "a".into(), outcome: SendOutcome::Unavailable("not logged in".into()) }, now, &policy())
-        .unwrap();
+    let t = apply(
+        &sending,
+        0,
+        &Event::Reply {
+            worker: "a".into(),
+            outcome: SendOutcome::Unavailable("not logged in".into()),
+        },
+        now,
+        &policy(),
+    )
+    .unwrap();
     assert_eq!(t.next, OutboxState::Queued);
     assert!(!t.counts_attempt);
-    let t = apply(&sending, 0, &Event::Reply { worker: "b".into(), outcome: SendOutcome::Permanent("x".into()) }, now, &policy()).unwrap();
+    let t = apply(
+        &sending,
+        0,
+        &Event::Reply {
+            worker: "b".into(),
+            outcome: SendOutcome::Permanent("x".into()),
+        },
+        now,
+        &policy(),
+    )
+    .unwrap();
     assert_eq!(t.next, sending, "only the claim holder's failures count");
 }
 
 #[test]
 fn duplicate_success_is_flagged_and_changes_nothing() {
-    let filed = OutboxState::Filed { event_uid: Some("1".into()), how: FiledHow::Api };
-    let t = apply(&filed, 1, &Event::Reply { worker: "a".into(), outcome: SendOutcome::Filed { event_uid: Some("2".into()) } }, t0(), &policy())
-        .unwrap();
+    let filed = OutboxState::Filed {
+        event_uid: Some("1".into()),
+        how: FiledHow::Api,
+    };
+    let t = apply(
+        &filed,
+        1,
+        &Event::Reply {
+            worker: "a".into(),
+            outcome: SendOutcome::Filed {
+                event_uid: Some("2".into()),
+            },
+        },
+        t0(),
+        &policy(),
+    )
+    .unwrap();
     assert_eq!(t.next, filed);
     assert!(t.duplicate_success);
-    for event in [Event::Requeue, Event::SwitchToClipboard, Event::PasteNotDone, Event::ConfirmInRecord] {
-        assert!(apply(&OutboxState::FiledManually, 0, &event, t0(), &policy()).is_err(), "{event:?}");
+    for event in [
+        Event::Requeue,
+        Event::SwitchToClipboard,
+        Event::PasteNotDone,
+        Event::ConfirmInRecord,
+    ] {
+        assert!(
+            apply(&OutboxState::FiledManually, 0, &event, t0(), &policy()).is_err(),
+            "{event:?}"
+        );
     }
 }
 
 #[test]
 fn the_paste_path_asks_when_the_api_returns() {
     let p = policy();
-    let s = apply(&OutboxState::AwaitingPasteConfirmation, 0, &Event::ApiReturned, t0(), &p).unwrap().next;
+    let s = apply(
+        &OutboxState::AwaitingPasteConfirmation,
+        0,
+        &Event::ApiReturned,
+        t0(),
+        &p,
+    )
+    .unwrap()
+    .next;
     assert_eq!(s, OutboxState::PasteUnconfirmed);
-    assert!(claim(&s, "a", t0()).is_err(), "never sent while the clinician has not answered");
-    assert_eq!(apply(&s, 0, &Event::PasteNotDone, t0(), &p).unwrap().next, OutboxState::Queued);
-    assert_eq!(apply(&s, 0, &Event::ConfirmInRecord, t0(), &p).unwrap().next, OutboxState::FiledManually);
-    assert!(apply(&OutboxState::AwaitingPasteConfirmation, 0, &Event::PasteNotDone, t0(), &p).is_err());
+    assert!(
+        claim(&s, "a", t0()).is_err(),
+        "never sent while the clinician has not answered"
+    );
+    assert_eq!(
+        apply(&s, 0, &Event::PasteNotDone, t0(), &p).unwrap().next,
+        OutboxState::Queued
+    );
+    assert_eq!(
+        apply(&s, 0, &Event::ConfirmInRecord, t0(), &p)
+            .unwrap()
+            .next,
+        OutboxState::FiledManually
+    );
+    assert!(apply(
+        &OutboxState::AwaitingPasteConfirmation,
+        0,
+        &Event::PasteNotDone,
+        t0(),
+        &p
+    )
+    .is_err());
 }
 
 #[test]
 fn states_round_trip_through_json() {
     let states = [
         OutboxState::Queued,
-        OutboxState::Sending { claimed_by: "w".into(), claimed_at: t0(), lease_until: t0(), unknown_since: Some(t0()) },
-        OutboxState::Unknown { since: t0(), check_after: t0() },
+        OutboxState::Sending {
+            claimed_by: "w".into(),
+            claimed_at: t0(),
+            lease_until: t0(),
+            unknown_since: Some(t0()),
+        },
+        OutboxState::Unknown {
+            since: t0(),
+            check_after: t0(),
+        },
         OutboxState::Retrying { after: t0() },
-        OutboxState::Filed { event_uid: None, how: FiledHow::Reconciled },
-        OutboxState::Parked { reason: "r".into(), maybe_filed: true },
+        OutboxState::Filed {
+            event_uid: None,
+            how: FiledHow::Reconciled,
+        },
+        OutboxState::Parked {
+            reason: "r".into(),
+            maybe_filed: true,
+        },
         OutboxState::AwaitingPasteConfirmation,
         OutboxState::PasteUnconfirmed,
         OutboxState::FiledManually,
     ];
     for s in states {
         let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(serde_json::from_str::<OutboxState>(&json).unwrap(), s, "{json}");
+        assert_eq!(
+            serde_json::from_str::<OutboxState>(&json).unwrap(),
+            s,
+            "{json}"
+        );
         assert!(json.contains(s.kind()));
     }
 }
@@ -194,7 +347,12 @@ fn op() -> impl Strategy<Value = Op> {
         Just(SendChoice::CrashAfterApplied),
         Just(SendChoice::CrashNotApplied),
     ];
-    let read = prop_oneof![Just(ReadChoice::Truth), Just(ReadChoice::Truth), Just(ReadChoice::Unavailable), Just(ReadChoice::Failed)];
+    let read = prop_oneof![
+        Just(ReadChoice::Truth),
+        Just(ReadChoice::Truth),
+        Just(ReadChoice::Unavailable),
+        Just(ReadChoice::Failed)
+    ];
     prop_oneof![
         4 => (0usize..2).prop_map(Op::Claim),
         3 => ((0usize..2), read).prop_map(|(w, r)| Op::Read(w, r)),
@@ -241,7 +399,13 @@ impl World {
         World {
             now: t0(),
             states: (0..entries)
-                .map(|i| if clipboard.get(i).copied().unwrap_or(false) { OutboxState::AwaitingPasteConfirmation } else { OutboxState::Queued })
+                .map(|i| {
+                    if clipboard.get(i).copied().unwrap_or(false) {
+                        OutboxState::AwaitingPasteConfirmation
+                    } else {
+                        OutboxState::Queued
+                    }
+                })
                 .collect(),
             attempts: vec![0; entries],
             record: vec![Vec::new(); entries],
@@ -257,7 +421,13 @@ impl World {
     }
 
     fn apply(&mut self, i: usize, event: &Event) -> bool {
-        match apply(&self.states[i], self.attempts[i], event, self.now, &self.policy) {
+        match apply(
+            &self.states[i],
+            self.attempts[i],
+            event,
+            self.now,
+            &self.policy,
+        ) {
             Ok(t) => {
                 if t.counts_attempt {
                     self.attempts[i] += 1;
@@ -270,7 +440,10 @@ impl World {
     }
 
     fn file_in_record(&mut self, i: usize, by_api: bool) {
-        self.record[i].push(RecordCopy { day: Some(self.now.date_naive()), by_api });
+        self.record[i].push(RecordCopy {
+            day: Some(self.now.date_naive()),
+            by_api,
+        });
     }
 
     /// The worker's claim, if it still believes it holds one that is valid now.
@@ -286,7 +459,10 @@ impl World {
                     return;
                 }
                 for i in 0..n {
-                    let event = Event::Claim { worker: Self::worker_name(w), lease: Duration::seconds(LEASE_SECS) };
+                    let event = Event::Claim {
+                        worker: Self::worker_name(w),
+                        lease: Duration::seconds(LEASE_SECS),
+                    };
                     if self.apply(i, &event) {
                         if matches!(self.states[i], OutboxState::Sending { .. }) {
                             self.claims[w] = Some((i, self.now + Duration::seconds(LEASE_SECS)));
@@ -297,18 +473,35 @@ impl World {
             }
             Op::Read(w, choice) => {
                 let Some(i) = self.live_claim(w) else { return };
-                if !matches!(self.states[i], OutboxState::Sending { unknown_since: Some(_), .. }) {
+                if !matches!(
+                    self.states[i],
+                    OutboxState::Sending {
+                        unknown_since: Some(_),
+                        ..
+                    }
+                ) {
                     return;
                 }
                 let worker = Self::worker_name(w);
                 let today = self.now.date_naive();
                 let event = match choice {
                     ReadChoice::Truth if self.record[i].iter().any(|c| c.day == Some(today)) => {
-                        Event::ReconcileFound { worker, event_uid: None }
+                        Event::ReconcileFound {
+                            worker,
+                            event_uid: None,
+                        }
                     }
                     ReadChoice::Truth => Event::ReconcileNotFound { worker },
-                    ReadChoice::Unavailable => Event::ReadFailed { worker, unavailable: true, error: "off".into() },
-                    ReadChoice::Failed => Event::ReadFailed { worker, unavailable: false, error: "busy".into() },
+                    ReadChoice::Unavailable => Event::ReadFailed {
+                        worker,
+                        unavailable: true,
+                        error: "off".into(),
+                    },
+                    ReadChoice::Failed => Event::ReadFailed {
+                        worker,
+                        unavailable: false,
+                        error: "busy".into(),
+                    },
                 };
                 self.apply(i, &event);
                 if !matches!(self.states[i], OutboxState::Sending { .. }) {
@@ -318,11 +511,21 @@ impl World {
             Op::Send(w, choice) => {
                 let Some(i) = self.live_claim(w) else { return };
                 // The worker's own protocol: send only a claim it holds whose read-back is done.
-                let OutboxState::Sending { claimed_by, unknown_since: None, .. } = &self.states[i] else { return };
+                let OutboxState::Sending {
+                    claimed_by,
+                    unknown_since: None,
+                    ..
+                } = &self.states[i]
+                else {
+                    return;
+                };
                 if *claimed_by != Self::worker_name(w) {
                     return;
                 }
-                assert!(!self.pasted[i], "sent by the API after a clinician pasted it");
+                assert!(
+                    !self.pasted[i],
+                    "sent by the API after a clinician pasted it"
+                );
                 let outcome = match choice {
                     SendChoice::Filed => {
                         self.file_in_record(i, true);
@@ -346,7 +549,10 @@ impl World {
                         return;
                     }
                 };
-                let event = Event::Reply { worker: Self::worker_name(w), outcome };
+                let event = Event::Reply {
+                    worker: Self::worker_name(w),
+                    outcome,
+                };
                 self.apply(i, &event);
                 self.last_reply[w] = Some((i, event));
                 self.claims[w] = None;
@@ -367,30 +573,41 @@ impl World {
             Op::SwitchToClipboard(i) if i < n => {
                 self.apply(i, &Event::SwitchToClipboard);
             }
-            Op::ClinicianPastes(i) if i < n => {
-                if matches!(self.states[i], OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed) && !self.pasted[i] {
-                    self.pasted[i] = true;
-                    self.file_in_record(i, false);
-                }
+            Op::ClinicianPastes(i)
+                if i < n
+                    && !self.pasted[i]
+                    && matches!(
+                        self.states[i],
+                        OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed
+                    ) =>
+            {
+                self.pasted[i] = true;
+                self.file_in_record(i, false);
             }
-            Op::ConfirmPasted(i) if i < n => {
-                if self.pasted[i] {
-                    self.apply(i, &Event::ConfirmInRecord);
-                }
+            Op::ConfirmPasted(i) if i < n && self.pasted[i] => {
+                self.apply(i, &Event::ConfirmInRecord);
             }
             Op::ApiReturned(i) if i < n => {
                 self.apply(i, &Event::ApiReturned);
             }
-            Op::AnswerPasteTruthfully(i) if i < n => {
-                if self.states[i] == OutboxState::PasteUnconfirmed {
-                    let answer = if self.pasted[i] { Event::ConfirmInRecord } else { Event::PasteNotDone };
-                    self.apply(i, &answer);
-                }
+            Op::AnswerPasteTruthfully(i)
+                if i < n && self.states[i] == OutboxState::PasteUnconfirmed =>
+            {
+                let answer = if self.pasted[i] {
+                    Event::ConfirmInRecord
+                } else {
+                    Event::PasteNotDone
+                };
+                self.apply(i, &answer);
             }
             Op::StaffResolvesParked(i) if i < n => {
                 if matches!(self.states[i], OutboxState::Parked { .. }) {
                     // Staff look at the whole record (any day) before answering.
-                    let answer = if self.record[i].is_empty() { Event::Requeue } else { Event::ConfirmInRecord };
+                    let answer = if self.record[i].is_empty() {
+                        Event::Requeue
+                    } else {
+                        Event::ConfirmInRecord
+                    };
                     self.apply(i, &answer);
                 }
             }
@@ -401,16 +618,35 @@ impl World {
     fn check_invariants(&self) -> Result<(), TestCaseError> {
         for i in 0..self.states.len() {
             let copies = self.record[i].len();
-            prop_assert!(copies <= 1, "note {} is in the record {} times: {:?}", i, copies, self);
+            prop_assert!(
+                copies <= 1,
+                "note {} is in the record {} times: {:?}",
+                i,
+                copies,
+                self
+            );
             match &self.states[i] {
-                OutboxState::Filed { .. } => prop_assert_eq!(copies, 1, "Filed but not in the record"),
-                OutboxState::Parked { maybe_filed: false, .. } | OutboxState::Queued | OutboxState::Retrying { .. } => {
-                    prop_assert!(self.record[i].iter().all(|c| !c.by_api), "API copy while {:?}", self.states[i])
+                OutboxState::Filed { .. } => {
+                    prop_assert_eq!(copies, 1, "Filed but not in the record")
+                }
+                OutboxState::Parked {
+                    maybe_filed: false, ..
+                }
+                | OutboxState::Queued
+                | OutboxState::Retrying { .. } => {
+                    prop_assert!(
+                        self.record[i].iter().all(|c| !c.by_api),
+                        "API copy while {:?}",
+                        self.states[i]
+                    )
                 }
                 _ => {}
             }
             if self.pasted[i] {
-                prop_assert!(self.record[i].iter().all(|c| !c.by_api), "pasted and filed by the API");
+                prop_assert!(
+                    self.record[i].iter().all(|c| !c.by_api),
+                    "pasted and filed by the API"
+                );
             }
         }
         Ok(())
@@ -423,7 +659,10 @@ impl World {
             self.now += Duration::seconds(LEASE_SECS + 300);
             for i in 0..self.states.len() {
                 self.apply(i, &Event::ExpireLease);
-                if matches!(self.states[i], OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed) {
+                if matches!(
+                    self.states[i],
+                    OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed
+                ) {
                     self.step(&Op::ClinicianPastes(i));
                     self.step(&Op::ConfirmPasted(i));
                 }
@@ -433,13 +672,24 @@ impl World {
             self.step(&Op::Read(0, ReadChoice::Truth));
             self.step(&Op::Send(0, SendChoice::Filed));
             self.check_invariants()?;
-            if self.states.iter().all(|s| !s.is_pending() && !matches!(s, OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed)) {
+            if self.states.iter().all(|s| {
+                !s.is_pending()
+                    && !matches!(
+                        s,
+                        OutboxState::AwaitingPasteConfirmation | OutboxState::PasteUnconfirmed
+                    )
+            }) {
                 break;
             }
         }
         for (i, s) in self.states.iter().enumerate() {
             prop_assert!(
-                matches!(s, OutboxState::Filed { .. } | OutboxState::FiledManually | OutboxState::Parked { .. }),
+                matches!(
+                    s,
+                    OutboxState::Filed { .. }
+                        | OutboxState::FiledManually
+                        | OutboxState::Parked { .. }
+                ),
                 "note {} ended {:?}",
                 i,
                 s

@@ -17,9 +17,29 @@ fn store_with_notes(n: usize) -> (Mutex<Store>, Vec<(NoteId, String)>) {
         .unwrap();
     let mut notes = Vec::new();
     for i in 0..n {
-        let note = store.create_note("Nurse A", p.id, None, &NoteBody::parse(&format!("Note {i}.")).unwrap(), None).unwrap();
-        let note = store.approve_note("Nurse A", Role::Registered, note.id, None, false, FilingRoute::Api).unwrap();
-        notes.push((note.id, crate::notes::render::reference_line(&note.reference)));
+        let note = store
+            .create_note(
+                "Nurse A",
+                p.id,
+                None,
+                &NoteBody::parse(&format!("Note {i}.")).unwrap(),
+                None,
+            )
+            .unwrap();
+        let note = store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                note.id,
+                None,
+                false,
+                FilingRoute::Api,
+            )
+            .unwrap();
+        notes.push((
+            note.id,
+            crate::notes::render::reference_line(&note.reference),
+        ));
     }
     (Mutex::new(store), notes)
 }
@@ -39,17 +59,27 @@ fn cfg() -> WorkerConfig {
 }
 
 fn state_of(store: &Mutex<Store>, note: NoteId) -> OutboxState {
-    lock(store).outbox_entry_for_note(note).unwrap().unwrap().state
+    lock(store)
+        .outbox_entry_for_note(note)
+        .unwrap()
+        .unwrap()
+        .state
 }
 
 #[tokio::test]
 async fn files_in_order_and_the_record_holds_each_once() {
     let (store, notes) = store_with_notes(3);
     let fake = FakeRecord::new();
-    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5)).await.unwrap();
+    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(report.filed.len(), 3);
     let sent = fake.send_log();
-    assert_eq!(sent, notes.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), "oldest first");
+    assert_eq!(
+        sent,
+        notes.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        "oldest first"
+    );
     for (id, reference) in &notes {
         assert_eq!(fake.copies(reference), 1);
         let note = lock(&store).note(*id).unwrap();
@@ -63,13 +93,31 @@ async fn a_lost_answer_is_reconciled_not_resent() {
     let fake = FakeRecord::new();
     // First note: applied but no answer. Second: dropped with no answer.
     fake.script([Fault::TimeoutApplied, Fault::TimeoutNotApplied]);
-    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5)).await.unwrap();
+    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(report.still_pending, 0);
     assert_eq!(fake.copies(&notes[0].1), 1);
     assert_eq!(fake.copies(&notes[1].1), 1);
-    assert!(matches!(state_of(&store, notes[0].0), OutboxState::Filed { how: crate::domain::FiledHow::Reconciled, .. }));
-    assert!(matches!(state_of(&store, notes[1].0), OutboxState::Filed { how: crate::domain::FiledHow::Api, .. }));
-    assert_eq!(fake.sends(), 3, "one send each, plus one resend of the dropped one only");
+    assert!(matches!(
+        state_of(&store, notes[0].0),
+        OutboxState::Filed {
+            how: crate::domain::FiledHow::Reconciled,
+            ..
+        }
+    ));
+    assert!(matches!(
+        state_of(&store, notes[1].0),
+        OutboxState::Filed {
+            how: crate::domain::FiledHow::Api,
+            ..
+        }
+    ));
+    assert_eq!(
+        fake.sends(),
+        3,
+        "one send each, plus one resend of the dropped one only"
+    );
     assert_eq!(fake.reads(), 2);
 }
 
@@ -79,12 +127,20 @@ async fn a_poison_entry_is_parked_and_the_rest_continue() {
     let fake = FakeRecord::new();
     fake.poison(&notes[0].1, Fault::Permanent);
     fake.poison(&notes[1].1, Fault::Temporary);
-    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(10)).await.unwrap();
+    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(report.filed.len(), 1);
     assert_eq!(fake.copies(&notes[2].1), 1);
     assert_eq!(report.parked.len(), 2, "{report:?}");
-    assert!(report.parked.iter().any(|(_, why)| why.contains("patient not found")));
-    let temp = lock(&store).outbox_entry_for_note(notes[1].0).unwrap().unwrap();
+    assert!(report
+        .parked
+        .iter()
+        .any(|(_, why)| why.contains("patient not found")));
+    let temp = lock(&store)
+        .outbox_entry_for_note(notes[1].0)
+        .unwrap()
+        .unwrap();
     assert_eq!(temp.attempts, cfg().policy.max_attempts);
     assert!(temp.last_error.unwrap().contains("open on this PC"));
 }
@@ -94,22 +150,38 @@ async fn unavailable_stops_the_drain_without_counting_attempts() {
     let (store, notes) = store_with_notes(2);
     let fake = FakeRecord::new();
     fake.script([Fault::Unavailable]);
-    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5)).await.unwrap();
+    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(report.unavailable.unwrap().contains("not logged in"));
     assert_eq!(report.still_pending, 2);
-    let entry = lock(&store).outbox_entry_for_note(notes[0].0).unwrap().unwrap();
+    let entry = lock(&store)
+        .outbox_entry_for_note(notes[0].0)
+        .unwrap()
+        .unwrap();
     assert_eq!((entry.state, entry.attempts), (OutboxState::Queued, 0));
-    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5)).await.unwrap();
+    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(report.filed.len(), 2);
 }
 
 /// A writer that never answers: the worker's own timeout makes the outcome unknown.
 struct Hangs;
 impl RecordWriter for Hangs {
-    async fn file_narrative(&self, _: &NhsNumber, _: &[String], _: bool) -> Result<FiledEntry, WriteError> {
+    async fn file_narrative(
+        &self,
+        _: &NhsNumber,
+        _: &[String],
+        _: bool,
+    ) -> Result<FiledEntry, WriteError> {
         std::future::pending().await
     }
-    async fn find_entered_today(&self, _: &NhsNumber, _: &str) -> Result<Option<FiledEntry>, WriteError> {
+    async fn find_entered_today(
+        &self,
+        _: &NhsNumber,
+        _: &str,
+    ) -> Result<Option<FiledEntry>, WriteError> {
         std::future::pending().await
     }
 }
@@ -120,14 +192,34 @@ async fn a_hung_request_times_out_into_unknown() {
     let mut c = cfg();
     c.call_timeout = Duration::from_millis(30);
     let step = run_worker_once(&store, &Hangs, &c).await.unwrap();
-    assert!(matches!(step, WorkerStep::Worked { state: OutboxState::Unknown { .. }, .. }), "{step:?}");
+    assert!(
+        matches!(
+            step,
+            WorkerStep::Worked {
+                state: OutboxState::Unknown { .. },
+                ..
+            }
+        ),
+        "{step:?}"
+    );
     tokio::time::sleep(Duration::from_millis(30)).await;
     // The read-back hangs too: still unknown, never resent blindly.
     let step = run_worker_once(&store, &Hangs, &c).await.unwrap();
-    assert!(matches!(step, WorkerStep::Worked { state: OutboxState::Unknown { .. }, .. }), "{step:?}");
+    assert!(
+        matches!(
+            step,
+            WorkerStep::Worked {
+                state: OutboxState::Unknown { .. },
+                ..
+            }
+        ),
+        "{step:?}"
+    );
     let fake = FakeRecord::new();
     tokio::time::sleep(Duration::from_millis(60)).await;
-    drain_until_empty(&store, &fake, &c, Duration::from_secs(5)).await.unwrap();
+    drain_until_empty(&store, &fake, &c, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(fake.copies(&notes[0].1), 1);
     assert_eq!(fake.reads(), 1);
 }
@@ -135,10 +227,17 @@ async fn a_hung_request_times_out_into_unknown() {
 #[tokio::test]
 async fn file_now_goes_first_in_the_interactive_lane() {
     let (store, notes) = store_with_notes(3);
-    let entry = lock(&store).outbox_entry_for_note(notes[2].0).unwrap().unwrap();
-    lock(&store).file_outbox_entry_now("Nurse A", entry.id).unwrap();
+    let entry = lock(&store)
+        .outbox_entry_for_note(notes[2].0)
+        .unwrap()
+        .unwrap();
+    lock(&store)
+        .file_outbox_entry_now("Nurse A", entry.id)
+        .unwrap();
     let fake = FakeRecord::new();
-    drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5)).await.unwrap();
+    drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(fake.send_log()[0], notes[2].1);
     let events = fake.events();
     assert!(events[0].interactive && !events[1].interactive);
