@@ -440,6 +440,45 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_entry_from_yesterday_is_parked_and_the_next_one_is_claimed() {
+        let mut store = Store::open_in_memory().unwrap();
+        let stale = approved_note(&mut store, FilingRoute::Api);
+        let fresh = approved_note(&mut store, FilingRoute::Api);
+        let yesterday = super::super::now() - chrono::Duration::days(1);
+        let unknown = OutboxState::Unknown {
+            since: yesterday,
+            check_after: yesterday,
+        };
+        store
+            .connection()
+            .execute(
+                "UPDATE outbox SET state = 'unknown', state_detail = ?2 WHERE id = ?1",
+                params![stale, serde_json::to_string(&unknown).unwrap()],
+            )
+            .unwrap();
+        let claim = store
+            .claim_next_outbox_entry("a#1", chrono::Duration::seconds(60), &fast())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            claim.entry.id, fresh,
+            "one stuck entry never blocks the rest"
+        );
+        let parked = store.outbox_entry(stale).unwrap();
+        assert!(
+            matches!(
+                parked.state,
+                OutboxState::Parked {
+                    maybe_filed: true,
+                    ..
+                }
+            ),
+            "{:?}",
+            parked.state
+        );
+    }
+
+    #[test]
     fn clipboard_entries_are_never_claimed_and_confirmation_files_the_note() {
         let mut store = Store::open_in_memory().unwrap();
         let id = approved_note(&mut store, FilingRoute::Clipboard);
