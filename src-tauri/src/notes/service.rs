@@ -18,6 +18,8 @@ pub enum DraftSource<'a> {
     Text(&'a str),
     /// A template id; retired templates cannot start new notes.
     Template(i64),
+    /// A template by name, case-insensitive (`hubctl notes add --template "Ward round"`).
+    TemplateNamed(&'a str),
 }
 
 pub fn create_draft(
@@ -28,18 +30,30 @@ pub fn create_draft(
 ) -> NotesResult<Note> {
     let (template, body) = match source {
         DraftSource::Text(text) => (None, NoteBody::parse(text)?),
-        DraftSource::Template(id) => {
-            let t = store.note_template(id)?;
-            if t.retired {
-                return Err(NotesError::Refused(format!(
-                    "the template '{}' has been retired; choose another",
-                    t.name
-                )));
-            }
-            (Some(t.name), NoteBody::parse(&t.body)?)
+        DraftSource::Template(id) => template_text(store.note_template(id)?)?,
+        DraftSource::TemplateNamed(name) => {
+            let found = store
+                .note_templates(true)?
+                .into_iter()
+                .find(|t| t.name.eq_ignore_ascii_case(name.trim()));
+            let t = found.ok_or_else(|| {
+                NotesError::Refused(format!("there is no template called '{}'", name.trim()))
+            })?;
+            template_text(t)?
         }
     };
     Ok(store.create_note(actor.as_str(), patient_id, template.as_deref(), &body, None)?)
+}
+
+fn template_text(t: NoteTemplate) -> NotesResult<(Option<String>, NoteBody)> {
+    if t.retired {
+        return Err(NotesError::Refused(format!(
+            "the template '{}' has been retired; choose another",
+            t.name
+        )));
+    }
+    let body = NoteBody::parse(&t.body)?;
+    Ok((Some(t.name), body))
 }
 
 /// A correction: a new draft that references an approved note (which itself never changes).

@@ -270,5 +270,20 @@ fn parked_entries_are_resolved_by_staff_and_templates_can_be_retired() {
     let err = create_draft(&mut store, &actor, pid, DraftSource::Template(t.id)).unwrap_err();
     assert!(err.to_string().contains("retired"), "{err}");
     restore_template(&mut store, &actor, t.id).unwrap();
-    create_draft(&mut store, &actor, pid, DraftSource::Template(t.id)).unwrap();
+    let n = create_draft(
+        &mut store,
+        &actor,
+        pid,
+        DraftSource::TemplateNamed("seclusion REVIEW (2h)"),
+    )
+    .unwrap();
+    assert_eq!(n.template.as_deref(), Some("Seclusion review (2h)"));
+    let err = create_draft(
+        &mut store,
+        &actor,
+        pid,
+        DraftSource::TemplateNamed("No such"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "conflict");
 }
