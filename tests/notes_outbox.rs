@@ -228,13 +228,16 @@ fn two_workers_on_one_file_never_send_the_same_entry_twice() {
     let path = dir.path().join("hub.sqlite");
     let notes_filed = approve_notes(&path, 40);
     let fake = Arc::new(FakeRecord::new().with_latency(Duration::from_millis(3)));
+    let start = Arc::new(std::sync::Barrier::new(2));
     let workers: Vec<_> = ["hub", "hubctl"]
         .into_iter()
         .map(|name| {
             let fake = Arc::clone(&fake);
+            let start = Arc::clone(&start);
             let path = path.clone();
             std::thread::spawn(move || {
                 let store = Mutex::new(Store::open(&path).unwrap());
+                start.wait();
                 let cfg = config(name);
                 runtime()
                     .block_on(notes::drain_until_empty(
