@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod hub;
 pub mod lookup;
+pub mod notes;
 pub mod shell;
 pub mod simulator;
 pub mod store;

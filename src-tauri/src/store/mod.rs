@@ -6,12 +6,17 @@
 
 mod audit;
 mod migrations;
+mod notes;
+mod outbox;
 mod patients;
 mod settings;
 mod tasks;
+mod templates;
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use migrations::{SCHEMA_VERSION, MIGRATIONS};
+pub use notes::NoteFilter;
+pub use outbox::{OutboxClaim, OutboxEntry};
 pub use patients::{NewPatient, Patient};
 pub use settings::SettingKey;
 
