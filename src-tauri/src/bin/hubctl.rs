@@ -4,6 +4,8 @@
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use inpatient_hub::domain::TaskStatus;
 use inpatient_hub::hub::{BoardFilter, Hub, HubError, PatientInput, TaskEditInput, TaskInput};
+use inpatient_hub::domain::{FilingRoute, NoteId};
+use inpatient_hub::hub::DraftInput;
 use inpatient_hub::lookup::SearchInput;
 use inpatient_hub::store::AuditQuery;
 use inpatient_hub::config;
@@ -72,6 +74,24 @@ enum Command {
         nhs: String,
         #[arg(long)]
         patient: i64,
+    },
+    /// Case notes.
+    #[command(subcommand)]
+    Notes(NotesCmd),
+    /// The outbox: notes waiting to be filed in SystmOne, their state and ETA.
+    Outbox {
+        /// Include filed entries too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// File queued work in SystmOne through the same paced queue as the app.
+    Sync {
+        /// Keep going until nothing is left to file; exits non-zero if anything is parked or left.
+        #[arg(long)]
+        until_empty: bool,
+        /// Give up after this many seconds (default 600).
+        #[arg(long, default_value_t = 600)]
+        max_wait: u64,
     },
     /// The SystmOne APIKey in this PC's keychain.
     #[command(subcommand)]
@@ -150,6 +170,29 @@ struct SearchArgs {
     sex: Option<String>,
     #[arg(long)]
     phone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum NotesCmd {
+    /// Start a draft for a patient (added from SystmOne if not on the ward yet). Prints the note id last.
+    Add {
+        #[arg(long)]
+        nhs: String,
+        #[arg(long, conflicts_with = "template", required_unless_present = "template")]
+        text: Option<String>,
+        /// A ward template by name, e.g. "Ward round".
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Show exactly the lines that will be filed.
+    Preview { id: i64 },
+    /// Approve a note exactly as previewed: it is queued to be filed in SystmOne.
+    Approve { id: i64 },
+    /// List notes.
+    List {
+        #[arg(long)]
+        patient: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +292,33 @@ async fn run_systmone(hub: &Hub, command: Command, json: bool) -> Result<(), Hub
             let record = hub.patient_record(&nhs, &filter).await?;
             print(true, &record, |_| String::new())
         }
+        Command::Notes(NotesCmd::Add { nhs, text, template }) => {
+            let patient = hub.patient_for_nhs(&nhs).await?;
+            let note = hub.create_note(&DraftInput { patient_id: patient.id.0, text, template_id: None, template_name: template })?;
+            print(json, &note, |n| format!("draft note for patient {}\n{}", n.patient_id, n.id))
+        }
+        Command::Sync { until_empty, max_wait } => {
+            let wait = if until_empty { std::time::Duration::from_secs(max_wait) } else { std::time::Duration::ZERO };
+            let report = hub.drain_outbox("hubctl", wait).await?;
+            let left = hub.outbox(false)?.len();
+            let summary = serde_json::json!({
+                "filed": report.filed.len(),
+                "parked": report.parked.iter().map(|(id, why)| serde_json::json!({"outbox_id": id, "reason": why})).collect::<Vec<_>>(),
+                "unavailable": report.unavailable,
+                "still_pending": left,
+            });
+            print(json, &summary, |s| format!("filed {}, parked {}, still pending {}{}", s["filed"], s["parked"].as_array().map_or(0, Vec::len), s["still_pending"], s["unavailable"].as_str().map(|u| format!(" (SystmOne unavailable: {u})")).unwrap_or_default()))?;
+            if let Some(why) = report.unavailable {
+                return Err(HubError::SystmOneUnavailable(why));
+            }
+            if !report.parked.is_empty() {
+                return Err(HubError::BadRequest(format!("{} entr{} parked: see `hubctl outbox`", report.parked.len(), if report.parked.len() == 1 { "y is" } else { "ies are" })));
+            }
+            if until_empty && left > 0 {
+                return Err(HubError::BadRequest(format!("{left} entries still waiting after {max_wait} s")));
+            }
+            Ok(())
+        }
         Command::Link { nhs, patient } => {
             let linked = hub.confirm_link(inpatient_hub::domain::PatientId(patient), &nhs).await?;
             print(json, &linked, |p| format!("patient {} linked to NHS number {}", p.id, p.nhs_number.as_ref().map(|n| n.formatted()).unwrap_or_default()))
@@ -280,8 +350,8 @@ fn run(cli: Cli) -> Result<(), HubError> {
     let data_dir = config::resolve_data_dir(cli.data_dir.clone()).map_err(|e| HubError::BadRequest(e.to_string()))?;
     match cli.command {
         Command::Sim(mut args) => {
-            if args.data_dir.is_none() {
-                args.data_dir = Some(data_dir.join("simulator"));
+            if args.sim_dir.is_none() {
+                args.sim_dir = Some(data_dir.join("simulator"));
             }
             let config = args.into_config().map_err(|e| HubError::BadRequest(e.to_string()))?;
             eprintln!("hubctl: SystmOne SIMULATOR (fictitious patients) listening on {}:{}", config.bind, config.port);
@@ -304,7 +374,13 @@ fn run(cli: Cli) -> Result<(), HubError> {
     let systmone = config::parse_systmone_addr(&cli.systmone).map_err(|e| HubError::BadRequest(e.to_string()))?;
     let needs_systmone = matches!(
         cli.command,
-        Command::Status | Command::Search(_) | Command::Lookup { .. } | Command::Record { .. } | Command::Link { .. }
+        Command::Status
+            | Command::Search(_)
+            | Command::Lookup { .. }
+            | Command::Record { .. }
+            | Command::Link { .. }
+            | Command::Sync { .. }
+            | Command::Notes(NotesCmd::Add { .. })
     );
     if needs_systmone {
         let rt = runtime()?;
@@ -314,7 +390,47 @@ fn run(cli: Cli) -> Result<(), HubError> {
         });
     }
     match cli.command {
-        Command::Status | Command::Search(_) | Command::Lookup { .. } | Command::Record { .. } | Command::Link { .. } => Ok(()),
+        Command::Status
+        | Command::Search(_)
+        | Command::Lookup { .. }
+        | Command::Record { .. }
+        | Command::Link { .. }
+        | Command::Sync { .. }
+        | Command::Notes(NotesCmd::Add { .. }) => Ok(()),
+        Command::Notes(NotesCmd::Preview { id }) => {
+            let preview = hub.preview_note(NoteId(id))?;
+            print(cli.json, &preview, |p| format!("{}\n-- sha256 {}", p.text, p.text_sha256))
+        }
+        Command::Notes(NotesCmd::Approve { id }) => {
+            // The command line has no clipboard: an approved note always goes to the outbox.
+            let preview = hub.preview_note(NoteId(id))?;
+            let result = hub.approve_note(NoteId(id), Some(&preview.text_sha256), Some(FilingRoute::Api))?;
+            print(cli.json, &result, |r| format!("note {} {}", r.note.id, serde_json::to_value(r.note.status).map(|v| v.to_string()).unwrap_or_default().trim_matches('"')))
+        }
+        Command::Notes(NotesCmd::List { patient }) => {
+            let notes = hub.list_notes(patient, None)?;
+            print(cli.json, &notes, |ns| {
+                if ns.is_empty() {
+                    return "no notes".into();
+                }
+                ns.iter()
+                    .map(|n| format!("{}\tpatient {}\t{}\t{}", n.id, n.patient_id, serde_json::to_value(n.status).map(|v| v.to_string()).unwrap_or_default().trim_matches('"'), n.reference))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Outbox { all } => {
+            let entries = hub.outbox(all)?;
+            print(cli.json, &entries, |es| {
+                if es.is_empty() {
+                    return "outbox empty".into();
+                }
+                es.iter()
+                    .map(|e| format!("{}\tnote {}\t{}\t{}\teta {}", e.entry.id, e.entry.note_id, e.state_kind, e.status_text, e.eta.map(|d| d.format("%H:%M:%S").to_string()).unwrap_or_else(|| "-".into())))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
         Command::Sim(_) | Command::Simctl { .. } => Ok(()),
         Command::ApiKey(ApiKeyCmd::Set { key }) => {
             hub.set_api_key(&key)?;

@@ -14,7 +14,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 
+mod filing;
+mod notes;
 mod systmone;
+pub use filing::SystmOneRecordWriter;
+pub use notes::DraftInput;
 pub use systmone::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +45,8 @@ pub enum HubError {
     RealSystmOneInDemoMode,
     #[error("SystmOne has no patient with NHS number {0}")]
     NoSuchPatient(String),
+    #[error(transparent)]
+    Notes(crate::notes::NotesError),
 }
 
 impl HubError {
@@ -67,6 +73,7 @@ impl HubError {
             HubError::SimulatorNotInDemoMode => "simulator_not_in_demo_mode",
             HubError::RealSystmOneInDemoMode => "real_systmone_in_demo_mode",
             HubError::NoSuchPatient(_) => "no_such_patient",
+            HubError::Notes(e) => e.code(),
         }
     }
 

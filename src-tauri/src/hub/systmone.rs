@@ -343,3 +343,32 @@ impl Hub {
         self.verified_client().await.map(|_| ())
     }
 }
+
+impl Hub {
+    /// The ward patient with this NHS number; one not yet on the ward is looked up in
+    /// SystmOne and added from its demographics (bed not yet allocated), audited as added
+    /// and linked by the current user. For scripted use (`hubctl notes add --nhs`).
+    pub async fn patient_for_nhs(&self, nhs: &str) -> HubResult<Patient> {
+        let nhs = NhsNumber::parse(nhs)?;
+        if let Some(existing) = self.store().patient_by_nhs_number(&nhs)? {
+            return Ok(existing);
+        }
+        let actor = self.current_user()?;
+        let client = self.verified_client().await?;
+        let demographics = self.fetch_demographics(client, &nhs).await?.ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
+        let name = [demographics.first_name.as_deref(), demographics.surname.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let new = crate::store::NewPatient {
+            bed: crate::domain::BedLabel::parse("Not yet allocated")?,
+            name: crate::domain::PatientName::parse(&name)?,
+            nhs_number: None,
+        };
+        let json = serde_json::to_string(&demographics).map_err(|e| HubError::BadRequest(e.to_string()))?;
+        let mut store = self.store();
+        let added = store.add_patient(actor.as_str(), &new)?;
+        Ok(store.link_patient(actor.as_str(), added.id, &nhs, &json)?)
+    }
+}

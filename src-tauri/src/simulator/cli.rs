@@ -33,9 +33,10 @@ pub struct SimArgs {
     /// How long the approval dialog stays up in prompt mode, in milliseconds.
     #[arg(long, default_value_t = 3_000)]
     pub prompt_ms: u64,
-    /// The simulator's data directory (default: the app's data directory + "/simulator").
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    /// The simulator's own data directory (default: the app's data directory + "/simulator").
+    /// Named apart from hubctl's global `--data-dir`, which is the app's.
+    #[arg(long = "sim-dir")]
+    pub sim_dir: Option<PathBuf>,
     /// The fictitious user logged in to SystmOne: demo.consultant, demo.nurse, demo.student or demo.hca.
     #[arg(long, default_value = super::data::DEFAULT_USER)]
     pub user: String,
@@ -63,7 +64,7 @@ impl SimArgs {
             bind: self.bind,
             port: self.port,
             seed: self.seed,
-            data_dir: default_sim_data_dir(self.data_dir)?,
+            data_dir: default_sim_data_dir(self.sim_dir)?,
             approval: self.approval,
             prompt_ms: self.prompt_ms,
             faults: self.faults,
@@ -272,7 +273,7 @@ mod tests {
             "3000",
             "--approval",
             "prompt",
-            "--data-dir",
+            "--sim-dir",
             "/tmp/simx",
             "--user",
             "demo.consultant",
@@ -287,7 +288,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/simx"));
         assert!(Serve::try_parse_from(["sim", "--faults", "drop=3"]).is_err());
         let bad_user =
-            Serve::try_parse_from(["sim", "--user", "real.person", "--data-dir", "/tmp/x"])
+            Serve::try_parse_from(["sim", "--user", "real.person", "--sim-dir", "/tmp/x"])
                 .unwrap();
         assert!(matches!(
             bad_user.args.into_config(),
@@ -356,12 +357,15 @@ mod hubctl_shape {
 
     #[test]
     fn sim_and_simctl_fit_under_a_global_data_dir() {
-        let cli =
-            Cli::try_parse_from(["hubctl", "sim", "--data-dir", "/tmp/a", "--port", "1"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "hubctl", "--data-dir", "/tmp/app", "sim", "--sim-dir", "/tmp/a", "--port", "1",
+        ])
+        .unwrap();
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/app")));
         let Cmd::Sim(args) = cli.cmd else {
             panic!("expected sim")
         };
-        assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/a")));
+        assert_eq!(args.sim_dir, Some(PathBuf::from("/tmp/a")));
         assert_eq!(args.port, 1);
         let cli = Cli::try_parse_from([
             "hubctl",
