@@ -192,13 +192,19 @@ pub struct WeakScheduler<X: Exchange> {
 
 impl<X: Exchange> WeakScheduler<X> {
     pub fn upgrade(&self) -> Option<Scheduler<X>> {
-        Some(Scheduler { shared: self.shared.upgrade()?, _shutdown: self.shutdown.upgrade()? })
+        Some(Scheduler {
+            shared: self.shared.upgrade()?,
+            _shutdown: self.shutdown.upgrade()?,
+        })
     }
 }
 
 impl<X: Exchange> Scheduler<X> {
     pub fn downgrade(&self) -> WeakScheduler<X> {
-        WeakScheduler { shared: Arc::downgrade(&self.shared), shutdown: Arc::downgrade(&self._shutdown) }
+        WeakScheduler {
+            shared: Arc::downgrade(&self.shared),
+            shutdown: Arc::downgrade(&self._shutdown),
+        }
     }
 
     /// Starts the worker on the current tokio runtime. `pacer` books slots in the shared
