@@ -12,7 +12,7 @@ use super::connection::{
     Timeouts, WeakStatePublisher,
 };
 use super::pacing::{Pacer, PacingConfig, PacingError};
-use super::scheduler::{QueueSnapshot, Scheduler, WeakScheduler};
+use super::scheduler::{QueueSnapshot, Scheduler, Submitted, WeakScheduler};
 use super::secrets::ApiKey;
 use crate::domain::{NhsNumber, Sensitive};
 use crate::store::{SettingKey, Store};
@@ -306,11 +306,22 @@ impl SystmOneClient {
         }
     }
 
-    async fn send_once(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
+    /// Queues one request without the read retry, for callers that want its queue number
+    /// (to show its ETA from [`SystmOneClient::queue`]). The outcome arrives on
+    /// `outcome`; dropping it before the request is sent withdraws the request.
+    pub fn enqueue(
+        &self,
+        lane: Lane,
+        params: RequestParams,
+    ) -> Result<Submitted<Response, ClientError>, ClientError> {
         if !self.state.is_enabled() {
             return Err(ClientError::Disabled);
         }
-        let submitted = self.scheduler.submit(lane, params);
+        Ok(self.scheduler.submit(lane, params))
+    }
+
+    async fn send_once(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
+        let submitted = self.enqueue(lane, params)?;
         submitted.outcome.await.map_err(|_| ClientError::Stopped)?
     }
 
@@ -817,6 +828,41 @@ mod tests {
             .filter(|r| matches!(r.params, RequestParams::GetOrganisationMetaData(_)))
             .count();
         assert_eq!(asked, 2);
+    }
+
+    #[tokio::test]
+    async fn an_enqueued_request_can_be_found_in_the_queue_with_its_eta() {
+        let server = FakeSystmOne::start(|request| {
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetPatientRecord(Default::default()),
+            )
+        })
+        .await;
+        let client = client(server.addr);
+        let whole = || {
+            RequestParams::GetPatientRecord(GetPatientRecordParams {
+                identity: Some(Identity::nhs(nhs())),
+                ..Default::default()
+            })
+        };
+        let first = client.enqueue(Lane::Background, whole()).unwrap();
+        first.outcome.await.unwrap().unwrap();
+        let second = client.enqueue(Lane::Background, whole()).unwrap();
+        let eta = client.queue().eta_of(second.id).expect("queued");
+        // The record budget (400 ms + 10 ms margin) started when the first was sent.
+        assert!(
+            eta > Duration::from_millis(250) && eta <= Duration::from_millis(410),
+            "{eta:?}"
+        );
+        second.outcome.await.unwrap().unwrap();
+        assert_eq!(client.queue().eta_of(second.id), None);
+        client.set_enabled(false);
+        assert!(matches!(
+            client.enqueue(Lane::Background, whole()),
+            Err(ClientError::Disabled)
+        ));
     }
 
     #[test]

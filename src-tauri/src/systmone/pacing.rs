@@ -82,6 +82,8 @@ pub enum PacingError {
     Store(#[from] StoreError),
     #[error("the system clock is before 1970; check the PC's date and time")]
     Clock,
+    #[error("the SystmOne send-slot reservation stopped unexpectedly: {0}")]
+    Interrupted(String),
 }
 
 /// The result of a conditional reservation.

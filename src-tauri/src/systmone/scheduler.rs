@@ -529,9 +529,7 @@ async fn book(pacer: Arc<Mutex<Pacer>>, class: SendClass) -> Result<Reservation,
     match task.await {
         Ok(result) => result,
         // The blocking task panicked: report it as a store fault rather than hang.
-        Err(join) => Err(PacingError::Store(crate::store::StoreError::Decode(
-            join.to_string(),
-        ))),
+        Err(join) => Err(PacingError::Interrupted(join.to_string())),
     }
 }
 
