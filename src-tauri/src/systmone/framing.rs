@@ -100,7 +100,9 @@ impl FrameScanner {
         let result = self.scan_inner(buf)?;
         let size = match &result {
             Some(range) => range.len(),
-            None => buf.len().saturating_sub(self.start),
+            // Separators already skipped do not count towards a frame.
+            None if self.in_document() => buf.len().saturating_sub(self.start),
+            None => buf.len().saturating_sub(self.pos),
         };
         if size > self.max_frame {
             return Err(FramingError::TooLarge {
@@ -411,9 +413,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 self.scanner.reset();
                 return Ok(Some(frame));
             }
-            if !self.scanner.in_document() && self.buf.len() > 4096 {
-                // Only separators so far: drop them rather than hold them.
-                self.buf.clear();
+            if !self.scanner.in_document() && self.scanner.pos > 4096 {
+                // Only separators so far: drop them rather than hold them (a partial
+                // `<EOF>` after them stays).
+                self.buf.drain(..self.scanner.pos);
                 self.scanner.reset();
             }
             self.buf.reserve(64 * 1024);
@@ -554,6 +557,25 @@ mod tests {
             REQUEST.as_bytes()
         );
         assert_eq!(reader.next_frame().await.unwrap().unwrap(), b"<A x='>'/>");
+        writer.await.unwrap();
+        assert!(reader.next_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn reader_drops_long_runs_of_separators_without_losing_a_split_marker() {
+        let mut stream = "\n<EOF>".repeat(2000).into_bytes();
+        stream.extend_from_slice(b"<EOF><A/>");
+        let (mut client, server) = tokio::io::duplex(4096);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            // Cut the stream inside a marker so one straddles two reads.
+            for chunk in stream.chunks(4099) {
+                client.write_all(chunk).await.unwrap();
+            }
+        });
+        let mut reader = FrameReader::with_max_frame(server, 64);
+        assert_eq!(reader.next_frame().await.unwrap().unwrap(), b"<A/>");
+        assert!(reader.buffered().is_empty());
         writer.await.unwrap();
         assert!(reader.next_frame().await.unwrap().is_none());
     }

@@ -422,6 +422,84 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
     })
 }
 
+/// The envelope of a request, read without its parameters: lets the simulator answer a
+/// request whose parameters fail to decode with an `<ErrorMessage>`, as SystmOne does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestHeader {
+    pub api_key: String,
+    pub device_id: Option<String>,
+    pub device_version: String,
+    pub request_uid: String,
+    /// As sent; `Function::parse` it to learn whether it is known.
+    pub function_name: String,
+    pub function_version: String,
+}
+
+impl RequestHeader {
+    /// SystmOne's error answer to this request; None if the function name is unknown
+    /// (a response names its function with the typed `Function`).
+    pub fn error_response(
+        &self,
+        device_id: Option<String>,
+        message: impl Into<String>,
+        permanent: bool,
+    ) -> Option<Response> {
+        let function = Function::parse(&self.function_name).ok()?;
+        Some(Response {
+            device_id,
+            request_uid: self.request_uid.clone(),
+            function,
+            function_version: self.function_version.clone(),
+            response_uid: uuid::Uuid::new_v4().to_string(),
+            body: ResponseBody::Error {
+                message: message.into(),
+                permanent,
+            },
+        })
+    }
+}
+
+/// Reads only the request envelope (root, APIKey, DeviceID, ..., Function).
+pub fn decode_request_header(bytes: &[u8]) -> Result<RequestHeader, CodecError> {
+    let root = parse_root(bytes, REQUEST_ROOT)?;
+    Ok(RequestHeader {
+        api_key: root.trimmed_of("APIKey").unwrap_or_default(),
+        device_id: non_empty(root.trimmed_of("DeviceID")),
+        device_version: root.text_of("DeviceVersion").unwrap_or_default(),
+        request_uid: root.trimmed_of("RequestUID").unwrap_or_default(),
+        function_name: root.trimmed_of("Function").unwrap_or_default(),
+        function_version: root.trimmed_of("FunctionVersion").unwrap_or_default(),
+    })
+}
+
+/// Either kind of document, for tools that are handed a file (`hubctl decode`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Document {
+    Request(Request),
+    Response(Response),
+}
+
+impl Document {
+    /// Pretty JSON of the decoded document. It contains patient data.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+/// Decodes a request or a response, deciding by the root element.
+pub fn decode_document(bytes: &[u8]) -> Result<Document, CodecError> {
+    match decode_response(bytes) {
+        Err(CodecError::WrongRoot { found, .. }) if found == REQUEST_ROOT => {
+            decode_request(bytes).map(Document::Request)
+        }
+        Err(CodecError::WrongRoot { found, .. }) => Err(CodecError::WrongRoot {
+            expected: "ClientIntegrationRequest or ClientIntegrationResponse",
+            found,
+        }),
+        other => other.map(Document::Response),
+    }
+}
+
 /// The body of the `decode_response` fuzz target, also run by property tests: decoding
 /// arbitrary bytes must never panic, and whatever decodes must re-encode and decode to
 /// the same value.

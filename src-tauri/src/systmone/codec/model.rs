@@ -9,7 +9,7 @@
 use super::xml::{Element, XmlOut};
 use super::CodecError;
 use crate::domain::{NhsNumber, Sensitive};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use serde::Serialize;
 use std::fmt;
 
@@ -35,21 +35,35 @@ pub(crate) const DATE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 pub(crate) fn parse_date(element: &str, raw: &str) -> Result<NaiveDate, CodecError> {
     let raw = raw.trim();
     let date_part = raw.split('T').next().unwrap_or(raw);
-    NaiveDate::parse_from_str(date_part, DATE_FORMAT).map_err(|_| CodecError::InvalidValue {
-        element: element.to_string(),
-        reason: "expected a date YYYY-MM-DD".into(),
-    })
+    NaiveDate::parse_from_str(date_part, DATE_FORMAT)
+        .ok()
+        .filter(|d| plausible_year(d.year()))
+        .ok_or_else(|| CodecError::InvalidValue {
+            element: element.to_string(),
+            reason: "expected a date YYYY-MM-DD".into(),
+        })
+}
+
+/// Four-digit years only: anything else cannot be written back in the same form.
+fn plausible_year(year: i32) -> bool {
+    (1..=9999).contains(&year)
 }
 
 /// Attribute date-times are `YYYY-MM-DDTHH:MM:SS`, local time; a bare date means midnight
 /// and fractional seconds are tolerated.
 pub(crate) fn parse_date_time(element: &str, raw: &str) -> Result<NaiveDateTime, CodecError> {
     let raw = raw.trim();
-    if let Ok(dt) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f") {
+    // Fractions of a second are dropped: the wire format has whole seconds.
+    let parsed = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .and_then(|dt| dt.with_nanosecond(0))
+        .or_else(|| {
+            NaiveDate::parse_from_str(raw, DATE_FORMAT)
+                .ok()
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        });
+    if let Some(dt) = parsed.filter(|dt| plausible_year(dt.year())) {
         return Ok(dt);
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(raw, DATE_FORMAT) {
-        return Ok(d.and_time(chrono::NaiveTime::MIN));
     }
     Err(CodecError::InvalidValue {
         element: element.to_string(),

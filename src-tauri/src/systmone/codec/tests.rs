@@ -386,6 +386,51 @@ fn reads_nhs_number_in_either_spelling() {
 }
 
 #[test]
+fn header_lets_the_simulator_answer_a_request_with_bad_parameters() {
+    let xml = "<ClientIntegrationRequest><APIKey>k</APIKey><DeviceID/><DeviceVersion>X 1</DeviceVersion><RequestUID>r1</RequestUID><Function>UpdatePatientRecord</Function><FunctionVersion>1.0</FunctionVersion><FunctionParameters/></ClientIntegrationRequest>";
+    assert!(matches!(
+        decode_request(xml.as_bytes()),
+        Err(CodecError::MissingElement(_))
+    ));
+    let header = decode_request_header(xml.as_bytes()).unwrap();
+    assert_eq!(header.device_id, None);
+    let answer = header
+        .error_response(None, "No patient specified", true)
+        .unwrap();
+    assert_eq!(answer.request_uid, "r1");
+    assert_eq!(answer.function, Function::UpdatePatientRecord);
+    let unknown = RequestHeader {
+        function_name: "Teleport".into(),
+        ..header
+    };
+    assert!(unknown.error_response(None, "x", true).is_none());
+}
+
+#[test]
+fn decode_document_dispatches_on_the_root() {
+    let req = encode_request(&request(RequestParams::GetCurrentActivity)).unwrap();
+    assert!(matches!(
+        decode_document(req.as_bytes()),
+        Ok(Document::Request(_))
+    ));
+    let resp = encode_response(&response(
+        Function::IsPatientRetrieved,
+        ResponseBody::IsPatientRetrieved(false),
+    ))
+    .unwrap();
+    let doc = decode_document(resp.as_bytes()).unwrap();
+    assert!(matches!(doc, Document::Response(_)));
+    assert!(doc
+        .to_json()
+        .unwrap()
+        .contains("\"IsPatientRetrieved\": false"));
+    assert!(matches!(
+        decode_document(b"<Other/>"),
+        Err(CodecError::WrongRoot { .. })
+    ));
+}
+
+#[test]
 fn json_view_has_the_decoded_values() {
     let r = response(
         Function::IsPatientRetrieved,
@@ -393,4 +438,845 @@ fn json_view_has_the_decoded_values() {
     );
     let json = r.to_json().unwrap();
     assert!(json.contains("\"IsPatientRetrieved\": true"), "{json}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures: documents shaped like captured SystmOne traffic.
+
+const FIXTURES: [(&str, &str); 8] = [
+    (
+        "get_patient_record_response",
+        include_str!("fixtures/get_patient_record_response.xml"),
+    ),
+    (
+        "update_patient_record_request",
+        include_str!("fixtures/update_patient_record_request.xml"),
+    ),
+    (
+        "update_patient_record_response",
+        include_str!("fixtures/update_patient_record_response.xml"),
+    ),
+    (
+        "error_response",
+        include_str!("fixtures/error_response.xml"),
+    ),
+    (
+        "get_functions_response",
+        include_str!("fixtures/get_functions_response.xml"),
+    ),
+    (
+        "get_organisation_metadata_response",
+        include_str!("fixtures/get_organisation_metadata_response.xml"),
+    ),
+    (
+        "get_current_activity_response",
+        include_str!("fixtures/get_current_activity_response.xml"),
+    ),
+    (
+        "patient_search_response",
+        include_str!("fixtures/patient_search_response.xml"),
+    ),
+];
+
+fn fixture(name: &str) -> &'static str {
+    FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, x)| *x)
+        .unwrap()
+}
+
+#[test]
+fn fixture_patient_record_decodes_every_part() {
+    let r = decode_response(fixture("get_patient_record_response").as_bytes()).unwrap();
+    let ResponseBody::GetPatientRecord(rec) = r.body else {
+        panic!("wrong body")
+    };
+    let d = rec.demographics.unwrap();
+    assert_eq!(d.marital_status.as_deref(), Some("Married"));
+    assert_eq!(d.ethnicity.as_deref(), Some("White British"));
+    assert_eq!(d.main_language.as_deref(), Some("English"));
+    assert_eq!(
+        d.address.unwrap().house_name.as_deref(),
+        Some("Rose Cottage")
+    );
+    assert_eq!(d.telephones.len(), 2);
+    assert_eq!(d.care_start_date, NaiveDate::from_ymd_opt(2001, 1, 1));
+    assert_eq!(d.registration_type.as_deref(), Some("Regular"));
+    assert_eq!(rec.events.len(), 2);
+    let first = &rec.events[0];
+    assert_eq!(first.done_at.as_deref(), Some("Ward 7"));
+    assert_eq!(
+        first.narrative[1],
+        "Plan: <b>continue IV abx</b> — review 48h"
+    );
+    assert_eq!(first.clinical_codes[1].value.as_deref(), Some("128"));
+    let second = &rec.events[1];
+    assert_eq!(
+        second.medications[0]
+            .drug
+            .as_ref()
+            .unwrap()
+            .scheme
+            .as_deref(),
+        Some("Dmd")
+    );
+    assert_eq!(
+        second.attachments[0].file_name.as_deref(),
+        Some("ECG 24-11.pdf")
+    );
+    assert_eq!(second.letters[0].direction.as_deref(), Some("Incoming"));
+    assert_eq!(
+        rec.appointments[0].appointment_uid.as_deref(),
+        Some("00000000000a0a01")
+    );
+    assert_eq!(
+        rec.tasks[0].group_name_assigned.as_deref(),
+        Some("Ward 7 Doctors")
+    );
+}
+
+#[test]
+fn fixture_update_request_and_response() {
+    let req = decode_request(fixture("update_patient_record_request").as_bytes()).unwrap();
+    assert_eq!(req.function(), Function::UpdatePatientRecord);
+    let RequestParams::UpdatePatientRecord(p) = &req.params else {
+        panic!()
+    };
+    assert_eq!(p.events[0].narrative.len(), 2);
+    assert_eq!(p.tasks[0].user_name_assigned.as_deref(), Some("drwho"));
+    assert_eq!(p.tasks[1].status.as_deref(), Some("Completed"));
+    assert_eq!(p.tasks[1].content, None);
+    // Our encoder writes the same document TPP's template shape describes.
+    assert_eq!(
+        encode_request(&req).unwrap(),
+        fixture("update_patient_record_request").trim_end()
+    );
+
+    let resp = decode_response(fixture("update_patient_record_response").as_bytes()).unwrap();
+    let ResponseBody::UpdatePatientRecord(u) = resp.body else {
+        panic!()
+    };
+    assert_eq!(u.event_uids, vec!["00000000000a1b2e".to_string()]);
+    assert_eq!(u.task_uids, vec!["00000000000c0002".to_string()]);
+    assert_eq!(u.record_state, Some(RecordState::Closed));
+}
+
+#[test]
+fn fixture_small_responses() {
+    let e = decode_response(fixture("error_response").as_bytes()).unwrap();
+    assert!(matches!(
+        e.body,
+        ResponseBody::Error {
+            permanent: false,
+            ..
+        }
+    ));
+    let f = decode_response(fixture("get_functions_response").as_bytes()).unwrap();
+    let ResponseBody::GetFunctions(f) = f.body else {
+        panic!()
+    };
+    assert!(
+        f.supports(Function::UpdatePatientRecord) && !f.supports(Function::DeletePatientRecord)
+    );
+    assert_eq!(f.functions[3].function, "SomeFutureFunction");
+    let o = decode_response(fixture("get_organisation_metadata_response").as_bytes()).unwrap();
+    let ResponseBody::GetOrganisationMetaData(o) = o.body else {
+        panic!()
+    };
+    assert!(o.sites[0].current_site && o.sites[0].primary_site);
+    let me = o.current_user().unwrap();
+    assert_eq!(me.user_name.as_deref(), Some("drwho"));
+    assert_eq!(me.teams, vec!["Acute Medicine".to_string()]);
+    let a = decode_response(fixture("get_current_activity_response").as_bytes()).unwrap();
+    let ResponseBody::GetCurrentActivity(a) = a.body else {
+        panic!()
+    };
+    assert_eq!(
+        a.identity.unwrap().nhs_number().unwrap().digits(),
+        "9990000018"
+    );
+    assert_eq!(a.activities.len(), 2);
+    let s = decode_response(fixture("patient_search_response").as_bytes()).unwrap();
+    let ResponseBody::PatientSearch(s) = s.body else {
+        panic!()
+    };
+    assert_eq!(s.results.len(), 2);
+    assert!(matches!(
+        s.results[1].identity.as_ref().unwrap().id,
+        PatientIdentifier::PseudoNumber(_)
+    ));
+}
+
+#[test]
+fn every_fixture_is_one_frame_and_round_trips() {
+    for (name, xml) in FIXTURES {
+        let with_newline = format!("{xml}\n");
+        assert_eq!(
+            crate::systmone::framing::find_frame(with_newline.as_bytes()).unwrap(),
+            Some(0..xml.trim_end().len()),
+            "{name}"
+        );
+        fuzz_decode(xml.as_bytes());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Property tests
+
+mod props {
+    use super::super::*;
+    use super::FIXTURES;
+    use crate::domain::NhsNumber;
+    use chrono::{NaiveDate, NaiveDateTime};
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    /// Text a clinician might type, including markup, quotes, entities, non-ASCII and
+    /// line breaks (free-text fields keep it exactly).
+    fn text() -> BoxedStrategy<String> {
+        let strategy = {
+            prop_oneof![
+                "[ -~]{0,20}",
+                "[a-zA-Z0-9 <>&\"'\\]\\[;/=\n\r\t£€éü✓—]{0,30}",
+                Just("<script>alert('x')</script> &amp; ]]>".to_string()),
+            ]
+        };
+        strategy.boxed()
+    }
+
+    /// Identifiers and codes are trimmed when read, so generate them trimmed.
+    fn token() -> BoxedStrategy<String> {
+        let strategy = { "[0-9a-zA-Z.]{1,16}" };
+        strategy.boxed()
+    }
+
+    fn date() -> BoxedStrategy<NaiveDate> {
+        let strategy = {
+            (1900i32..2100, 1u32..=12, 1u32..=28)
+                .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+        };
+        strategy.boxed()
+    }
+
+    fn date_time() -> BoxedStrategy<NaiveDateTime> {
+        let strategy = {
+            (date(), 0u32..24, 0u32..60, 0u32..60)
+                .prop_map(|(d, h, m, s)| d.and_hms_opt(h, m, s).unwrap())
+        };
+        strategy.boxed()
+    }
+
+    fn identity() -> BoxedStrategy<Identity> {
+        let strategy = {
+            prop_oneof![
+                proptest::array::uniform9(0u8..10)
+                    .prop_filter_map("no check digit", NhsNumber::from_nine_digits)
+                    .prop_map(Identity::nhs),
+                token().prop_map(Identity::pseudo),
+                token().prop_map(Identity::client_id),
+            ]
+        };
+        strategy.boxed()
+    }
+
+    fn response_identity() -> BoxedStrategy<Identity> {
+        let strategy = {
+            (identity(), of("[0-9]{1,9}")).prop_map(|(mut i, sri)| {
+                i.strategic_reporting_identifier = sri.map(crate::domain::Sensitive::new);
+                i
+            })
+        };
+        strategy.boxed()
+    }
+
+    fn code() -> BoxedStrategy<Code> {
+        let strategy = {
+            (of(token()), token(), of(text())).prop_map(|(scheme, code, term)| Code {
+                scheme,
+                code,
+                term,
+            })
+        };
+        strategy.boxed()
+    }
+
+    fn event() -> BoxedStrategy<Event> {
+        let strategy = {
+            let attrs = (
+                of(date_time()),
+                of(text()),
+                of(text()),
+                of(text()),
+                of(text()),
+                of(token()),
+            );
+            let codes = prop::collection::vec(
+                (of(code()), of(text()), of(text()), of(token())).prop_map(
+                    |(code, free_text, value, problem_uid)| ClinicalCodeEntry {
+                        code,
+                        free_text,
+                        value,
+                        problem_uid,
+                    },
+                ),
+                0..3,
+            );
+            let meds = prop::collection::vec(
+                (of(code()), of(text()), of(text())).prop_map(|(drug, dosage, quantity)| {
+                    Medication {
+                        drug,
+                        dosage,
+                        quantity,
+                    }
+                }),
+                0..2,
+            );
+            let attachments = prop::collection::vec(
+                (of(text()), of(text()), of(token()), of(text())).prop_map(
+                    |(document_path, file_name, document_uid, comments)| Attachment {
+                        document_path,
+                        file_name,
+                        document_uid,
+                        comments,
+                    },
+                ),
+                0..2,
+            );
+            let letters = prop::collection::vec(
+                (
+                    of(text()),
+                    of(token()),
+                    of(token()),
+                    of(date()),
+                    of(text()),
+                    of(token()),
+                )
+                    .prop_map(
+                        |(
+                            document_path,
+                            letter_type,
+                            direction,
+                            date_sent_received,
+                            recipient_name,
+                            document_uid,
+                        )| Letter {
+                            document_path,
+                            letter_type,
+                            direction,
+                            date_sent_received,
+                            recipient_name,
+                            document_uid,
+                            ..Default::default()
+                        },
+                    ),
+                0..2,
+            );
+            (
+                attrs,
+                prop::collection::vec(text(), 0..4),
+                codes,
+                meds,
+                attachments,
+                letters,
+            )
+                .prop_map(
+                    |(
+                        (date_time, user_name, done_by, done_at, software, event_uid),
+                        narrative,
+                        clinical_codes,
+                        medications,
+                        attachments,
+                        letters,
+                    )| {
+                        Event {
+                            date_time,
+                            user_name,
+                            done_by,
+                            done_at,
+                            software,
+                            event_uid,
+                            narrative,
+                            clinical_codes,
+                            medications,
+                            attachments,
+                            letters,
+                        }
+                    },
+                )
+        };
+        strategy.boxed()
+    }
+
+    fn task() -> BoxedStrategy<Task> {
+        let strategy = {
+            (
+                of(token()),
+                of(date_time()),
+                of(text()),
+                of(text()),
+                of(date()),
+                of(text()),
+                of(text()),
+                of(text()),
+                of(text()),
+            )
+                .prop_map(
+                    |(task_uid, date_time, task_type, status, due, content, user, group, team)| {
+                        Task {
+                            task_uid,
+                            date_time,
+                            task_type,
+                            status,
+                            due,
+                            content,
+                            user_name_assigned: user,
+                            group_name_assigned: group,
+                            team_name_assigned: team,
+                        }
+                    },
+                )
+        };
+        strategy.boxed()
+    }
+
+    fn sex() -> BoxedStrategy<Sex> {
+        let strategy = {
+            prop_oneof![
+                Just(Sex::Male),
+                Just(Sex::Female),
+                Just(Sex::Indeterminate),
+                Just(Sex::Unknown)
+            ]
+        };
+        strategy.boxed()
+    }
+
+    fn address() -> BoxedStrategy<Address> {
+        let strategy = {
+            (
+                of(text()),
+                of(text()),
+                of(text()),
+                of(text()),
+                of(text()),
+                of(text()),
+                of(text()),
+            )
+                .prop_map(
+                    |(house_name, house_number, road, locality, town, county, postcode)| Address {
+                        house_name,
+                        house_number,
+                        road,
+                        locality,
+                        town,
+                        county,
+                        postcode,
+                    },
+                )
+        };
+        strategy.boxed()
+    }
+
+    fn demographics() -> BoxedStrategy<Demographics> {
+        let strategy = {
+            let names = (of(text()), of(text()), of(text()), of(text()), of(text()));
+            let telephones = prop::collection::vec(
+                (
+                    prop_oneof![
+                        Just(TelephoneKind::Home),
+                        Just(TelephoneKind::Mobile),
+                        Just(TelephoneKind::Work),
+                        Just(TelephoneKind::Other)
+                    ],
+                    "[0-9]([0-9 ]{0,8}[0-9])?",
+                )
+                    .prop_map(|(kind, number)| Telephone { kind, number }),
+                0..3,
+            );
+            let rest = (
+                of(date()),
+                of(sex()),
+                of(token()),
+                of(address()),
+                telephones,
+                of(text()),
+                of(date()),
+            );
+            (names, rest).prop_map(
+                |(
+                    (title, first_name, middle_names, surname, known_as),
+                    (
+                        date_of_birth,
+                        sex,
+                        ethnicity,
+                        address,
+                        telephones,
+                        email_address,
+                        care_start_date,
+                    ),
+                )| Demographics {
+                    title,
+                    first_name,
+                    middle_names,
+                    surname,
+                    known_as,
+                    date_of_birth,
+                    sex,
+                    ethnicity,
+                    address,
+                    telephones,
+                    email_address,
+                    care_start_date,
+                    ..Default::default()
+                },
+            )
+        };
+        strategy.boxed()
+    }
+
+    fn filter() -> BoxedStrategy<RecordFilter> {
+        let strategy = {
+            let dates = (of(date()), of(date()), of(date()), of(date()));
+            (
+                dates,
+                prop::collection::btree_set(prop::sample::select(FilterFlag::ALL.to_vec()), 0..6),
+                prop::collection::vec(token(), 0..3),
+                prop::collection::vec(token(), 0..2),
+                prop::collection::vec(token(), 0..2),
+            )
+                .prop_map(
+                    |((a, b, c, d), flags, clinical_codes, numerics, user_names_done_by)| {
+                        RecordFilter {
+                            min_effective_date: a,
+                            max_effective_date: b,
+                            min_entry_date: c,
+                            max_entry_date: d,
+                            flags,
+                            clinical_codes,
+                            numerics,
+                            user_names_done_by,
+                        }
+                    },
+                )
+        };
+        strategy.boxed()
+    }
+
+    fn params() -> BoxedStrategy<RequestParams> {
+        let strategy = {
+            prop_oneof![
+                Just(RequestParams::GetFunctions),
+                Just(RequestParams::GetCurrentActivity),
+                any::<bool>().prop_map(|b| RequestParams::GetOrganisationMetaData(
+                    GetOrganisationMetaDataParams {
+                        logged_on_user_only: b
+                    }
+                )),
+                of(identity()).prop_map(|identity| RequestParams::IsPatientRetrieved(
+                    IsPatientRetrievedParams { identity }
+                )),
+                (
+                    of(text()),
+                    of(text()),
+                    of(date()),
+                    of(text()),
+                    of(text()),
+                    of(sex())
+                )
+                    .prop_map(
+                        |(first_name, surname, date_of_birth, post_code, telephone, gender)| {
+                            RequestParams::PatientSearch(PatientSearchParams {
+                                first_name,
+                                surname,
+                                date_of_birth,
+                                post_code,
+                                telephone,
+                                gender,
+                            })
+                        }
+                    ),
+                (of(identity()), any::<bool>(), of(filter())).prop_map(
+                    |(identity, leave_record_open, filter)| {
+                        RequestParams::GetPatientRecord(GetPatientRecordParams {
+                            identity,
+                            leave_record_open,
+                            filter,
+                        })
+                    }
+                ),
+                (
+                    identity(),
+                    any::<bool>(),
+                    of(demographics()),
+                    prop::collection::vec(event(), 0..3),
+                    prop::collection::vec(task(), 0..3)
+                )
+                    .prop_map(
+                        |(identity, leave_record_open, demographics, events, tasks)| {
+                            RequestParams::UpdatePatientRecord(UpdatePatientRecordParams {
+                                identity,
+                                leave_record_open,
+                                demographics,
+                                events,
+                                tasks,
+                            })
+                        }
+                    ),
+                (
+                    identity(),
+                    "[a-zA-Z<&][ -~]{0,20}",
+                    prop::collection::vec(token(), 0..3),
+                    prop::collection::vec(token(), 0..2)
+                )
+                    .prop_map(|(identity, reason, event_uids, task_uids)| {
+                        let mut p = DeletePatientRecordParams::new(identity, reason);
+                        p.event_uids = event_uids;
+                        p.task_uids = task_uids;
+                        RequestParams::DeletePatientRecord(p)
+                    }),
+                prop::sample::select(vec![
+                    Function::GetDocument,
+                    Function::ExitClient,
+                    Function::GetDiary
+                ])
+                .prop_map(RequestParams::Other),
+            ]
+        };
+        strategy.boxed()
+    }
+
+    fn request() -> BoxedStrategy<Request> {
+        let strategy = {
+            (token(), of(token()), text(), token(), params()).prop_map(
+                |(api_key, device_id, device_version, request_uid, params)| Request {
+                    api_key,
+                    device_id,
+                    device_version,
+                    request_uid,
+                    function_version: "1.0".into(),
+                    output_scheme: None,
+                    params,
+                },
+            )
+        };
+        strategy.boxed()
+    }
+
+    fn record() -> BoxedStrategy<PatientRecord> {
+        let strategy = {
+            let appointment = (of(token()), of(date_time()), of(text())).prop_map(
+                |(appointment_uid, date_time, status)| Appointment {
+                    appointment_uid,
+                    date_time,
+                    status,
+                    ..Default::default()
+                },
+            );
+            let visit = (of(token()), of(date_time())).prop_map(|(visit_uid, date_time)| Visit {
+                visit_uid,
+                date_time,
+                ..Default::default()
+            });
+            (
+                of(response_identity()),
+                of(demographics()),
+                prop::collection::vec(event(), 0..4),
+                prop::collection::vec(appointment, 0..2),
+                prop::collection::vec(visit, 0..2),
+                prop::collection::vec(task(), 0..3),
+                of(prop_oneof![
+                    Just(RecordState::Open),
+                    Just(RecordState::Closed)
+                ]),
+            )
+                .prop_map(
+                    |(
+                        identity,
+                        demographics,
+                        events,
+                        appointments,
+                        visits,
+                        tasks,
+                        record_state,
+                    )| PatientRecord {
+                        identity,
+                        demographics,
+                        events,
+                        appointments,
+                        visits,
+                        tasks,
+                        record_state,
+                    },
+                )
+        };
+        strategy.boxed()
+    }
+
+    fn body() -> BoxedStrategy<(Function, ResponseBody)> {
+        let strategy = {
+            prop_oneof![
+                record().prop_map(|r| (
+                    Function::GetPatientRecord,
+                    ResponseBody::GetPatientRecord(r)
+                )),
+                (text(), any::<bool>()).prop_map(|(message, permanent)| (
+                    Function::UpdatePatientRecord,
+                    ResponseBody::Error {
+                        message: message.trim().to_string(),
+                        permanent
+                    }
+                )),
+                any::<bool>().prop_map(|b| (
+                    Function::IsPatientRetrieved,
+                    ResponseBody::IsPatientRetrieved(b)
+                )),
+                (
+                    of(response_identity()),
+                    prop::collection::vec(token(), 0..3),
+                    prop::collection::vec(token(), 0..3)
+                )
+                    .prop_map(|(identity, event_uids, task_uids)| {
+                        (
+                            Function::UpdatePatientRecord,
+                            ResponseBody::UpdatePatientRecord(UpdatePatientRecordResponse {
+                                identity,
+                                event_uids,
+                                task_uids,
+                                record_state: Some(RecordState::Open),
+                                ..Default::default()
+                            }),
+                        )
+                    }),
+                (
+                    of(response_identity()),
+                    prop::collection::vec(token(), 0..3)
+                )
+                    .prop_map(|(identity, activities)| {
+                        (
+                            Function::GetCurrentActivity,
+                            ResponseBody::GetCurrentActivity(CurrentActivity {
+                                identity,
+                                activities,
+                                current_selection: None,
+                            }),
+                        )
+                    }),
+                prop::collection::vec(
+                    (
+                        of(response_identity()),
+                        of(text()),
+                        of(text()),
+                        of(date()),
+                        of(sex()),
+                        of(address())
+                    ),
+                    0..3
+                )
+                .prop_map(|rows| {
+                    let results = rows
+                        .into_iter()
+                        .map(
+                            |(identity, first_name, surname, date_of_birth, sex, address)| {
+                                SearchResult {
+                                    identity,
+                                    first_name,
+                                    surname,
+                                    date_of_birth,
+                                    sex,
+                                    telephone: None,
+                                    address,
+                                }
+                            },
+                        )
+                        .collect();
+                    (
+                        Function::PatientSearch,
+                        ResponseBody::PatientSearch(PatientSearchResponse { results }),
+                    )
+                }),
+                prop::collection::vec((token(), token()), 0..4).prop_map(|fs| {
+                    let functions = fs
+                        .into_iter()
+                        .map(|(function, version)| SupportedFunction { function, version })
+                        .collect();
+                    (
+                        Function::GetFunctions,
+                        ResponseBody::GetFunctions(GetFunctionsResponse { functions }),
+                    )
+                }),
+            ]
+        };
+        strategy.boxed()
+    }
+
+    fn response() -> BoxedStrategy<Response> {
+        let strategy = {
+            (of(token()), token(), token(), body()).prop_map(
+                |(device_id, request_uid, response_uid, (function, body))| Response {
+                    device_id,
+                    request_uid,
+                    function,
+                    function_version: "1.0".into(),
+                    response_uid,
+                    body,
+                },
+            )
+        };
+        strategy.boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_request_round_trips(r in request()) {
+            let xml = encode_request(&r).unwrap();
+            let back = decode_request(xml.as_bytes()).unwrap();
+            // Debug is redacted, so compare the JSON views first to see any difference.
+            prop_assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&r).unwrap());
+            prop_assert_eq!(back, r);
+        }
+
+        #[test]
+        fn any_response_round_trips(r in response()) {
+            let xml = encode_response(&r).unwrap();
+            let back = decode_response(xml.as_bytes()).unwrap();
+            prop_assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&r).unwrap());
+            prop_assert_eq!(back, r);
+        }
+
+        #[test]
+        fn encoded_documents_are_single_frames(r in response()) {
+            let xml = encode_response(&r).unwrap();
+            let stream = format!("{xml}<EOF>{xml}\n");
+            let frames = crate::systmone::framing::split_frames(stream.as_bytes(), 1 << 24).unwrap();
+            prop_assert_eq!(frames, vec![xml.as_bytes(), xml.as_bytes()]);
+        }
+
+        #[test]
+        fn fuzz_body_never_panics_on_random_bytes(data in prop::collection::vec(any::<u8>(), 0..400)) {
+            fuzz_decode(&data);
+        }
+
+        #[test]
+        fn fuzz_body_never_panics_on_mutated_documents(
+            which in 0..FIXTURES.len(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<u8>()), 1..6),
+        ) {
+            let mut bytes = FIXTURES[which].1.as_bytes().to_vec();
+            for (at, kind, byte) in edits {
+                if bytes.is_empty() { break; }
+                let i = at.index(bytes.len());
+                match kind {
+                    0 => bytes[i] = byte,
+                    1 => { bytes.remove(i); }
+                    2 => bytes.insert(i, byte),
+                    // Cut a chunk out, often removing a whole tag.
+                    _ => { let end = (i + usize::from(byte)).min(bytes.len()); bytes.drain(i..end); }
+                }
+            }
+            fuzz_decode(&bytes);
+        }
+    }
 }
