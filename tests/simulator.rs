@@ -277,6 +277,22 @@ async fn prompt_mode_holds_the_first_request_then_approves() {
     assert!(text_of(&doc, "Name")
         .unwrap()
         .contains("Inpatient Hub simulator"));
+    let device_id = text_of(&doc, "DeviceID").unwrap();
+
+    // Parameters that cannot be read are answered with a permanent error, not silence.
+    tokio::time::sleep(PACE).await;
+    let bad_date = "<Surname>Smith</Surname><DateOfBirth>2nd of May</DateOfBirth>";
+    let xml = client
+        .call(&request(&device_id, "PatientSearch", bad_date))
+        .await;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert!(text_of(&doc, "ErrorMessage").is_some());
+    assert_eq!(text_of(&doc, "PermanentError").as_deref(), Some("true"));
+    assert_eq!(text_of(&doc, "Function").as_deref(), Some("PatientSearch"));
+    assert_eq!(
+        sim.control().unwrap().request_log(1).unwrap()[0].outcome,
+        "error"
+    );
     sim.shutdown().await;
 }
 

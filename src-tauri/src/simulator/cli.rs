@@ -356,11 +356,22 @@ mod hubctl_shape {
 
     #[test]
     fn sim_and_simctl_fit_under_a_global_data_dir() {
-        let cli = Cli::try_parse_from(["hubctl", "sim", "--data-dir", "/tmp/a", "--port", "1"]).unwrap();
-        let Cmd::Sim(args) = cli.cmd else { panic!("expected sim") };
+        let cli =
+            Cli::try_parse_from(["hubctl", "sim", "--data-dir", "/tmp/a", "--port", "1"]).unwrap();
+        let Cmd::Sim(args) = cli.cmd else {
+            panic!("expected sim")
+        };
         assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/a")));
         assert_eq!(args.port, 1);
-        let cli = Cli::try_parse_from(["hubctl", "--data-dir", "/tmp/b", "simctl", "open", "9990000018"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "hubctl",
+            "--data-dir",
+            "/tmp/b",
+            "simctl",
+            "open",
+            "9990000018",
+        ])
+        .unwrap();
         assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/b")));
         assert!(matches!(cli.cmd, Cmd::Simctl(SimCtlCommand::Open { .. })));
     }

@@ -218,6 +218,19 @@ mod tests {
         assert!((4_600..5_400).contains(&applied), "{applied}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn display_and_parse_round_trip(d in 0.0f64..=1.0, s in 0.0f64..=1.0, g in 0.0f64..=1.0, r in 0.0f64..=1.0, t in 0.0f64..=1.0) {
+            let rates = FaultRates { drop: d, slow: s, garbage: g, reset: r, temporary: t };
+            proptest::prop_assert_eq!(rates.to_string().parse::<FaultRates>().unwrap(), rates);
+        }
+
+        #[test]
+        fn parse_never_panics(raw in "\\PC{0,40}") {
+            let _ = raw.parse::<FaultRates>();
+        }
+    }
+
     #[test]
     fn garbage_is_not_a_response() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);

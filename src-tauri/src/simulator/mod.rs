@@ -17,7 +17,8 @@
 //! - Throttle: 1 s measured arrival to arrival with 50 ms tolerance for timer jitter; a
 //!   dropped request counts as an arrival; the 30 s GetPatientRecord window runs from the last
 //!   accepted non-exempt one (see [`throttle`]). A document that cannot be decoded counts as an
-//!   arrival, gets no reply and is logged as `unreadable`.
+//!   arrival; if its envelope names a known function it gets a permanent ErrorMessage,
+//!   otherwise no reply; either way it is logged (`error` / `unreadable`).
 //! - Device approval: an empty *or unknown* DeviceID goes to the user; on approval a fresh
 //!   DeviceID is issued (the client must store whatever DeviceID a response carries). A blocked
 //!   device (`block` mode, or `simctl block-device`) gets [`BLOCKED_MESSAGE`], permanent.

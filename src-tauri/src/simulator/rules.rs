@@ -871,6 +871,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any prefix of a patient's own names, in any case, finds that patient.
+        #[test]
+        fn prefixes_of_a_patients_names_always_find_them(index in 0usize..240, first_len in 1usize..4, last_len in 1usize..4, upper in proptest::bool::ANY) {
+            static WORLD: std::sync::OnceLock<data::SimWorld> = std::sync::OnceLock::new();
+            let world = WORLD.get_or_init(|| data::generate(1, chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()));
+            let p = &world.patients[index].patient;
+            let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+            let case = |s: String| if upper { s.to_uppercase() } else { s.to_lowercase() };
+            let q = PatientSearchParams {
+                first_name: Some(case(cut(&p.first_name, first_len))),
+                surname: Some(case(cut(&p.surname, last_len))),
+                ..Default::default()
+            };
+            proptest::prop_assert!(matches_search(p, &q));
+            let wrong_dob = PatientSearchParams { date_of_birth: p.date_of_birth.succ_opt(), ..q };
+            proptest::prop_assert!(!matches_search(p, &wrong_dob));
+        }
+    }
+
     #[test]
     fn postcode_matches_in_full_or_by_district() {
         let (_d, db) = db();

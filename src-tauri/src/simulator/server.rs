@@ -12,7 +12,8 @@ use super::state::{
 use super::throttle::{Throttle, Throttled, Verdict};
 use super::{SimConfig, SimControl, SimError, BLOCKED_MESSAGE};
 use crate::systmone::codec::{
-    decode_request, encode_response, Request, RequestParams, Response, ResponseBody,
+    decode_request, decode_request_header, encode_response, Request, RequestParams, Response,
+    ResponseBody,
 };
 use crate::systmone::framing::FrameReader;
 use chrono::SubsecRound;
@@ -260,6 +261,63 @@ async fn serve_connection(
     }
 }
 
+/// A document that is not a valid request. It still counts as an arrival for the throttle.
+/// If its envelope names a known function, it is answered with a permanent ErrorMessage (as
+/// SystmOne answers requests it cannot process); otherwise nothing can be addressed back,
+/// so there is no reply and the log says why.
+fn unreadable(
+    shared: &Arc<Shared>,
+    connection: u64,
+    bytes: &[u8],
+    reason: &str,
+    arrival: Instant,
+) -> Action {
+    let verdict = lock(&shared.throttle).check(arrival, Throttled::Ordinary);
+    let header = decode_request_header(bytes).ok();
+    let mut logged = Logged {
+        function: header
+            .as_ref()
+            .map(|h| h.function_name.clone())
+            .unwrap_or_default(),
+        request_uid: header
+            .as_ref()
+            .map(|h| h.request_uid.clone())
+            .unwrap_or_default(),
+        device_id: header
+            .as_ref()
+            .and_then(|h| h.device_id.clone())
+            .unwrap_or_default(),
+        outcome: "unreadable".into(),
+        slow_ms: None,
+        applied: None,
+        detail: Some(reason.to_owned()),
+    };
+    if verdict != Verdict::Accept {
+        logged.outcome = OUTCOME_DROPPED_THROTTLE.into();
+        logged.detail = Some(format!(
+            "{}; the request was also unreadable: {reason}",
+            verdict.describe()
+        ));
+        shared.log(connection, logged);
+        return Action::Silence;
+    }
+    let message = format!("The request could not be processed: {reason}");
+    let response = header.and_then(|h| h.error_response(h.device_id.clone(), message, true));
+    let action = match response.map(|r| encode_response(&r)) {
+        Some(Ok(mut xml)) => {
+            logged.outcome = "error".into();
+            xml.push('\n');
+            Action::Reply {
+                bytes: xml.into_bytes(),
+                delay: Duration::ZERO,
+            }
+        }
+        _ => Action::Silence,
+    };
+    shared.log(connection, logged);
+    action
+}
+
 fn throttle_kind(request: &Request) -> Throttled {
     match &request.params {
         RequestParams::GetPatientRecord(p) if !p.is_throttle_exempt(today()) => {
@@ -291,29 +349,7 @@ async fn process(
 ) -> Action {
     let request = match decode_request(&bytes) {
         Ok(r) => r,
-        Err(e) => {
-            // Still an arrival for the throttle. SystmOne's answer to a malformed document is
-            // not documented; the simulator stays silent and logs why.
-            let verdict = lock(&shared.throttle).check(arrival, Throttled::Ordinary);
-            let outcome = if verdict == Verdict::Accept {
-                "unreadable"
-            } else {
-                OUTCOME_DROPPED_THROTTLE
-            };
-            shared.log(
-                connection,
-                Logged {
-                    function: String::new(),
-                    request_uid: String::new(),
-                    device_id: String::new(),
-                    outcome: outcome.into(),
-                    slow_ms: None,
-                    applied: None,
-                    detail: Some(e.to_string()),
-                },
-            );
-            return Action::Silence;
-        }
+        Err(e) => return unreadable(shared, connection, &bytes, &e.to_string(), arrival),
     };
     let mut logged = Logged {
         function: request.function().as_str().to_owned(),
@@ -546,4 +582,158 @@ async fn handle_blocking(
             "the request handler failed: {e}"
         )))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::faults::FaultRates;
+
+    fn shared(dir: &tempfile::TempDir) -> (Arc<Shared>, SimSettings) {
+        let settings = SimSettings {
+            approval: ApprovalMode::Auto,
+            prompt_ms: 200,
+            faults: FaultRates::default(),
+            slow_ms: 0,
+            logged_in_user: crate::simulator::data::DEFAULT_USER.into(),
+            api_key: "k".into(),
+        };
+        let db = SimDb::open(dir.path(), Some((1, &settings))).unwrap();
+        let shared = Arc::new(Shared {
+            db: Mutex::new(db),
+            throttle: Mutex::new(Throttle::default()),
+            fault_rng: Mutex::new(ChaCha8Rng::seed_from_u64(1)),
+            next_connection: AtomicU64::new(1),
+        });
+        (shared, settings)
+    }
+
+    fn request(device_id: Option<&str>) -> Request {
+        Request::new(
+            "k",
+            device_id.map(str::to_owned),
+            "Inpatient Hub test",
+            RequestParams::GetFunctions,
+        )
+    }
+
+    fn logged() -> Logged {
+        Logged {
+            function: String::new(),
+            request_uid: String::new(),
+            device_id: String::new(),
+            outcome: "answered".into(),
+            slow_ms: None,
+            applied: None,
+            detail: None,
+        }
+    }
+
+    fn is_device_id(id: &str) -> bool {
+        id.len() == 16
+            && id
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    }
+
+    #[tokio::test]
+    async fn device_approval_follows_the_mode_and_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, mut settings) = shared(&dir);
+
+        let issued = approve(&shared, &request(None), &settings, &mut logged())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(is_device_id(&issued));
+        assert_eq!(
+            approve(&shared, &request(Some(&issued)), &settings, &mut logged())
+                .await
+                .unwrap(),
+            Some(issued.clone())
+        );
+
+        // Unknown IDs go back to the user, who issues a new one.
+        let mut log = logged();
+        let fresh = approve(
+            &shared,
+            &request(Some("0000000000000001")),
+            &settings,
+            &mut log,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(is_device_id(&fresh) && fresh != "0000000000000001" && fresh != issued);
+        assert!(log.detail.unwrap().contains("unknown DeviceID"));
+
+        settings.approval = ApprovalMode::Block;
+        assert_eq!(
+            approve(&shared, &request(Some("")), &settings, &mut logged())
+                .await
+                .unwrap(),
+            None
+        );
+        let blocked = lock(&shared.db)
+            .devices()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.status == DeviceStatus::Blocked)
+            .unwrap();
+        settings.approval = ApprovalMode::Auto;
+        assert_eq!(
+            approve(
+                &shared,
+                &request(Some(&blocked.device_id)),
+                &settings,
+                &mut logged()
+            )
+            .await
+            .unwrap(),
+            None
+        );
+        assert_eq!(
+            approve(&shared, &request(Some(&issued)), &settings, &mut logged())
+                .await
+                .unwrap(),
+            Some(issued)
+        );
+
+        settings.approval = ApprovalMode::Prompt;
+        let started = Instant::now();
+        let mut log = logged();
+        assert!(approve(&shared, &request(None), &settings, &mut log)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(log.slow_ms, Some(200));
+    }
+
+    #[tokio::test]
+    async fn throttled_and_unreadable_documents_are_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, _) = shared(&dir);
+        let now = Instant::now();
+        assert!(matches!(
+            unreadable(&shared, 1, b"<NotARequest/>", "wrong root", now),
+            Action::Silence
+        ));
+        assert!(matches!(
+            unreadable(
+                &shared,
+                1,
+                b"<NotARequest/>",
+                "wrong root",
+                now + Duration::from_millis(10)
+            ),
+            Action::Silence
+        ));
+        let log = lock(&shared.db).request_log(10).unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            ["unreadable", OUTCOME_DROPPED_THROTTLE]
+        );
+        assert_eq!(lock(&shared.db).violation_count().unwrap(), 1);
+    }
 }
