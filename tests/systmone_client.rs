@@ -65,6 +65,26 @@ fn first_patient(control: &SimControl) -> (NhsNumber, String, chrono::NaiveDate)
     )
 }
 
+/// Arrival times (ms) of every request the simulator logged, oldest first, with function.
+fn arrivals(control: &SimControl) -> Vec<(i64, String)> {
+    let mut log: Vec<(i64, String)> = control
+        .request_log(1_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.at.and_utc().timestamp_millis(), e.function))
+        .collect();
+    log.sort();
+    log
+}
+
+fn smallest_gap_ms(arrivals: &[(i64, String)]) -> i64 {
+    arrivals
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
 #[tokio::test]
 async fn approves_the_device_files_a_note_once_and_reads_it_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,6 +205,13 @@ async fn two_processes_on_one_database_share_tpps_budget() {
         started.elapsed()
     );
     assert_eq!(control.violation_count().unwrap(), 0);
+    let log = arrivals(&control);
+    let gap = smallest_gap_ms(&log);
+    eprintln!(
+        "two processes: {} requests, smallest gap between arrivals {gap} ms",
+        log.len()
+    );
+    assert!(gap >= 1_000, "{log:?}");
     assert_eq!(
         control.devices().unwrap().len(),
         1,
@@ -233,6 +260,14 @@ async fn a_second_whole_record_waits_its_30_seconds_without_holding_up_other_wor
         .expect("answered, not silently dropped");
     assert!(started.elapsed() >= Duration::from_secs(30));
     assert_eq!(control.violation_count().unwrap(), 0);
+    let records: Vec<i64> = arrivals(&control)
+        .into_iter()
+        .filter(|(_, f)| f == "GetPatientRecord")
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(records.len(), 2);
+    eprintln!("whole records {} ms apart", records[1] - records[0]);
+    assert!(records[1] - records[0] >= 30_000);
     sim.shutdown().await;
 }
 
