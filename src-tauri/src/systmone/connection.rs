@@ -1212,6 +1212,33 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// The delay never shrinks while failures continue, never exceeds the cap, and
+        /// starts again from the initial delay after a reset.
+        #[test]
+        fn backoff_grows_monotonically_within_its_bounds(
+            initial_ms in 1u64..5_000,
+            max_ms in 1u64..120_000,
+            failures in 1usize..200,
+        ) {
+            let config = BackoffConfig {
+                initial: Duration::from_millis(initial_ms),
+                max: Duration::from_millis(max_ms.max(initial_ms)),
+            };
+            let mut backoff = Backoff::new(config);
+            let mut previous = Duration::ZERO;
+            for _ in 0..failures {
+                let delay = backoff.fail();
+                proptest::prop_assert!(delay >= previous);
+                proptest::prop_assert!(delay <= config.max);
+                proptest::prop_assert!(delay >= config.initial.min(config.max));
+                previous = delay;
+            }
+            backoff.reset();
+            proptest::prop_assert_eq!(backoff.fail(), config.initial);
+        }
+    }
+
     #[test]
     fn record_requests_are_classified_by_todays_exemptions() {
         use super::super::codec::{FilterFlag, GetPatientRecordParams};
