@@ -444,6 +444,11 @@ impl Connection {
         if !self.state.is_enabled() {
             return Err(ClientError::Disabled);
         }
+        if self.device_id.is_none() {
+            // Another process (hubctl, a second window) may have been approved meanwhile;
+            // sending an empty DeviceID again would ask the user to approve a second time.
+            self.device_id = self.saved_device_id().await;
+        }
         let function = params.function();
         let request = Request::new(
             self.api_key.expose(),
@@ -563,6 +568,29 @@ impl Connection {
             _ => {
                 self.state.connected(None);
                 Ok(response)
+            }
+        }
+    }
+
+    async fn saved_device_id(&self) -> Option<String> {
+        let store = Arc::clone(&self.device_store);
+        let read = tokio::task::spawn_blocking(move || {
+            let store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            store.setting(SettingKey::SystmOneDeviceId)
+        })
+        .await;
+        match read {
+            Ok(Ok(id)) => id.filter(|id| !id.trim().is_empty()),
+            // Unreadable now: carry on without; SystmOne will ask for approval.
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not read the saved SystmOne DeviceID");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the saved SystmOne DeviceID");
+                None
             }
         }
     }
@@ -992,6 +1020,29 @@ mod tests {
             "every later request carries the ID"
         );
         assert!(matches!(state.current(), ConnectionState::Connected { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_device_id_saved_by_another_process_is_picked_up_before_asking_again() {
+        let server = FakeSystmOne::start(|request| {
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetCurrentActivity(Default::default()),
+            )
+        })
+        .await;
+        let (mut conn, _, store) = connection(server.addr, None);
+        // hubctl was approved while this process was running.
+        store
+            .lock()
+            .unwrap()
+            .set_setting("hubctl", SettingKey::SystmOneDeviceId, Some(DEVICE))
+            .unwrap();
+        conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap();
+        assert_eq!(server.requests()[0].device_id.as_deref(), Some(DEVICE));
     }
 
     #[tokio::test]
