@@ -221,6 +221,35 @@ async fn two_processes_on_one_database_share_tpps_budget() {
 }
 
 #[tokio::test]
+async fn commands_run_back_to_back_still_keep_a_second_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulator(dir.path(), ApprovalMode::Auto).await;
+    let control = sim.control().unwrap();
+    let db = database(dir.path());
+    // Three short-lived processes, one after another, each sending one request at once.
+    for _ in 0..3 {
+        let config = ClientConfig {
+            follow_user: false,
+            ..ClientConfig::new(sim.addr(), db.clone())
+        };
+        let client = SystmOneClient::start(
+            config,
+            ApiKey::parse(API_KEY).unwrap(),
+            Store::open(&db).unwrap(),
+        )
+        .unwrap();
+        client.functions(Lane::Interactive).await.unwrap();
+    }
+    let log = arrivals(&control);
+    assert_eq!(log.len(), 3);
+    let gap = smallest_gap_ms(&log);
+    eprintln!("back-to-back commands: smallest gap between arrivals {gap} ms");
+    assert!(gap >= 1_000, "{log:?}");
+    assert_eq!(control.violation_count().unwrap(), 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_second_whole_record_waits_its_30_seconds_without_holding_up_other_work() {
     let dir = tempfile::tempdir().unwrap();
     let sim = simulator(dir.path(), ApprovalMode::Auto).await;
