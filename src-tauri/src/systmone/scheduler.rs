@@ -119,11 +119,6 @@ pub struct Submitted<R, E> {
     pub outcome: oneshot::Receiver<Result<R, E>>,
 }
 
-/// The result of a job the scheduler dropped without sending (it was shut down).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the SystmOne connection was shut down before the request was sent")]
-pub struct SchedulerStopped;
-
 struct Job<X: Exchange> {
     id: JobId,
     lane: Lane,
