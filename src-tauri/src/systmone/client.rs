@@ -3,16 +3,16 @@
 
 use super::codec::{
     CurrentActivity, DeletePatientRecordParams, DeletePatientRecordResponse, GetFunctionsResponse,
-    GetOrganisationMetaDataParams, GetPatientRecordParams, Identity, IsPatientRetrievedParams, OrganisationMetaData,
-    PatientRecord, PatientSearchParams, PatientSearchResponse, RecordFilter, RequestParams, Response, ResponseBody,
-    UpdatePatientRecordParams, UpdatePatientRecordResponse,
+    GetOrganisationMetaDataParams, GetPatientRecordParams, Identity, IsPatientRetrievedParams,
+    OrganisationMetaData, PatientRecord, PatientSearchParams, PatientSearchResponse, RecordFilter,
+    RequestParams, Response, ResponseBody, UpdatePatientRecordParams, UpdatePatientRecordResponse,
 };
 use super::connection::{
-    is_write, BackoffConfig, Connection, ConnectionConfig, ConnectionState, StatePublisher, Timeouts,
-    WeakStatePublisher,
+    is_write, BackoffConfig, Connection, ConnectionConfig, ConnectionState, StatePublisher,
+    Timeouts, WeakStatePublisher,
 };
 use super::pacing::{Pacer, PacingConfig, PacingError};
-use super::scheduler::{QueueSnapshot, Scheduler, WeakScheduler};
+use super::scheduler::{QueueSnapshot, Scheduler, Submitted, WeakScheduler};
 use super::secrets::ApiKey;
 use crate::domain::{NhsNumber, Sensitive};
 use crate::store::{SettingKey, Store};
@@ -136,7 +136,11 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// TPP's defaults, talking to `addr`, pacing through the database at `db_path`.
     pub fn new(addr: SocketAddr, db_path: PathBuf) -> ClientConfig {
-        ClientConfig { addr, pacing_db: Some(db_path), ..ClientConfig::default() }
+        ClientConfig {
+            addr,
+            pacing_db: Some(db_path),
+            ..ClientConfig::default()
+        }
     }
 }
 
@@ -149,7 +153,9 @@ pub struct SystmOneClient {
 
 impl std::fmt::Debug for SystmOneClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SystmOneClient").field("state", &self.state.current()).finish_non_exhaustive()
+        f.debug_struct("SystmOneClient")
+            .field("state", &self.state.current())
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,7 +191,11 @@ impl SystmOneClient {
     /// Starts the connection owner and its queue on the current tokio runtime.
     /// `device_store` is a store connection for the DeviceID (and the "API switched off"
     /// setting); give it its own `Store::open` so it never waits behind the window.
-    pub fn start(config: ClientConfig, api_key: ApiKey, device_store: Store) -> Result<SystmOneClient, ClientError> {
+    pub fn start(
+        config: ClientConfig,
+        api_key: ApiKey,
+        device_store: Store,
+    ) -> Result<SystmOneClient, ClientError> {
         let disabled = device_store
             .setting(SettingKey::SystmOneApiDisabled)
             .map_err(|e| ClientError::Store(e.to_string()))?
@@ -221,7 +231,9 @@ impl SystmOneClient {
     /// so it ends with the last clone of the client.
     fn follow_user(&self) {
         fn ask(scheduler: &WeakScheduler<Connection>, state: &WeakStatePublisher) -> bool {
-            let (Some(scheduler), Some(state)) = (scheduler.upgrade(), state.upgrade()) else { return false };
+            let (Some(scheduler), Some(state)) = (scheduler.upgrade(), state.upgrade()) else {
+                return false;
+            };
             let client = SystmOneClient { scheduler, state };
             tokio::spawn(async move {
                 if let Err(e) = client.organisation(true, Lane::Background).await {
@@ -294,30 +306,57 @@ impl SystmOneClient {
         }
     }
 
-    async fn send_once(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
+    /// Queues one request without the read retry, for callers that want its queue number
+    /// (to show its ETA from [`SystmOneClient::queue`]). The outcome arrives on
+    /// `outcome`; dropping it before the request is sent withdraws the request.
+    pub fn enqueue(
+        &self,
+        lane: Lane,
+        params: RequestParams,
+    ) -> Result<Submitted<Response, ClientError>, ClientError> {
         if !self.state.is_enabled() {
             return Err(ClientError::Disabled);
         }
-        let submitted = self.scheduler.submit(lane, params);
+        Ok(self.scheduler.submit(lane, params))
+    }
+
+    async fn send_once(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
+        let submitted = self.enqueue(lane, params)?;
         submitted.outcome.await.map_err(|_| ClientError::Stopped)?
     }
 
     pub async fn functions(&self, lane: Lane) -> Result<GetFunctionsResponse, ClientError> {
-        expect_body!(self.call(lane, RequestParams::GetFunctions).await?, GetFunctions)
+        expect_body!(
+            self.call(lane, RequestParams::GetFunctions).await?,
+            GetFunctions
+        )
     }
 
     /// Who is logged in and where (`logged_on_user_only`), or the whole organisation.
-    pub async fn organisation(&self, logged_on_user_only: bool, lane: Lane) -> Result<OrganisationMetaData, ClientError> {
-        let params = RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams { logged_on_user_only });
+    pub async fn organisation(
+        &self,
+        logged_on_user_only: bool,
+        lane: Lane,
+    ) -> Result<OrganisationMetaData, ClientError> {
+        let params = RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams {
+            logged_on_user_only,
+        });
         expect_body!(self.call(lane, params).await?, GetOrganisationMetaData)
     }
 
     /// The patient open in SystmOne, if any.
     pub async fn current_activity(&self, lane: Lane) -> Result<CurrentActivity, ClientError> {
-        expect_body!(self.call(lane, RequestParams::GetCurrentActivity).await?, GetCurrentActivity)
+        expect_body!(
+            self.call(lane, RequestParams::GetCurrentActivity).await?,
+            GetCurrentActivity
+        )
     }
 
-    pub async fn is_patient_retrieved(&self, identity: Option<Identity>, lane: Lane) -> Result<bool, ClientError> {
+    pub async fn is_patient_retrieved(
+        &self,
+        identity: Option<Identity>,
+        lane: Lane,
+    ) -> Result<bool, ClientError> {
         let params = RequestParams::IsPatientRetrieved(IsPatientRetrievedParams { identity });
         expect_body!(self.call(lane, params).await?, IsPatientRetrieved)
     }
@@ -330,10 +369,15 @@ impl SystmOneClient {
     ) -> Result<PatientSearchResponse, ClientError> {
         if params.criteria_count() < 2 {
             return Err(ClientError::InvalidRequest(
-                "give at least two search details (for example surname and date of birth)".to_owned(),
+                "give at least two search details (for example surname and date of birth)"
+                    .to_owned(),
             ));
         }
-        expect_body!(self.call(lane, RequestParams::PatientSearch(params)).await?, PatientSearch)
+        expect_body!(
+            self.call(lane, RequestParams::PatientSearch(params))
+                .await?,
+            PatientSearch
+        )
     }
 
     /// A patient's record by NHS number; `filter` None = the whole record. Demographics-only
@@ -344,8 +388,11 @@ impl SystmOneClient {
         filter: Option<RecordFilter>,
         lane: Lane,
     ) -> Result<PatientRecord, ClientError> {
-        let params =
-            GetPatientRecordParams { identity: Some(Identity::nhs(nhs.clone())), leave_record_open: false, filter };
+        let params = GetPatientRecordParams {
+            identity: Some(Identity::nhs(nhs.clone())),
+            leave_record_open: false,
+            filter,
+        };
         self.patient_record_with(params, lane).await
     }
 
@@ -355,7 +402,11 @@ impl SystmOneClient {
         params: GetPatientRecordParams,
         lane: Lane,
     ) -> Result<PatientRecord, ClientError> {
-        expect_body!(self.call(lane, RequestParams::GetPatientRecord(params)).await?, GetPatientRecord)
+        expect_body!(
+            self.call(lane, RequestParams::GetPatientRecord(params))
+                .await?,
+            GetPatientRecord
+        )
     }
 
     /// Files entries in the record. Never repeated automatically: a timeout comes back as
@@ -366,9 +417,15 @@ impl SystmOneClient {
         lane: Lane,
     ) -> Result<UpdatePatientRecordResponse, ClientError> {
         if params.demographics.is_none() && params.events.is_empty() && params.tasks.is_empty() {
-            return Err(ClientError::InvalidRequest("there is nothing to file".to_owned()));
+            return Err(ClientError::InvalidRequest(
+                "there is nothing to file".to_owned(),
+            ));
         }
-        expect_body!(self.call(lane, RequestParams::UpdatePatientRecord(params)).await?, UpdatePatientRecord)
+        expect_body!(
+            self.call(lane, RequestParams::UpdatePatientRecord(params))
+                .await?,
+            UpdatePatientRecord
+        )
     }
 
     /// Deletes entries this application added. Never repeated automatically.
@@ -378,16 +435,24 @@ impl SystmOneClient {
         lane: Lane,
     ) -> Result<DeletePatientRecordResponse, ClientError> {
         if params.reason.trim().is_empty() {
-            return Err(ClientError::InvalidRequest("give a reason for the deletion".to_owned()));
+            return Err(ClientError::InvalidRequest(
+                "give a reason for the deletion".to_owned(),
+            ));
         }
         let uids = params.event_uids.len()
             + params.appointment_uids.len()
             + params.task_uids.len()
             + params.visit_uids.len();
         if uids == 0 {
-            return Err(ClientError::InvalidRequest("choose at least one entry to delete".to_owned()));
+            return Err(ClientError::InvalidRequest(
+                "choose at least one entry to delete".to_owned(),
+            ));
         }
-        expect_body!(self.call(lane, RequestParams::DeletePatientRecord(params)).await?, DeletePatientRecord)
+        expect_body!(
+            self.call(lane, RequestParams::DeletePatientRecord(params))
+                .await?,
+            DeletePatientRecord
+        )
     }
 }
 
@@ -420,8 +485,15 @@ mod tests {
 
     fn client(addr: SocketAddr) -> SystmOneClient {
         let mut store = Store::open_in_memory().unwrap();
-        store.set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE)).unwrap();
-        SystmOneClient::start(quick_config(addr), ApiKey::parse("f31e26725b5491f2").unwrap(), store).unwrap()
+        store
+            .set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE))
+            .unwrap();
+        SystmOneClient::start(
+            quick_config(addr),
+            ApiKey::parse("f31e26725b5491f2").unwrap(),
+            store,
+        )
+        .unwrap()
     }
 
     fn nhs() -> NhsNumber {
@@ -429,22 +501,39 @@ mod tests {
     }
 
     fn note() -> UpdatePatientRecordParams {
-        UpdatePatientRecordParams::new(Identity::nhs(nhs())).with_event(Event::narrative("Reviewed on ward round."))
+        UpdatePatientRecordParams::new(Identity::nhs(nhs()))
+            .with_event(Event::narrative("Reviewed on ward round."))
     }
 
     #[tokio::test]
     async fn a_search_with_fewer_than_two_details_is_refused_before_sending() {
-        let server = FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::PatientSearch(Default::default()))).await;
+        let server = FakeSystmOne::start(|r| {
+            answer(
+                r,
+                Some(DEVICE),
+                ResponseBody::PatientSearch(Default::default()),
+            )
+        })
+        .await;
         let client = client(server.addr);
-        let one = PatientSearchParams { surname: Some("Smith".into()), ..Default::default() };
-        let err = client.patient_search(one, Lane::Interactive).await.unwrap_err();
+        let one = PatientSearchParams {
+            surname: Some("Smith".into()),
+            ..Default::default()
+        };
+        let err = client
+            .patient_search(one, Lane::Interactive)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "invalid_request");
         let blank = PatientSearchParams {
             surname: Some("Smith".into()),
             first_name: Some("   ".into()),
             ..Default::default()
         };
-        assert!(client.patient_search(blank, Lane::Interactive).await.is_err());
+        assert!(client
+            .patient_search(blank, Lane::Interactive)
+            .await
+            .is_err());
         assert_eq!(server.connections(), 0, "nothing reached SystmOne");
         let two = PatientSearchParams {
             surname: Some("Smith".into()),
@@ -460,10 +549,14 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&calls);
         let server = FakeSystmOne::start(move |request| match request.params {
-            RequestParams::GetCurrentActivity if seen.fetch_add(1, Ordering::SeqCst) == 0 => Reply::Silence,
-            RequestParams::GetCurrentActivity => {
-                answer(request, Some(DEVICE), ResponseBody::GetCurrentActivity(Default::default()))
+            RequestParams::GetCurrentActivity if seen.fetch_add(1, Ordering::SeqCst) == 0 => {
+                Reply::Silence
             }
+            RequestParams::GetCurrentActivity => answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetCurrentActivity(Default::default()),
+            ),
             _ => Reply::Silence,
         })
         .await;
@@ -472,9 +565,15 @@ mod tests {
         assert_eq!(activity.identity, None);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let sent = server.requests();
-        assert_ne!(sent[0].request_uid, sent[1].request_uid, "the retry is a new request");
+        assert_ne!(
+            sent[0].request_uid, sent[1].request_uid,
+            "the retry is a new request"
+        );
 
-        let err = client.update_record(note(), Lane::Interactive).await.unwrap_err();
+        let err = client
+            .update_record(note(), Lane::Interactive)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
         let updates = server
             .requests()
@@ -492,32 +591,47 @@ mod tests {
             if seen.fetch_add(1, Ordering::SeqCst) == 0 {
                 Reply::Close
             } else {
-                answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))
+                answer(
+                    request,
+                    Some(DEVICE),
+                    ResponseBody::IsPatientRetrieved(true),
+                )
             }
         })
         .await;
         let client = client(server.addr);
-        assert!(client.is_patient_retrieved(None, Lane::Background).await.unwrap());
+        assert!(client
+            .is_patient_retrieved(None, Lane::Background)
+            .await
+            .unwrap());
         assert_eq!(server.connections(), 2);
     }
 
     #[tokio::test]
     async fn requests_through_the_client_are_paced() {
-        let server =
-            FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(false))).await;
+        let server = FakeSystmOne::start(|r| {
+            answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(false))
+        })
+        .await;
         let client = client(server.addr);
         let started = std::time::Instant::now();
         let calls: Vec<_> = (0..4)
             .map(|_| {
                 let client = client.clone();
-                tokio::spawn(async move { client.is_patient_retrieved(None, Lane::Background).await })
+                tokio::spawn(
+                    async move { client.is_patient_retrieved(None, Lane::Background).await },
+                )
             })
             .collect();
         for call in calls {
             call.await.unwrap().unwrap();
         }
         // Four requests need three gaps of at least 60 ms.
-        assert!(started.elapsed() >= Duration::from_millis(180), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(180),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(client.queue().items.len(), 0);
     }
 
@@ -527,66 +641,133 @@ mod tests {
         let client = client(server.addr);
         let mut delete = DeletePatientRecordParams::new(Identity::nhs(nhs()), "  ");
         delete.event_uids.push("0123456789abcdef".into());
-        assert_eq!(client.delete_from_record(delete, Lane::Interactive).await.unwrap_err().code(), "invalid_request");
-        let delete = DeletePatientRecordParams::new(Identity::nhs(nhs()), "Filed against the wrong patient");
-        assert_eq!(client.delete_from_record(delete, Lane::Interactive).await.unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            client
+                .delete_from_record(delete, Lane::Interactive)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_request"
+        );
+        let delete =
+            DeletePatientRecordParams::new(Identity::nhs(nhs()), "Filed against the wrong patient");
+        assert_eq!(
+            client
+                .delete_from_record(delete, Lane::Interactive)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_request"
+        );
         let empty = UpdatePatientRecordParams::new(Identity::nhs(nhs()));
-        assert_eq!(client.update_record(empty, Lane::Interactive).await.unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            client
+                .update_record(empty, Lane::Interactive)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_request"
+        );
         assert_eq!(server.connections(), 0);
     }
 
     #[tokio::test]
     async fn a_disabled_client_refuses_at_once_and_says_so() {
-        let server = FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))).await;
+        let server = FakeSystmOne::start(|r| {
+            answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))
+        })
+        .await;
         let client = client(server.addr);
         let mut state = client.state();
         client.set_enabled(false);
         assert_eq!(*state.borrow_and_update(), ConnectionState::Disabled);
-        let err = client.is_patient_retrieved(None, Lane::Interactive).await.unwrap_err();
+        let err = client
+            .is_patient_retrieved(None, Lane::Interactive)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "systmone_disabled");
         client.set_enabled(true);
-        assert!(client.is_patient_retrieved(None, Lane::Interactive).await.unwrap());
+        assert!(client
+            .is_patient_retrieved(None, Lane::Interactive)
+            .await
+            .unwrap());
         assert!(matches!(*state.borrow(), ConnectionState::Connected { .. }));
     }
 
     #[tokio::test]
     async fn the_disabled_setting_is_honoured_at_start() {
-        let server = FakeSystmOne::start(|r| answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))).await;
+        let server = FakeSystmOne::start(|r| {
+            answer(r, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))
+        })
+        .await;
         let mut store = Store::open_in_memory().unwrap();
-        store.set_setting("test", SettingKey::SystmOneApiDisabled, Some("true")).unwrap();
-        let client =
-            SystmOneClient::start(quick_config(server.addr), ApiKey::parse("abc123").unwrap(), store).unwrap();
+        store
+            .set_setting("test", SettingKey::SystmOneApiDisabled, Some("true"))
+            .unwrap();
+        let client = SystmOneClient::start(
+            quick_config(server.addr),
+            ApiKey::parse("abc123").unwrap(),
+            store,
+        )
+        .unwrap();
         assert_eq!(*client.state().borrow(), ConnectionState::Disabled);
-        assert!(matches!(client.functions(Lane::Interactive).await, Err(ClientError::Disabled)));
+        assert!(matches!(
+            client.functions(Lane::Interactive).await,
+            Err(ClientError::Disabled)
+        ));
         assert_eq!(server.connections(), 0);
     }
 
     #[tokio::test]
     async fn a_whole_record_waits_for_its_budget_without_holding_up_other_reads() {
         let server = FakeSystmOne::start(|request| match request.params {
-            RequestParams::GetPatientRecord(_) => {
-                answer(request, Some(DEVICE), ResponseBody::GetPatientRecord(Default::default()))
-            }
-            _ => answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true)),
+            RequestParams::GetPatientRecord(_) => answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetPatientRecord(Default::default()),
+            ),
+            _ => answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::IsPatientRetrieved(true),
+            ),
         })
         .await;
         let client = client(server.addr);
-        client.patient_record(&nhs(), None, Lane::Interactive).await.unwrap();
+        client
+            .patient_record(&nhs(), None, Lane::Interactive)
+            .await
+            .unwrap();
         let record = {
             let client = client.clone();
-            tokio::spawn(async move { client.patient_record(&nhs(), None, Lane::Interactive).await })
+            tokio::spawn(
+                async move { client.patient_record(&nhs(), None, Lane::Interactive).await },
+            )
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         let snapshot = client.queue();
         assert_eq!(snapshot.interactive, 1);
         assert!(snapshot.items[0].uses_record_budget);
-        assert!(snapshot.eta_all > Duration::from_millis(200), "{snapshot:?}");
+        assert!(
+            snapshot.eta_all > Duration::from_millis(200),
+            "{snapshot:?}"
+        );
         // A background read goes first although it was queued later.
-        assert!(client.is_patient_retrieved(None, Lane::Background).await.unwrap());
+        assert!(client
+            .is_patient_retrieved(None, Lane::Background)
+            .await
+            .unwrap());
         assert!(!record.is_finished());
         record.await.unwrap().unwrap();
-        let functions: Vec<&'static str> = server.requests().iter().map(|r| r.function().as_str()).collect();
-        assert_eq!(functions, vec!["GetPatientRecord", "IsPatientRetrieved", "GetPatientRecord"]);
+        let functions: Vec<&'static str> = server
+            .requests()
+            .iter()
+            .map(|r| r.function().as_str())
+            .collect();
+        assert_eq!(
+            functions,
+            vec!["GetPatientRecord", "IsPatientRetrieved", "GetPatientRecord"]
+        );
     }
 
     #[tokio::test]
@@ -601,25 +782,46 @@ mod tests {
                     current_user: true,
                     ..Default::default()
                 };
-                let metadata = OrganisationMetaData { sites: vec![], users: vec![user] };
-                answer(request, Some(DEVICE), ResponseBody::GetOrganisationMetaData(metadata))
+                let metadata = OrganisationMetaData {
+                    sites: vec![],
+                    users: vec![user],
+                };
+                answer(
+                    request,
+                    Some(DEVICE),
+                    ResponseBody::GetOrganisationMetaData(metadata),
+                )
             }
-            _ => answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true)),
+            _ => answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::IsPatientRetrieved(true),
+            ),
         })
         .await;
         let mut store = Store::open_in_memory().unwrap();
-        store.set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE)).unwrap();
-        let config = ClientConfig { follow_user: true, ..quick_config(server.addr) };
-        let client = SystmOneClient::start(config, ApiKey::parse("abc123").unwrap(), store).unwrap();
-        let mut state = client.state();
-        let named = |s: &ConnectionState| {
-            matches!(s, ConnectionState::Connected { user: Some(u), .. } if u.name == "Sam Okafor")
+        store
+            .set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE))
+            .unwrap();
+        let config = ClientConfig {
+            follow_user: true,
+            ..quick_config(server.addr)
         };
-        tokio::time::timeout(Duration::from_secs(2), state.wait_for(named)).await.unwrap().unwrap();
+        let client =
+            SystmOneClient::start(config, ApiKey::parse("abc123").unwrap(), store).unwrap();
+        let mut state = client.state();
+        let named = |s: &ConnectionState| matches!(s, ConnectionState::Connected { user: Some(u), .. } if u.name == "Sam Okafor");
+        tokio::time::timeout(Duration::from_secs(2), state.wait_for(named))
+            .await
+            .unwrap()
+            .unwrap();
         // Switched off and on again: it asks afresh.
         client.set_enabled(false);
         client.set_enabled(true);
-        tokio::time::timeout(Duration::from_secs(2), state.wait_for(named)).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), state.wait_for(named))
+            .await
+            .unwrap()
+            .unwrap();
         let asked = server
             .requests()
             .iter()
@@ -628,14 +830,53 @@ mod tests {
         assert_eq!(asked, 2);
     }
 
+    #[tokio::test]
+    async fn an_enqueued_request_can_be_found_in_the_queue_with_its_eta() {
+        let server = FakeSystmOne::start(|request| {
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetPatientRecord(Default::default()),
+            )
+        })
+        .await;
+        let client = client(server.addr);
+        let whole = || {
+            RequestParams::GetPatientRecord(GetPatientRecordParams {
+                identity: Some(Identity::nhs(nhs())),
+                ..Default::default()
+            })
+        };
+        let first = client.enqueue(Lane::Background, whole()).unwrap();
+        first.outcome.await.unwrap().unwrap();
+        let second = client.enqueue(Lane::Background, whole()).unwrap();
+        let eta = client.queue().eta_of(second.id).expect("queued");
+        // The record budget (400 ms + 10 ms margin) started when the first was sent.
+        assert!(
+            eta > Duration::from_millis(250) && eta <= Duration::from_millis(410),
+            "{eta:?}"
+        );
+        second.outcome.await.unwrap().unwrap();
+        assert_eq!(client.queue().eta_of(second.id), None);
+        client.set_enabled(false);
+        assert!(matches!(
+            client.enqueue(Lane::Background, whole()),
+            Err(ClientError::Disabled)
+        ));
+    }
+
     #[test]
     fn error_codes_are_distinct() {
         let all = [
             ClientError::NotRunning,
             ClientError::AwaitingApproval,
             ClientError::Blocked(String::new()),
-            ClientError::Timeout { after: Duration::from_secs(30) },
-            ClientError::OutcomeUnknown { reason: String::new() },
+            ClientError::Timeout {
+                after: Duration::from_secs(30),
+            },
+            ClientError::OutcomeUnknown {
+                reason: String::new(),
+            },
             ClientError::ConnectionLost,
             ClientError::Temporary(Sensitive::new(String::new())),
             ClientError::Permanent(Sensitive::new(String::new())),
@@ -648,6 +889,9 @@ mod tests {
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(ClientError::code).collect();
         assert_eq!(codes.len(), all.len());
-        assert!(!ClientError::OutcomeUnknown { reason: String::new() }.is_retryable());
+        assert!(!ClientError::OutcomeUnknown {
+            reason: String::new()
+        }
+        .is_retryable());
     }
 }

@@ -13,8 +13,8 @@
 
 use super::client::ClientError;
 use super::codec::{
-    decode_response, encode_request, Function, OrganisationMetaData, Request, RequestParams, Response,
-    ResponseBody,
+    decode_response, encode_request, Function, OrganisationMetaData, Request, RequestParams,
+    Response, ResponseBody,
 };
 use super::framing::{FrameReader, FramingError, DEFAULT_MAX_FRAME};
 use super::pacing::SendClass;
@@ -50,7 +50,10 @@ pub enum ConnectionState {
     Blocked { message: String },
     /// SystmOne answers. `user` and `site` come from `GetOrganisationMetaData` and are
     /// None until it has been asked.
-    Connected { user: Option<SystmOneUser>, site: Option<String> },
+    Connected {
+        user: Option<SystmOneUser>,
+        site: Option<String>,
+    },
     /// Switched off in Settings: nothing is sent.
     Disabled,
 }
@@ -66,30 +69,40 @@ pub struct SystmOneUser {
 
 impl SystmOneUser {
     fn from_metadata(metadata: &OrganisationMetaData) -> Option<SystmOneUser> {
-        let user = metadata.current_user().or_else(|| match metadata.users.as_slice() {
-            // With LoggedOnUserOnly SystmOne lists just the one user.
+        // With LoggedOnUserOnly SystmOne lists just the one user, perhaps unflagged.
+        let only_user = match metadata.users.as_slice() {
             [only] => Some(only),
             _ => None,
-        })?;
+        };
+        let user = metadata.current_user().or(only_user)?;
         let name = [&user.title, &user.first_name, &user.surname]
             .iter()
             .filter_map(|part| part.as_deref().map(str::trim).filter(|p| !p.is_empty()))
             .collect::<Vec<_>>()
             .join(" ");
-        let name = if name.is_empty() { user.user_name.clone().unwrap_or_default() } else { name };
-        Some(SystmOneUser { name, user_name: user.user_name.clone(), role: user.role.clone() })
+        let name = if name.is_empty() {
+            user.user_name.clone().unwrap_or_default()
+        } else {
+            name
+        };
+        Some(SystmOneUser {
+            name,
+            user_name: user.user_name.clone(),
+            role: user.role.clone(),
+        })
     }
 }
 
 fn current_site(metadata: &OrganisationMetaData) -> Option<String> {
+    let only_site = match metadata.sites.as_slice() {
+        [only] => Some(only),
+        _ => None,
+    };
     metadata
         .sites
         .iter()
         .find(|s| s.current_site)
-        .or_else(|| match metadata.sites.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        })
+        .or(only_site)
         .and_then(|s| s.name.clone())
 }
 
@@ -123,7 +136,10 @@ pub struct BackoffConfig {
 
 impl Default for BackoffConfig {
     fn default() -> Self {
-        BackoffConfig { initial: Duration::from_millis(500), max: Duration::from_secs(30) }
+        BackoffConfig {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
     }
 }
 
@@ -136,14 +152,20 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(config: BackoffConfig) -> Backoff {
-        Backoff { config, failures: 0 }
+        Backoff {
+            config,
+            failures: 0,
+        }
     }
 
     /// Records a failure; returns how long to wait before trying again.
     pub fn fail(&mut self) -> Duration {
         let factor = 2u32.saturating_pow(self.failures.min(20));
         self.failures = self.failures.saturating_add(1);
-        self.config.initial.saturating_mul(factor).min(self.config.max)
+        self.config
+            .initial
+            .saturating_mul(factor)
+            .min(self.config.max)
     }
 
     pub fn reset(&mut self) {
@@ -210,7 +232,11 @@ impl StatePublisher {
     }
 
     pub fn new(enabled: bool) -> StatePublisher {
-        let initial = if enabled { ConnectionState::NotRunning } else { ConnectionState::Disabled };
+        let initial = if enabled {
+            ConnectionState::NotRunning
+        } else {
+            ConnectionState::Disabled
+        };
         StatePublisher {
             sender: Arc::new(watch::Sender::new(initial)),
             enabled: Arc::new(AtomicBool::new(enabled)),
@@ -295,7 +321,10 @@ impl Link {
 
 /// Whether repeating the request could file something twice.
 pub fn is_write(function: Function) -> bool {
-    matches!(function, Function::UpdatePatientRecord | Function::DeletePatientRecord)
+    matches!(
+        function,
+        Function::UpdatePatientRecord | Function::DeletePatientRecord
+    )
 }
 
 /// The connection owner. Used through the scheduler, which sends one request at a time.
@@ -320,12 +349,25 @@ impl Connection {
         state: StatePublisher,
     ) -> Result<Connection, ClientError> {
         let device_id = {
-            let store = device_store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            store.setting(SettingKey::SystmOneDeviceId).map_err(|e| ClientError::Store(e.to_string()))?
+            let store = device_store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            store
+                .setting(SettingKey::SystmOneDeviceId)
+                .map_err(|e| ClientError::Store(e.to_string()))?
         }
         .filter(|id| !id.trim().is_empty());
         let backoff = Backoff::new(config.backoff);
-        Ok(Connection { config, api_key, device_id, device_store, link: None, backoff, retry_at: None, state })
+        Ok(Connection {
+            config,
+            api_key,
+            device_id,
+            device_store,
+            link: None,
+            backoff,
+            retry_at: None,
+            state,
+        })
     }
 
     pub fn device_id(&self) -> Option<&str> {
@@ -345,14 +387,20 @@ impl Connection {
         if lane == Lane::Background && self.retry_at.is_some_and(|at| Instant::now() < at) {
             return Err(ClientError::NotRunning);
         }
-        let attempt = tokio::time::timeout(self.config.timeouts.connect, TcpStream::connect(self.config.addr)).await;
+        let attempt = tokio::time::timeout(
+            self.config.timeouts.connect,
+            TcpStream::connect(self.config.addr),
+        )
+        .await;
         match attempt {
             Ok(Ok(stream)) => {
                 // Requests are small and latency matters more than packet count.
                 let _ = stream.set_nodelay(true);
                 let (read, write) = stream.into_split();
-                self.link =
-                    Some(Link { reader: FrameReader::with_max_frame(read, self.config.max_frame), writer: write });
+                self.link = Some(Link {
+                    reader: FrameReader::with_max_frame(read, self.config.max_frame),
+                    writer: write,
+                });
                 self.backoff.reset();
                 self.retry_at = None;
                 Ok(())
@@ -380,15 +428,26 @@ impl Connection {
     fn unanswered(&mut self, function: Function, failure: ClientError) -> ClientError {
         self.link = None;
         if is_write(function) {
-            ClientError::OutcomeUnknown { reason: failure.to_string() }
+            ClientError::OutcomeUnknown {
+                reason: failure.to_string(),
+            }
         } else {
             failure
         }
     }
 
-    async fn send_and_receive(&mut self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
+    async fn send_and_receive(
+        &mut self,
+        lane: Lane,
+        params: RequestParams,
+    ) -> Result<Response, ClientError> {
         if !self.state.is_enabled() {
             return Err(ClientError::Disabled);
+        }
+        if self.device_id.is_none() {
+            // Another process (hubctl, a second window) may have been approved meanwhile;
+            // sending an empty DeviceID again would ask the user to approve a second time.
+            self.device_id = self.saved_device_id().await;
         }
         let function = params.function();
         let request = Request::new(
@@ -397,7 +456,8 @@ impl Connection {
             self.config.device_version.clone(),
             params,
         );
-        let mut document = encode_request(&request).map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
+        let mut document =
+            encode_request(&request).map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
         document.push('\n');
         self.ensure_link(lane).await?;
         let awaiting_approval = request.device_id.is_none();
@@ -406,7 +466,9 @@ impl Connection {
         }
         tracing::debug!(function = function.as_str(), request_uid = %request.request_uid, "sending SystmOne request");
 
-        let Some(link) = self.link.as_mut() else { return Err(ClientError::NotRunning) };
+        let Some(link) = self.link.as_mut() else {
+            return Err(ClientError::NotRunning);
+        };
         let write = async {
             link.writer.write_all(document.as_bytes()).await?;
             link.writer.flush().await
@@ -420,14 +482,22 @@ impl Connection {
             }
         }
 
-        let wait = if awaiting_approval { self.config.timeouts.approval } else { self.config.timeouts.read };
-        let Some(link) = self.link.as_mut() else { return Err(ClientError::NotRunning) };
+        let wait = if awaiting_approval {
+            self.config.timeouts.approval
+        } else {
+            self.config.timeouts.read
+        };
+        let Some(link) = self.link.as_mut() else {
+            return Err(ClientError::NotRunning);
+        };
         let frame = match tokio::time::timeout(wait, link.reader.next_frame()).await {
             Ok(Ok(Some(frame))) => frame,
             Ok(Ok(None)) | Ok(Err(FramingError::Truncated { .. } | FramingError::Io(_))) => {
                 return Err(self.unanswered(function, ClientError::ConnectionLost));
             }
-            Ok(Err(e)) => return Err(self.unanswered(function, ClientError::Protocol(e.to_string()))),
+            Ok(Err(e)) => {
+                return Err(self.unanswered(function, ClientError::Protocol(e.to_string())))
+            }
             Err(_) if awaiting_approval => {
                 // Still waiting for a person; the dialog may still be open in SystmOne.
                 return Err(self.unanswered(function, ClientError::AwaitingApproval));
@@ -441,10 +511,15 @@ impl Connection {
         };
         if response.request_uid != request.request_uid {
             // Not the answer to this request: the stream is out of step.
-            tracing::warn!(function = function.as_str(), "SystmOne answered with another request's RequestUID");
+            tracing::warn!(
+                function = function.as_str(),
+                "SystmOne answered with another request's RequestUID"
+            );
             return Err(self.unanswered(
                 function,
-                ClientError::Protocol("SystmOne's answer carried another request's RequestUID".to_owned()),
+                ClientError::Protocol(
+                    "SystmOne's answer carried another request's RequestUID".to_owned(),
+                ),
             ));
         }
         if response.function != function && !response.is_error() {
@@ -467,15 +542,19 @@ impl Connection {
         match &response.body {
             ResponseBody::Error { message, permanent } => {
                 if message.to_lowercase().contains("blocked") {
-                    self.state.publish(ConnectionState::Blocked { message: message.clone() });
+                    self.state.publish(ConnectionState::Blocked {
+                        message: message.clone(),
+                    });
                     return Err(ClientError::Blocked(message.clone()));
                 }
-                // An error answer still proves SystmOne is there and has accepted the device
-                // (or is still asking, if we have no ID yet).
-                if self.device_id.is_some() {
-                    self.state.connected(None);
-                }
-                tracing::info!(function = function.as_str(), permanent, "SystmOne refused a request");
+                // Any answer proves SystmOne is there and the approval question (if there
+                // was one) is settled; "awaiting approval" would now be misleading.
+                self.state.connected(None);
+                tracing::info!(
+                    function = function.as_str(),
+                    permanent,
+                    "SystmOne refused a request"
+                );
                 if *permanent {
                     Err(ClientError::Permanent(message.clone().into()))
                 } else {
@@ -493,18 +572,47 @@ impl Connection {
         }
     }
 
+    async fn saved_device_id(&self) -> Option<String> {
+        let store = Arc::clone(&self.device_store);
+        let read = tokio::task::spawn_blocking(move || {
+            let store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            store.setting(SettingKey::SystmOneDeviceId)
+        })
+        .await;
+        match read {
+            Ok(Ok(id)) => id.filter(|id| !id.trim().is_empty()),
+            // Unreadable now: carry on without; SystmOne will ask for approval.
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not read the saved SystmOne DeviceID");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the saved SystmOne DeviceID");
+                None
+            }
+        }
+    }
+
     /// Saves the DeviceID SystmOne issued. Without it every later request would go back to
     /// the user for approval, so it is written durably (and audited) before use.
     async fn remember_device_id(&mut self, issued: String) {
-        let valid = !issued.is_empty() && issued.len() <= 64 && issued.chars().all(|c| c.is_ascii_alphanumeric());
+        let valid = !issued.is_empty()
+            && issued.len() <= 64
+            && issued.chars().all(|c| c.is_ascii_alphanumeric());
         if !valid {
-            tracing::warn!("SystmOne issued a DeviceID that is not plain letters and digits; ignored");
+            tracing::warn!(
+                "SystmOne issued a DeviceID that is not plain letters and digits; ignored"
+            );
             return;
         }
         let store = Arc::clone(&self.device_store);
         let id = issued.clone();
         let saved = tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             store.set_setting(DEVICE_ID_ACTOR, SettingKey::SystmOneDeviceId, Some(&id))
         })
         .await;
@@ -525,7 +633,9 @@ impl Exchange for Connection {
 
     fn send_class(request: &RequestParams, today: NaiveDate) -> SendClass {
         match request {
-            RequestParams::GetPatientRecord(params) if !params.is_throttle_exempt(today) => SendClass::ThrottledRecord,
+            RequestParams::GetPatientRecord(params) if !params.is_throttle_exempt(today) => {
+                SendClass::ThrottledRecord
+            }
             _ => SendClass::General,
         }
     }
@@ -534,7 +644,11 @@ impl Exchange for Connection {
         request.function().as_str()
     }
 
-    fn exchange(&mut self, lane: Lane, request: RequestParams) -> impl Future<Output = Result<Response, ClientError>> + Send {
+    fn exchange(
+        &mut self,
+        lane: Lane,
+        request: RequestParams,
+    ) -> impl Future<Output = Result<Response, ClientError>> + Send {
         self.send_and_receive(lane, request)
     }
 }
@@ -566,7 +680,11 @@ pub(crate) mod fake_systmone {
     }
 
     pub fn answer(request: &Request, device_id: Option<&str>, body: ResponseBody) -> Reply {
-        Reply::Answer(Response::answering(request, device_id.map(str::to_owned), body))
+        Reply::Answer(Response::answering(
+            request,
+            device_id.map(str::to_owned),
+            body,
+        ))
     }
 
     pub struct FakeSystmOne {
@@ -591,7 +709,9 @@ pub(crate) mod fake_systmone {
             self.connections.load(Ordering::SeqCst)
         }
 
-        pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FakeSystmOne {
+        pub async fn start(
+            handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        ) -> FakeSystmOne {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
@@ -602,7 +722,9 @@ pub(crate) mod fake_systmone {
                 let connections = Arc::clone(&connections);
                 tokio::spawn(async move {
                     loop {
-                        let Ok((stream, _)) = listener.accept().await else { return };
+                        let Ok((stream, _)) = listener.accept().await else {
+                            return;
+                        };
                         connections.fetch_add(1, Ordering::SeqCst);
                         let requests = Arc::clone(&requests);
                         let handler = Arc::clone(&handler);
@@ -642,7 +764,12 @@ pub(crate) mod fake_systmone {
                     }
                 })
             };
-            FakeSystmOne { addr, requests, connections, task }
+            FakeSystmOne {
+                addr,
+                requests,
+                connections,
+                task,
+            }
         }
     }
 }
@@ -651,7 +778,9 @@ pub(crate) mod fake_systmone {
 mod tests {
     use super::fake_systmone::{answer, FakeSystmOne, Reply};
     use super::*;
-    use crate::systmone::codec::{Event, Identity, Site, UpdatePatientRecordParams, UpdatePatientRecordResponse, User};
+    use crate::systmone::codec::{
+        Event, Identity, Site, UpdatePatientRecordParams, UpdatePatientRecordResponse, User,
+    };
 
     const DEVICE: &str = "392752167bd7f69b";
 
@@ -663,7 +792,10 @@ mod tests {
                 read: Duration::from_millis(300),
                 approval: Duration::from_millis(600),
             },
-            backoff: BackoffConfig { initial: Duration::from_millis(50), max: Duration::from_millis(400) },
+            backoff: BackoffConfig {
+                initial: Duration::from_millis(50),
+                max: Duration::from_millis(400),
+            },
             ..ConnectionConfig::default()
         }
     }
@@ -671,12 +803,17 @@ mod tests {
     fn store_with_device_id(device_id: Option<&str>) -> Arc<Mutex<Store>> {
         let mut store = Store::open_in_memory().unwrap();
         if let Some(id) = device_id {
-            store.set_setting("test", SettingKey::SystmOneDeviceId, Some(id)).unwrap();
+            store
+                .set_setting("test", SettingKey::SystmOneDeviceId, Some(id))
+                .unwrap();
         }
         Arc::new(Mutex::new(store))
     }
 
-    fn connection(addr: SocketAddr, device_id: Option<&str>) -> (Connection, StatePublisher, Arc<Mutex<Store>>) {
+    fn connection(
+        addr: SocketAddr,
+        device_id: Option<&str>,
+    ) -> (Connection, StatePublisher, Arc<Mutex<Store>>) {
         let state = StatePublisher::new(true);
         let store = store_with_device_id(device_id);
         let key = ApiKey::parse("f31e26725b5491f2").unwrap();
@@ -687,23 +824,33 @@ mod tests {
     fn update() -> RequestParams {
         let nhs = crate::domain::NhsNumber::parse("9434765919").unwrap();
         RequestParams::UpdatePatientRecord(
-            UpdatePatientRecordParams::new(Identity::nhs(nhs)).with_event(Event::narrative("Seen on ward round.")),
+            UpdatePatientRecordParams::new(Identity::nhs(nhs))
+                .with_event(Event::narrative("Seen on ward round.")),
         )
     }
 
     #[tokio::test]
     async fn a_mismatched_request_uid_is_a_protocol_error_and_resets_the_connection() {
         let server = FakeSystmOne::start(|request| {
-            let mut reply = Response::answering(request, Some(DEVICE.to_owned()), ResponseBody::IsPatientRetrieved(true));
+            let mut reply = Response::answering(
+                request,
+                Some(DEVICE.to_owned()),
+                ResponseBody::IsPatientRetrieved(true),
+            );
             reply.request_uid = "someone-elses-request".to_owned();
             Reply::Answer(reply)
         })
         .await;
         let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
         assert!(conn.link.is_none(), "the out-of-step connection is dropped");
-        let _ = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await;
+        let _ = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await;
         assert_eq!(server.connections(), 2);
     }
 
@@ -720,7 +867,10 @@ mod tests {
         })
         .await;
         let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
-        let err = conn.exchange(Lane::Interactive, update()).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, update())
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
     }
 
@@ -729,12 +879,21 @@ mod tests {
         let server = FakeSystmOne::start(|_| Reply::Silence).await;
         let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
         let started = Instant::now();
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
         assert!(started.elapsed() >= Duration::from_millis(300));
-        assert!(conn.link.is_none(), "a late answer must not be read as the next one's");
+        assert!(
+            conn.link.is_none(),
+            "a late answer must not be read as the next one's"
+        );
 
-        let err = conn.exchange(Lane::Interactive, update()).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, update())
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
         assert_eq!(err.code(), "systmone_outcome_unknown");
         assert_eq!(server.requests().len(), 2, "each was sent exactly once");
@@ -747,13 +906,24 @@ mod tests {
         let server = FakeSystmOne::start(|request| match request.params {
             RequestParams::GetFunctions => Reply::After(
                 Duration::from_millis(450),
-                Box::new(answer(request, Some(DEVICE), ResponseBody::GetFunctions(Default::default()))),
+                Box::new(answer(
+                    request,
+                    Some(DEVICE),
+                    ResponseBody::GetFunctions(Default::default()),
+                )),
             ),
-            _ => answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true)),
+            _ => answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::IsPatientRetrieved(true),
+            ),
         })
         .await;
         let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetFunctions).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetFunctions)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
         let params = RequestParams::IsPatientRetrieved(Default::default());
@@ -767,16 +937,24 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let (mut conn, state, _) = connection(addr, Some(DEVICE));
-        let err = conn.exchange(Lane::Background, RequestParams::GetCurrentActivity).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Background, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::NotRunning), "{err:?}");
         assert_eq!(state.current(), ConnectionState::NotRunning);
         assert!(conn.retry_at.is_some());
         // Within the backoff window background work fails fast without touching the port.
-        let err = conn.exchange(Lane::Background, RequestParams::GetCurrentActivity).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Background, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::NotRunning));
         assert_eq!(conn.backoff.failures, 1, "no second attempt was made");
         // A clinician's request tries again at once.
-        let _ = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await;
+        let _ = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await;
         assert_eq!(conn.backoff.failures, 2);
     }
 
@@ -788,33 +966,83 @@ mod tests {
             let delay = if request.device_id.is_none() { 150 } else { 0 };
             Reply::After(
                 Duration::from_millis(delay),
-                Box::new(answer(request, Some(ISSUED), ResponseBody::IsPatientRetrieved(false))),
+                Box::new(answer(
+                    request,
+                    Some(ISSUED),
+                    ResponseBody::IsPatientRetrieved(false),
+                )),
             )
         })
         .await;
         let (mut conn, state, store) = connection(server.addr, None);
         let mut watcher = state.subscribe();
         let pending = tokio::spawn(async move {
-            let result = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await;
+            let result = conn
+                .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+                .await;
             (conn, result)
         });
         watcher.changed().await.unwrap();
-        assert_eq!(*watcher.borrow_and_update(), ConnectionState::AwaitingApproval);
+        assert_eq!(
+            *watcher.borrow_and_update(),
+            ConnectionState::AwaitingApproval
+        );
         let (mut conn, result) = pending.await.unwrap();
-        // The body does not match the function asked, which is a protocol error; the
-        // DeviceID in the envelope is still ours to keep.
-        assert!(result.is_ok() || matches!(result, Err(ClientError::Protocol(_))));
+        assert!(result.is_ok(), "{result:?}");
         assert_eq!(conn.device_id(), Some(ISSUED));
-        let saved = store.lock().unwrap().setting(SettingKey::SystmOneDeviceId).unwrap();
+        let saved = store
+            .lock()
+            .unwrap()
+            .setting(SettingKey::SystmOneDeviceId)
+            .unwrap();
         assert_eq!(saved.as_deref(), Some(ISSUED));
-        let audit = store.lock().unwrap().audit_entries(&Default::default()).unwrap();
-        assert!(audit.iter().any(|a| a.actor == DEVICE_ID_ACTOR && a.entity_id.as_deref() == Some("systmone_device_id")));
+        let audit = store
+            .lock()
+            .unwrap()
+            .audit_entries(&Default::default())
+            .unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.actor == DEVICE_ID_ACTOR
+                && a.entity_id.as_deref() == Some("systmone_device_id")));
 
-        conn.exchange(Lane::Interactive, RequestParams::IsPatientRetrieved(Default::default())).await.unwrap();
+        conn.exchange(
+            Lane::Interactive,
+            RequestParams::IsPatientRetrieved(Default::default()),
+        )
+        .await
+        .unwrap();
         let sent = server.requests();
         assert_eq!(sent[0].device_id, None);
-        assert_eq!(sent[1].device_id.as_deref(), Some(ISSUED), "every later request carries the ID");
+        assert_eq!(
+            sent[1].device_id.as_deref(),
+            Some(ISSUED),
+            "every later request carries the ID"
+        );
         assert!(matches!(state.current(), ConnectionState::Connected { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_device_id_saved_by_another_process_is_picked_up_before_asking_again() {
+        let server = FakeSystmOne::start(|request| {
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetCurrentActivity(Default::default()),
+            )
+        })
+        .await;
+        let (mut conn, _, store) = connection(server.addr, None);
+        // hubctl was approved while this process was running.
+        store
+            .lock()
+            .unwrap()
+            .set_setting("hubctl", SettingKey::SystmOneDeviceId, Some(DEVICE))
+            .unwrap();
+        conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap();
+        assert_eq!(server.requests()[0].device_id.as_deref(), Some(DEVICE));
     }
 
     #[tokio::test]
@@ -822,14 +1050,32 @@ mod tests {
         const MESSAGE: &str =
             "This device has been blocked by the SystmOne user. Blocks can be lifted in the Device Manager.";
         let server = FakeSystmOne::start(|request| {
-            answer(request, None, ResponseBody::Error { message: MESSAGE.to_owned(), permanent: true })
+            answer(
+                request,
+                None,
+                ResponseBody::Error {
+                    message: MESSAGE.to_owned(),
+                    permanent: true,
+                },
+            )
         })
         .await;
         let (mut conn, state, _) = connection(server.addr, None);
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
-        assert!(matches!(&err, ClientError::Blocked(m) if m == MESSAGE), "{err:?}");
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Blocked(m) if m == MESSAGE),
+            "{err:?}"
+        );
         assert_eq!(err.code(), "systmone_blocked");
-        assert_eq!(state.current(), ConnectionState::Blocked { message: MESSAGE.to_owned() });
+        assert_eq!(
+            state.current(),
+            ConnectionState::Blocked {
+                message: MESSAGE.to_owned()
+            }
+        );
         let json = serde_json::to_value(state.current()).unwrap();
         assert_eq!(json["kind"], "blocked");
     }
@@ -838,26 +1084,57 @@ mod tests {
     async fn systmone_errors_keep_their_permanence() {
         let server = FakeSystmOne::start(|request| {
             let permanent = !matches!(request.params, RequestParams::UpdatePatientRecord(_));
-            let message = if permanent { "At least two search parameters must be specified" } else { "Record is open" };
-            answer(request, Some(DEVICE), ResponseBody::Error { message: message.to_owned(), permanent })
+            let message = if permanent {
+                "At least two search parameters must be specified"
+            } else {
+                "Record is open"
+            };
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::Error {
+                    message: message.to_owned(),
+                    permanent,
+                },
+            )
         })
         .await;
         let (mut conn, state, _) = connection(server.addr, Some(DEVICE));
-        let err = conn.exchange(Lane::Interactive, update()).await.unwrap_err();
-        assert!(matches!(&err, ClientError::Temporary(m) if m.expose() == "Record is open"), "{err:?}");
+        let err = conn
+            .exchange(Lane::Interactive, update())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Temporary(m) if m.expose() == "Record is open"),
+            "{err:?}"
+        );
         assert!(err.is_retryable());
-        assert!(!format!("{err:?}").contains("Record is open"), "Debug does not echo SystmOne's text");
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        assert!(
+            !format!("{err:?}").contains("Record is open"),
+            "Debug does not echo SystmOne's text"
+        );
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Permanent(_)), "{err:?}");
         assert!(matches!(state.current(), ConnectionState::Connected { .. }));
-        assert_eq!(server.connections(), 1, "an error answer keeps the connection");
+        assert_eq!(
+            server.connections(),
+            1,
+            "an error answer keeps the connection"
+        );
     }
 
     #[tokio::test]
     async fn organisation_metadata_names_the_user_and_site() {
         let server = FakeSystmOne::start(|request| {
             let metadata = OrganisationMetaData {
-                sites: vec![Site { name: Some("Ward 7, General Hospital".into()), current_site: true, ..Default::default() }],
+                sites: vec![Site {
+                    name: Some("Ward 7, General Hospital".into()),
+                    current_site: true,
+                    ..Default::default()
+                }],
                 users: vec![User {
                     title: Some("Dr".into()),
                     first_name: Some("Jane".into()),
@@ -868,13 +1145,19 @@ mod tests {
                     ..Default::default()
                 }],
             };
-            answer(request, Some(DEVICE), ResponseBody::GetOrganisationMetaData(metadata))
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetOrganisationMetaData(metadata),
+            )
         })
         .await;
         let (mut conn, state, _) = connection(server.addr, Some(DEVICE));
-        let params = RequestParams::GetOrganisationMetaData(super::super::codec::GetOrganisationMetaDataParams {
-            logged_on_user_only: true,
-        });
+        let params = RequestParams::GetOrganisationMetaData(
+            super::super::codec::GetOrganisationMetaDataParams {
+                logged_on_user_only: true,
+            },
+        );
         conn.exchange(Lane::Interactive, params).await.unwrap();
         let expected = ConnectionState::Connected {
             user: Some(SystmOneUser {
@@ -886,7 +1169,9 @@ mod tests {
         };
         assert_eq!(state.current(), expected);
         // Later answers keep what we know.
-        conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.ok();
+        conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .ok();
         assert_eq!(state.current(), expected);
         let json = serde_json::to_value(&expected).unwrap();
         assert_eq!(json["kind"], "connected");
@@ -916,10 +1201,20 @@ mod tests {
 
     #[tokio::test]
     async fn disabled_sends_nothing() {
-        let server = FakeSystmOne::start(|request| answer(request, Some(DEVICE), ResponseBody::IsPatientRetrieved(true))).await;
+        let server = FakeSystmOne::start(|request| {
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::IsPatientRetrieved(true),
+            )
+        })
+        .await;
         let (mut conn, state, _) = connection(server.addr, Some(DEVICE));
         state.set_enabled(false);
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Disabled));
         assert_eq!(state.current(), ConnectionState::Disabled);
         assert_eq!(server.connections(), 0);
@@ -928,15 +1223,23 @@ mod tests {
     #[tokio::test]
     async fn oversized_and_foreign_documents_are_protocol_errors() {
         let server = FakeSystmOne::start(|request| match request.params {
-            RequestParams::GetFunctions => Reply::Raw("<SomethingElse><A/></SomethingElse>\n".to_owned()),
+            RequestParams::GetFunctions => {
+                Reply::Raw("<SomethingElse><A/></SomethingElse>\n".to_owned())
+            }
             _ => Reply::Raw(format!("<ClientIntegrationResponse>{}", "x".repeat(5_000))),
         })
         .await;
         let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
         conn.config.max_frame = 4_096;
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetFunctions).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetFunctions)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
-        let err = conn.exchange(Lane::Interactive, RequestParams::GetCurrentActivity).await.unwrap_err();
+        let err = conn
+            .exchange(Lane::Interactive, RequestParams::GetCurrentActivity)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
     }
 
@@ -944,13 +1247,47 @@ mod tests {
     fn backoff_doubles_to_the_cap_and_resets() {
         let mut backoff = Backoff::new(BackoffConfig::default());
         let delays: Vec<u64> = (0..9).map(|_| backoff.fail().as_millis() as u64).collect();
-        assert_eq!(delays, vec![500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        assert_eq!(
+            delays,
+            vec![500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
         backoff.reset();
         assert_eq!(backoff.fail(), Duration::from_millis(500));
         for _ in 0..100 {
             backoff.fail();
         }
-        assert_eq!(backoff.fail(), Duration::from_secs(30), "no overflow after many failures");
+        assert_eq!(
+            backoff.fail(),
+            Duration::from_secs(30),
+            "no overflow after many failures"
+        );
+    }
+
+    proptest::proptest! {
+        /// The delay never shrinks while failures continue, never exceeds the cap, and
+        /// starts again from the initial delay after a reset.
+        #[test]
+        fn backoff_grows_monotonically_within_its_bounds(
+            initial_ms in 1u64..5_000,
+            max_ms in 1u64..120_000,
+            failures in 1usize..200,
+        ) {
+            let config = BackoffConfig {
+                initial: Duration::from_millis(initial_ms),
+                max: Duration::from_millis(max_ms.max(initial_ms)),
+            };
+            let mut backoff = Backoff::new(config);
+            let mut previous = Duration::ZERO;
+            for _ in 0..failures {
+                let delay = backoff.fail();
+                proptest::prop_assert!(delay >= previous);
+                proptest::prop_assert!(delay <= config.max);
+                proptest::prop_assert!(delay >= config.initial.min(config.max));
+                previous = delay;
+            }
+            backoff.reset();
+            proptest::prop_assert_eq!(backoff.fail(), config.initial);
+        }
     }
 
     #[test]
@@ -958,14 +1295,33 @@ mod tests {
         use super::super::codec::{FilterFlag, GetPatientRecordParams};
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let whole = RequestParams::GetPatientRecord(GetPatientRecordParams::default());
-        let demographics = RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(None));
-        let entered_today =
-            RequestParams::GetPatientRecord(GetPatientRecordParams::entered_on(None, today, [FilterFlag::Narrative]));
-        assert_eq!(Connection::send_class(&whole, today), SendClass::ThrottledRecord);
-        assert_eq!(Connection::send_class(&demographics, today), SendClass::General);
-        assert_eq!(Connection::send_class(&entered_today, today), SendClass::General);
+        let demographics =
+            RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(None));
+        let entered_today = RequestParams::GetPatientRecord(GetPatientRecordParams::entered_on(
+            None,
+            today,
+            [FilterFlag::Narrative],
+        ));
+        assert_eq!(
+            Connection::send_class(&whole, today),
+            SendClass::ThrottledRecord
+        );
+        assert_eq!(
+            Connection::send_class(&demographics, today),
+            SendClass::General
+        );
+        assert_eq!(
+            Connection::send_class(&entered_today, today),
+            SendClass::General
+        );
         // Queued before midnight, sent after: no longer "entered today".
-        assert_eq!(Connection::send_class(&entered_today, today.succ_opt().unwrap()), SendClass::ThrottledRecord);
-        assert_eq!(Connection::send_class(&RequestParams::GetCurrentActivity, today), SendClass::General);
+        assert_eq!(
+            Connection::send_class(&entered_today, today.succ_opt().unwrap()),
+            SendClass::ThrottledRecord
+        );
+        assert_eq!(
+            Connection::send_class(&RequestParams::GetCurrentActivity, today),
+            SendClass::General
+        );
     }
 }

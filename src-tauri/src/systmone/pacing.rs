@@ -82,6 +82,8 @@ pub enum PacingError {
     Store(#[from] StoreError),
     #[error("the system clock is before 1970; check the PC's date and time")]
     Clock,
+    #[error("the SystmOne send-slot reservation stopped unexpectedly: {0}")]
+    Interrupted(String),
 }
 
 /// The result of a conditional reservation.
@@ -411,6 +413,49 @@ mod tests {
                 .unwrap(),
             Reservation::Granted { at_ms: after }
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the interleaving of requests and clock readings, granted slots keep
+        /// TPP's gaps: every slot is at least `min_gap + margin` after the previous one, and
+        /// record slots at least `record_gap + margin` apart; nothing is ever booked in the
+        /// past; and a refusal books nothing.
+        #[test]
+        fn granted_slots_always_keep_both_gaps(
+            steps in proptest::collection::vec((0i64..3_000, proptest::bool::ANY), 1..60),
+        ) {
+            let config = PacingConfig::default();
+            let mut pacer = Pacer::new(Store::open_in_memory().unwrap(), config);
+            let mut now = 1_700_000_000_000i64;
+            let mut last_any: Option<i64> = None;
+            let mut last_record: Option<i64> = None;
+            for (advance, record) in steps {
+                now += advance;
+                let class = if record { SendClass::ThrottledRecord } else { SendClass::General };
+                match pacer.try_reserve(class, now).unwrap() {
+                    Reservation::Granted { at_ms } => {
+                        proptest::prop_assert!(at_ms >= now);
+                        if let Some(prev) = last_any {
+                            proptest::prop_assert!(at_ms - prev >= ms(config.effective_min_gap()));
+                        }
+                        if record {
+                            if let Some(prev) = last_record {
+                                proptest::prop_assert!(at_ms - prev >= ms(config.effective_record_gap()));
+                            }
+                            last_record = Some(at_ms);
+                        }
+                        last_any = Some(at_ms);
+                    }
+                    Reservation::RecordBudgetBusy { until_ms } => {
+                        proptest::prop_assert!(record);
+                        let prev = last_record.expect("refused only after a record slot");
+                        proptest::prop_assert_eq!(until_ms, prev + ms(config.effective_record_gap()));
+                        let view = pacer.view(now).unwrap();
+                        proptest::prop_assert_eq!(view.next_record_ms, until_ms);
+                    }
+                }
+            }
+        }
     }
 
     /// Two processes (here: two threads, each with its own `Store` on one database file)

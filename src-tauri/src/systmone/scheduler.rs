@@ -119,11 +119,6 @@ pub struct Submitted<R, E> {
     pub outcome: oneshot::Receiver<Result<R, E>>,
 }
 
-/// The result of a job the scheduler dropped without sending (it was shut down).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the SystmOne connection was shut down before the request was sent")]
-pub struct SchedulerStopped;
-
 struct Job<X: Exchange> {
     id: JobId,
     lane: Lane,
@@ -192,13 +187,19 @@ pub struct WeakScheduler<X: Exchange> {
 
 impl<X: Exchange> WeakScheduler<X> {
     pub fn upgrade(&self) -> Option<Scheduler<X>> {
-        Some(Scheduler { shared: self.shared.upgrade()?, _shutdown: self.shutdown.upgrade()? })
+        Some(Scheduler {
+            shared: self.shared.upgrade()?,
+            _shutdown: self.shutdown.upgrade()?,
+        })
     }
 }
 
 impl<X: Exchange> Scheduler<X> {
     pub fn downgrade(&self) -> WeakScheduler<X> {
-        WeakScheduler { shared: Arc::downgrade(&self.shared), shutdown: Arc::downgrade(&self._shutdown) }
+        WeakScheduler {
+            shared: Arc::downgrade(&self.shared),
+            shutdown: Arc::downgrade(&self._shutdown),
+        }
     }
 
     /// Starts the worker on the current tokio runtime. `pacer` books slots in the shared
@@ -523,9 +524,7 @@ async fn book(pacer: Arc<Mutex<Pacer>>, class: SendClass) -> Result<Reservation,
     match task.await {
         Ok(result) => result,
         // The blocking task panicked: report it as a store fault rather than hang.
-        Err(join) => Err(PacingError::Store(crate::store::StoreError::Decode(
-            join.to_string(),
-        ))),
+        Err(join) => Err(PacingError::Interrupted(join.to_string())),
     }
 }
 
