@@ -25,6 +25,9 @@ struct Cli {
     /// The SystmOne client's integration socket, HOST:PORT.
     #[arg(long, global = true, env = "INPATIENT_HUB_SYSTMONE", default_value = config::DEFAULT_SYSTMONE_ADDR)]
     systmone: String,
+    /// Seconds to wait for SystmOne's answer before treating it as lost (default 30).
+    #[arg(long, global = true, env = "INPATIENT_HUB_SYSTMONE_TIMEOUT")]
+    systmone_timeout: Option<f64>,
     /// Demo mode: talk to the bundled simulator (fictitious patients) and nothing else.
     #[arg(long, global = true, env = "INPATIENT_HUB_DEMO")]
     demo: bool,
@@ -92,6 +95,12 @@ enum Command {
         /// Give up after this many seconds (default 600).
         #[arg(long, default_value_t = 600)]
         max_wait: u64,
+        /// Seconds to wait after a lost answer before reading the record back (default 90).
+        #[arg(long)]
+        reconcile_grace: Option<f64>,
+        /// First retry delay after a temporary error, in seconds (default 5; doubles each time).
+        #[arg(long)]
+        retry_base: Option<f64>,
     },
     /// The SystmOne APIKey in this PC's keychain.
     #[command(subcommand)]
@@ -297,7 +306,7 @@ async fn run_systmone(hub: &Hub, command: Command, json: bool) -> Result<(), Hub
             let note = hub.create_note(&DraftInput { patient_id: patient.id.0, text, template_id: None, template_name: template })?;
             print(json, &note, |n| format!("draft note for patient {}\n{}", n.patient_id, n.id))
         }
-        Command::Sync { until_empty, max_wait } => {
+        Command::Sync { until_empty, max_wait, .. } => {
             let wait = if until_empty { std::time::Duration::from_secs(max_wait) } else { std::time::Duration::ZERO };
             let report = hub.drain_outbox("hubctl", wait).await?;
             let left = hub.outbox(false)?.len();
@@ -332,6 +341,17 @@ fn decode(file: &std::path::Path) -> Result<(), HubError> {
     let response = inpatient_hub::systmone::codec::decode_response(&bytes)
         .map_err(|e| HubError::BadRequest(format!("{}: {e}", file.display())))?;
     print(true, &response, |_| String::new())
+}
+
+fn seconds(value: Option<f64>) -> Result<Option<std::time::Duration>, HubError> {
+    value
+        .map(|s| {
+            std::time::Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| HubError::BadRequest(format!("{s} is not a positive number of seconds")))
+        })
+        .transpose()
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, HubError> {
@@ -382,10 +402,14 @@ fn run(cli: Cli) -> Result<(), HubError> {
             | Command::Sync { .. }
             | Command::Notes(NotesCmd::Add { .. })
     );
+    if let Command::Sync { reconcile_grace, retry_base, .. } = &cli.command {
+        hub.set_filing_policy(seconds(*reconcile_grace)?, seconds(*retry_base)?);
+    }
+    let read_timeout = seconds(cli.systmone_timeout)?;
     if needs_systmone {
         let rt = runtime()?;
         return rt.block_on(async {
-            hub.start_systmone(systmone)?;
+            hub.start_systmone_with(systmone, read_timeout)?;
             run_systmone(&hub, cli.command, cli.json).await
         });
     }

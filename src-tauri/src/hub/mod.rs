@@ -175,6 +175,9 @@ pub struct Hub {
     /// Demographics a clinician has been shown, awaiting their confirmation, so what is
     /// linked is exactly what was reviewed.
     pending_reviews: Mutex<HashMap<(PatientId, String), crate::systmone::codec::Demographics>>,
+    /// Upper bound on one filing call (queue wait + SystmOne's answer).
+    filing_call_timeout: std::time::Duration,
+    filing_policy: crate::notes::Policy,
 }
 
 impl Hub {
@@ -194,6 +197,8 @@ impl Hub {
             systmone_problem: None,
             systmone_addr: None,
             pending_reviews: Mutex::new(HashMap::new()),
+            filing_call_timeout: crate::notes::WorkerConfig::new("").call_timeout,
+            filing_policy: crate::notes::Policy::default(),
         }
     }
 
@@ -211,6 +216,18 @@ impl Hub {
 
     fn pending_reviews(&self) -> MutexGuard<'_, HashMap<(PatientId, String), crate::systmone::codec::Demographics>> {
         self.pending_reviews.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long to wait after a lost answer before reading the record back, and the first
+    /// retry delay after a temporary error (IT tuning; tests).
+    pub fn set_filing_policy(&mut self, reconcile_grace: Option<std::time::Duration>, retry_base: Option<std::time::Duration>) {
+        let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90));
+        if let Some(g) = reconcile_grace {
+            self.filing_policy.reconcile_grace = to_chrono(g);
+        }
+        if let Some(b) = retry_base {
+            self.filing_policy.backoff_base = to_chrono(b);
+        }
     }
 
     pub fn demo_mode(&self) -> bool {

@@ -182,7 +182,11 @@ impl Hub {
             let actor = self.current_user().map(|u| u.to_string()).unwrap_or_else(|_| worker_name.to_owned());
             notes::api_available_again(&mut self.store(), &actor)?;
         }
-        Ok(notes::drain_until_empty(&self.store, &writer, &WorkerConfig::new(worker_name), max_wait).await?)
+        let mut config = WorkerConfig::new(worker_name);
+        config.call_timeout = self.filing_call_timeout;
+        config.lease_margin = Duration::from_secs(5);
+        config.policy = self.filing_policy.clone();
+        Ok(notes::drain_until_empty(&self.store, &writer, &config, max_wait).await?)
     }
 }
 

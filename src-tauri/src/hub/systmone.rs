@@ -81,6 +81,12 @@ impl Hub {
     /// Starts the SystmOne connection owner. Must run inside a tokio runtime. Without an
     /// APIKey the app still runs (offline), and the status says why SystmOne is unavailable.
     pub fn start_systmone(&mut self, addr: SocketAddr) -> HubResult<()> {
+        self.start_systmone_with(addr, None)
+    }
+
+    /// As [`Hub::start_systmone`], with SystmOne's read timeout set (IT tuning; tests). The
+    /// outbox's per-call bound follows it, so a live worker never loses its claim mid-call.
+    pub fn start_systmone_with(&mut self, addr: SocketAddr, read_timeout: Option<std::time::Duration>) -> HubResult<()> {
         self.systmone_addr = Some(addr);
         let (key, key_source) = match secrets::load_api_key() {
             Ok((key, SecretSource::Keychain)) => (key, KeySource::Keychain),
@@ -97,7 +103,11 @@ impl Hub {
         };
         let db = crate::config::database_path(&self.data_dir);
         let device_store = crate::store::Store::open(&db)?;
-        let config = ClientConfig::new(addr, db);
+        let mut config = ClientConfig::new(addr, db);
+        if let Some(read) = read_timeout {
+            config.timeouts.read = read;
+            self.filing_call_timeout = read + std::time::Duration::from_secs(5);
+        }
         let client = SystmOneClient::start(config, key, device_store).map_err(HubError::SystmOne)?;
         self.systmone = Some(SystmOneLink { client, key_source });
         self.systmone_problem = None;
