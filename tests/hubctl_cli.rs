@@ -80,3 +80,20 @@ fn a_corrupt_database_is_a_clear_error() {
     std::fs::write(dir.path().join("inpatient-hub.sqlite"), vec![0x42u8; 8192]).unwrap();
     fails_with(&hubctl(dir.path(), &["tasks", "list"]), "damaged");
 }
+
+#[test]
+fn decode_prints_a_captured_response_as_json_and_refuses_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/patient_search_response.xml");
+    let json: serde_json::Value = serde_json::from_str(&ok(&hubctl(dir.path(), &["decode", fixture.to_str().unwrap()]))).unwrap();
+    assert_eq!(json["function"], "PatientSearch");
+    let text = json.to_string();
+    assert!(text.contains("O'Brien-Jones") && text.contains("9990000018"), "{text}");
+    let garbage = dir.path().join("garbage.xml");
+    std::fs::write(&garbage, "<!DOCTYPE x [<!ENTITY a 'b'>]><ClientIntegrationResponse/>").unwrap();
+    fails_with(&hubctl(dir.path(), &["decode", garbage.to_str().unwrap()]), "DOCTYPE");
+    let wrong = dir.path().join("wrong.xml");
+    std::fs::write(&wrong, "<ClientIntegrationRequest/>").unwrap();
+    fails_with(&hubctl(dir.path(), &["decode", wrong.to_str().unwrap()]), "ClientIntegrationResponse");
+    fails_with(&hubctl(dir.path(), &["decode", "/nonexistent/file.xml"]), "cannot read");
+}

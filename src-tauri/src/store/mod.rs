@@ -6,13 +6,18 @@
 
 mod audit;
 mod migrations;
+mod notes;
+mod outbox;
 mod patients;
 mod settings;
 pub mod task_links;
 mod tasks;
+mod templates;
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use migrations::{SCHEMA_VERSION, MIGRATIONS};
+pub use notes::NoteFilter;
+pub use outbox::{OutboxClaim, OutboxEntry};
 pub use patients::{NewPatient, Patient};
 pub use settings::SettingKey;
 

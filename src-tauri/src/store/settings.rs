@@ -16,6 +16,8 @@ pub enum SettingKey {
     RequireCosignature,
     /// The role of the current user when SystmOne is not connected.
     CurrentUserRole,
+    /// When the SystmOne APIKey was last set or cleared (the key itself lives in the keychain).
+    SystmOneApiKeyChangedAt,
 }
 
 impl SettingKey {
@@ -26,6 +28,7 @@ impl SettingKey {
             SettingKey::SystmOneApiDisabled => "systmone_api_disabled",
             SettingKey::RequireCosignature => "require_cosignature",
             SettingKey::CurrentUserRole => "current_user_role",
+            SettingKey::SystmOneApiKeyChangedAt => "systmone_api_key_changed_at",
         }
     }
 }

@@ -10,7 +10,16 @@ use crate::store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Stor
 use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
+
+mod filing;
+mod notes;
+mod systmone;
+pub use filing::SystmOneRecordWriter;
+pub use notes::DraftInput;
+pub use systmone::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -24,6 +33,20 @@ pub enum HubError {
     NoCurrentUser,
     #[error("{0}")]
     BadRequest(String),
+    #[error(transparent)]
+    Lookup(#[from] crate::lookup::LookupError),
+    #[error(transparent)]
+    SystmOne(crate::systmone::client::ClientError),
+    #[error("SystmOne is unavailable: {0}.")]
+    SystmOneUnavailable(String),
+    #[error("the SystmOne connection leads to the Inpatient Hub simulator, which holds fictitious patients; it is used only in demo mode (start with --demo)")]
+    SimulatorNotInDemoMode,
+    #[error("demo mode is on but the SystmOne connection leads to a real SystmOne; demo mode never touches real records")]
+    RealSystmOneInDemoMode,
+    #[error("SystmOne has no patient with NHS number {0}")]
+    NoSuchPatient(String),
+    #[error(transparent)]
+    Notes(crate::notes::NotesError),
 }
 
 impl HubError {
@@ -43,6 +66,28 @@ impl HubError {
             HubError::NhsNumber(_) => "invalid_nhs_number",
             HubError::NoCurrentUser => "no_current_user",
             HubError::BadRequest(_) => "invalid_input",
+            HubError::Lookup(crate::lookup::LookupError::NhsNumber(_)) => "invalid_nhs_number",
+            HubError::Lookup(_) => "invalid_search",
+            HubError::SystmOne(e) => e.code(),
+            HubError::SystmOneUnavailable(_) => "systmone_unavailable",
+            HubError::SimulatorNotInDemoMode => "simulator_not_in_demo_mode",
+            HubError::RealSystmOneInDemoMode => "real_systmone_in_demo_mode",
+            HubError::NoSuchPatient(_) => "no_such_patient",
+            HubError::Notes(e) => e.code(),
+        }
+    }
+
+    /// SystmOne cannot be reached or used right now (as opposed to refusing this request):
+    /// lookups fall back to the ward's own patients, and queued work waits.
+    pub fn is_unavailable(&self) -> bool {
+        use crate::systmone::client::ClientError as C;
+        match self {
+            HubError::SystmOneUnavailable(_) => true,
+            HubError::SystmOne(e) => matches!(
+                e,
+                C::NotRunning | C::AwaitingApproval | C::Blocked(_) | C::Disabled | C::Timeout { .. } | C::ConnectionLost | C::Stopped
+            ),
+            _ => false,
         }
     }
 }
@@ -124,6 +169,15 @@ pub struct Hub {
     /// A per-process identity (`hubctl --as`), not saved: scripts act under their own name.
     acting_as: Mutex<Option<StaffName>>,
     demo_mode: bool,
+    systmone: Option<systmone::SystmOneLink>,
+    systmone_problem: Option<String>,
+    systmone_addr: Option<SocketAddr>,
+    /// Demographics a clinician has been shown, awaiting their confirmation, so what is
+    /// linked is exactly what was reviewed.
+    pending_reviews: Mutex<HashMap<(PatientId, String), crate::systmone::codec::Demographics>>,
+    /// Upper bound on one filing call (queue wait + SystmOne's answer).
+    filing_call_timeout: std::time::Duration,
+    filing_policy: crate::notes::Policy,
 }
 
 impl Hub {
@@ -134,7 +188,18 @@ impl Hub {
     }
 
     pub fn from_store(store: Store, data_dir: PathBuf) -> Hub {
-        Hub { store: Mutex::new(store), data_dir, acting_as: Mutex::new(None), demo_mode: false }
+        Hub {
+            store: Mutex::new(store),
+            data_dir,
+            acting_as: Mutex::new(None),
+            demo_mode: false,
+            systmone: None,
+            systmone_problem: None,
+            systmone_addr: None,
+            pending_reviews: Mutex::new(HashMap::new()),
+            filing_call_timeout: crate::notes::WorkerConfig::new("").call_timeout,
+            filing_policy: crate::notes::Policy::default(),
+        }
     }
 
     /// The store lock. A panic while holding it cannot leave a half-written row (every
@@ -147,6 +212,26 @@ impl Hub {
     pub fn with_demo_mode(mut self, demo_mode: bool) -> Hub {
         self.demo_mode = demo_mode;
         self
+    }
+
+    fn pending_reviews(&self) -> MutexGuard<'_, HashMap<(PatientId, String), crate::systmone::codec::Demographics>> {
+        self.pending_reviews.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long to wait after a lost answer before reading the record back, and the first
+    /// retry delay after a temporary error (IT tuning; tests).
+    pub fn set_filing_policy(&mut self, reconcile_grace: Option<std::time::Duration>, retry_base: Option<std::time::Duration>) {
+        let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90));
+        if let Some(g) = reconcile_grace {
+            self.filing_policy.reconcile_grace = to_chrono(g);
+        }
+        if let Some(b) = retry_base {
+            self.filing_policy.backoff_base = to_chrono(b);
+        }
+    }
+
+    pub fn demo_mode(&self) -> bool {
+        self.demo_mode
     }
 
     pub fn data_dir(&self) -> &Path {
