@@ -67,6 +67,7 @@ pub mod engine;
 pub mod fake;
 pub mod merge;
 pub mod planner;
+pub mod systmone_remote;
 
 pub use crate::store::task_links::{
     AssigneeKind, LinkBase, LinkState, PatientTaskSync, RemoteAssignee, SyncFields, TaskLink,
