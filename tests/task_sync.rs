@@ -933,3 +933,163 @@ fn a_refused_completion_is_explained_once_not_on_every_pull() {
     assert_eq!(task.status, TaskStatus::Done);
     assert_eq!(task.due, None);
 }
+
+// ---------------------------------------------------------------------------------------
+// Against the SystmOne simulator, through the real client (TCP, TPP's 1 s / 30 s limits).
+
+mod against_the_simulator {
+    use super::*;
+    use inpatient_hub::simulator::state::TaskChange;
+    use inpatient_hub::simulator::{ApprovalMode, SimConfig, Simulator};
+    use inpatient_hub::systmone::client::{ClientConfig, SystmOneClient};
+    use inpatient_hub::systmone::connection::ConnectionState;
+    use inpatient_hub::systmone::secrets::ApiKey;
+    use inpatient_hub::tasksync::systmone_remote::SystmOneTasks;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_ward_task_goes_to_systmone_and_changes_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SimConfig::new(dir.path().join("sim"));
+        config.port = 0;
+        config.approval = ApprovalMode::Auto;
+        let sim = Simulator::start(config).await.unwrap();
+        let mut control = sim.control().unwrap();
+        let db = dir.path().join("hub").join("inpatient-hub.sqlite");
+        let client = SystmOneClient::start(
+            ClientConfig::new(sim.addr(), db.clone()),
+            ApiKey::parse("f31e26725b5491f2").unwrap(),
+            Store::open(&db).unwrap(),
+        )
+        .unwrap();
+        let mut state = client.state();
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            state.wait_for(|s| matches!(s, ConnectionState::Connected { user: Some(_), .. })),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let user = control.status().unwrap().settings.logged_in_user;
+
+        let patient = control.db().patients().unwrap().into_iter().next().unwrap();
+        let nhs = NhsNumber::parse(&patient.nhs_number).unwrap();
+        let already_in_systmone = control.tasks(&patient.nhs_number).unwrap().len();
+        let store = Mutex::new(Store::open(&db).unwrap());
+        let nurse = StaffName::parse("Nurse A").unwrap();
+        let task = {
+            let mut s = store.lock().unwrap();
+            let p = s
+                .add_patient(
+                    "Nurse A",
+                    &NewPatient {
+                        bed: BedLabel::parse("Bed 1").unwrap(),
+                        name: PatientName::parse("Test Patient").unwrap(),
+                        nhs_number: Some(nhs.clone()),
+                    },
+                )
+                .unwrap();
+            let t = s
+                .add_task(
+                    &nurse,
+                    &inpatient_hub::domain::NewTask {
+                        patient_id: p.id,
+                        title: TaskTitle::parse("Review bloods").unwrap(),
+                        assignee: None,
+                        due: None,
+                    },
+                )
+                .unwrap();
+            s.request_task_push(&nurse, t.id, "Clinical Review Required")
+                .unwrap();
+            t
+        };
+        // Entered-today pulls every round (they are not throttled), full pulls per TPP.
+        let budgets = Budgets {
+            today_pull_every: TimeDelta::zero(),
+            ..Budgets::default()
+        };
+        let engine =
+            TaskSyncEngine::new(budgets).with_default_assignee(Some(RemoteAssignee::user(&user)));
+        let remote = SystmOneTasks::new(&client);
+
+        // Create, then a full pull: the simulator's existing tasks are imported too.
+        let report = engine
+            .run_round(&store, &remote, Local::now(), 10)
+            .await
+            .unwrap();
+        assert!(report.ops.iter().all(|o| o.remote.is_ok()), "{report:?}");
+        let link = store.lock().unwrap().task_link(task.id).unwrap().unwrap();
+        assert_eq!(link.state, LinkState::Linked);
+        let uid = link.task_uid.unwrap();
+        let sim_task = control.db().task(uid.as_str()).unwrap().unwrap();
+        assert!(
+            sim_task.content.starts_with("Review bloods [IH-T"),
+            "{}",
+            sim_task.content
+        );
+        assert_eq!(sim_task.user_assigned.as_deref(), Some(user.as_str()));
+        let on_board = store.lock().unwrap().tasks(&TaskFilter::default()).unwrap();
+        assert_eq!(
+            on_board.len(),
+            1 + already_in_systmone,
+            "imported the patient's open SystmOne tasks"
+        );
+
+        // A SystmOne user edits it; an entered-today pull (not throttled) brings it back.
+        let change = TaskChange {
+            content: Some(format!(
+                "Review bloods and ECG [{}]",
+                link.reference.clone().unwrap()
+            )),
+            ..TaskChange::default()
+        };
+        control.edit_task(uid.as_str(), &change, None).unwrap();
+        let report = engine
+            .run_round(&store, &remote, Local::now(), 10)
+            .await
+            .unwrap();
+        assert!(
+            report.ops.iter().all(|o| !o.op.is_full_pull()),
+            "within 30 s of the last full pull"
+        );
+        assert_eq!(
+            store.lock().unwrap().task(task.id).unwrap().title.as_str(),
+            "Review bloods and ECG"
+        );
+
+        // Completed on the ward: SystmOne's task is completed too.
+        store
+            .lock()
+            .unwrap()
+            .set_task_status(&nurse, task.id, None, TaskStatus::Done)
+            .unwrap();
+        let report = engine
+            .run_round(&store, &remote, Local::now(), 1)
+            .await
+            .unwrap();
+        assert!(
+            matches!(report.ops[0].op, Op::Complete { .. }),
+            "{report:?}"
+        );
+        assert_eq!(
+            control.db().task(uid.as_str()).unwrap().unwrap().status,
+            "Completed"
+        );
+        assert_eq!(
+            store
+                .lock()
+                .unwrap()
+                .task_link(task.id)
+                .unwrap()
+                .unwrap()
+                .state,
+            LinkState::Detached
+        );
+        assert_eq!(
+            control.violation_count().unwrap(),
+            0,
+            "no request broke SystmOne's limits"
+        );
+    }
+}

@@ -19,7 +19,8 @@ use super::{
 };
 use crate::domain::{NhsNumber, PatientId, Sensitive, TaskId, TaskStatus};
 use crate::store::task_links::{
-    self as links, LinkBase, LinkState, LinkedTask, LocalTaskUpdate, SyncFields, TaskLink, TaskUid,
+    self as links, LinkBase, LinkState, LinkedTask, LocalTaskUpdate, RemoteAssignee, SyncFields,
+    TaskLink, TaskUid,
 };
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Local};
@@ -91,6 +92,10 @@ pub struct RoundReport {
 #[derive(Debug, Clone, Default)]
 pub struct TaskSyncEngine {
     pub budgets: Budgets,
+    /// SystmOne requires every new task to be assigned: a ward task sent with nobody
+    /// assigned goes to this user, group or team (e.g. the ward's team), and the ward task
+    /// shows it. `None`: sent unassigned, and SystmOne's refusal is shown to staff.
+    pub default_assignee: Option<RemoteAssignee>,
 }
 
 /// Which tasks a pull can vouch for.
@@ -102,7 +107,15 @@ enum Coverage {
 
 impl TaskSyncEngine {
     pub fn new(budgets: Budgets) -> TaskSyncEngine {
-        TaskSyncEngine { budgets }
+        TaskSyncEngine {
+            budgets,
+            default_assignee: None,
+        }
+    }
+
+    pub fn with_default_assignee(mut self, assignee: Option<RemoteAssignee>) -> TaskSyncEngine {
+        self.default_assignee = assignee;
+        self
     }
 
     /// The operations due at `now`, in order.
@@ -586,7 +599,18 @@ impl TaskSyncEngine {
             links::put_link(tx, &link, now)?;
             return Ok(None);
         }
-        let fields = new_task_fields(&task);
+        let mut task = task;
+        let mut fields = new_task_fields(&task);
+        if let (None, Some(default)) = (&task.assignee, &self.default_assignee) {
+            if let Some(staff) = staff_from_assignee(default) {
+                let update = LocalTaskUpdate {
+                    assignee: Some(Some(staff)),
+                    ..Default::default()
+                };
+                task = links::update_local_task(tx, &task, &update, now)?;
+                fields.assignee = Some(default.clone());
+            }
+        }
         let request = NewRemoteTask {
             task_type: link
                 .task_type
