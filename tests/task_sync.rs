@@ -510,6 +510,12 @@ enum Action {
         task: usize,
         cancel: bool,
     },
+    LocalReopen {
+        task: usize,
+    },
+    LocalRequestPush {
+        task: usize,
+    },
     RemoteCreate {
         patient: usize,
     },
@@ -561,6 +567,8 @@ fn arb_action() -> impl Strategy<Value = Action> {
         1 => (any::<usize>(), any::<bool>()).prop_map(|(task, team)| Action::RemoteAssign { task, team }),
         1 => any::<usize>().prop_map(|task| Action::RemoteComplete { task }),
         1 => any::<usize>().prop_map(|task| Action::RemoteRemove { task }),
+        1 => any::<usize>().prop_map(|task| Action::LocalReopen { task }),
+        1 => any::<usize>().prop_map(|task| Action::LocalRequestPush { task }),
         3 => arb_fault().prop_map(Action::Fault),
         6 => (1..45i64).prop_map(|secs| Action::Sync { secs }),
     ]
@@ -649,6 +657,18 @@ fn run_interleaving(start: DateTime<Local>, actions: Vec<Action>) -> Result<(), 
                         TaskStatus::Done
                     };
                     let _ = w.store().set_task_status(&nurse, t.id, None, status);
+                }
+            }
+            Action::LocalReopen { task } => {
+                if let Some(t) = pick_local(task) {
+                    let _ = w
+                        .store()
+                        .set_task_status(&nurse, t.id, None, TaskStatus::Open);
+                }
+            }
+            Action::LocalRequestPush { task } => {
+                if let Some(t) = pick_local(task) {
+                    let _ = w.store().request_task_push(&nurse, t.id, "File");
                 }
             }
             Action::RemoteCreate { patient } => {
