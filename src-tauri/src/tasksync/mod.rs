@@ -35,6 +35,13 @@
 //! 9. A SystmOne task that was unlinked (rule 5) and reappears is left alone.
 //! 10. A SystmOne task that carries the reference of a ward task already linked to another
 //!     TaskUID is a second copy: it is not imported; the ward task gets a notice naming it.
+//! 11. SystmOne's interface cannot clear a due date or unassign a task: such a ward edit is
+//!     refused before sending (rule 8's notice), never silently dropped. A new task needs an
+//!     assignee: an unassigned ward task is sent to `TaskSyncEngine::default_assignee`, and
+//!     the ward task shows that assignee.
+//! 12. A ward task reopened after its completion reached SystmOne stays on the ward board
+//!     only; `request_task_push` sends it again as a new SystmOne task. Reopened before the
+//!     completion was sent, nothing is sent at all.
 //!
 //! Pushes send only fields that differ from the base, so a SystmOne edit to another field
 //! since the last pull survives. Known limits (the Tasks filter gives no version to test
