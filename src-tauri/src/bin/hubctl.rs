@@ -124,10 +124,16 @@ enum Command {
 enum TasksCmd {
     /// List tasks (open ones first, by due time).
     List(ListArgs),
-    /// Add a task for a patient on the ward.
+    /// Add a task for a patient on the ward (--patient), or for an NHS number (--nhs: the patient is
+    /// added from SystmOne if not on the ward yet, and the task is queued to be created in SystmOne).
     Add {
+        #[arg(long, required_unless_present = "nhs", conflicts_with = "nhs")]
+        patient: Option<i64>,
         #[arg(long)]
-        patient: i64,
+        nhs: Option<String>,
+        /// SystmOne task type when created there (default "Clinical Review Required").
+        #[arg(long)]
+        task_type: Option<String>,
         #[arg(long)]
         title: String,
         /// YYYY-MM-DD or "YYYY-MM-DD HH:MM".
@@ -145,6 +151,12 @@ enum TasksCmd {
         due: Option<String>,
         #[arg(long)]
         assign: Option<String>,
+    },
+    /// Queue a ward task to be created in SystmOne too.
+    Push {
+        id: i64,
+        #[arg(long)]
+        task_type: Option<String>,
     },
     /// Mark a task done.
     Done { id: i64 },
@@ -306,17 +318,26 @@ async fn run_systmone(hub: &Hub, command: Command, json: bool) -> Result<(), Hub
             let note = hub.create_note(&DraftInput { patient_id: patient.id.0, text, template_id: None, template_name: template })?;
             print(json, &note, |n| format!("draft note for patient {}\n{}", n.patient_id, n.id))
         }
+        Command::Tasks(TasksCmd::Add { nhs: Some(nhs), task_type, title, due, assign, .. }) => {
+            let patient = hub.patient_for_nhs(&nhs).await?;
+            let task = hub.add_task(&TaskInput { patient_id: patient.id.0, title, assignee: assign, due })?;
+            let link = hub.request_task_push(task.id.0, task_type.as_deref())?;
+            print(json, &serde_json::json!({ "task": task, "sync": link }), |v| format!("added task {} (queued for SystmOne)", v["task"]["id"]))
+        }
         Command::Sync { until_empty, max_wait, .. } => {
             let wait = if until_empty { std::time::Duration::from_secs(max_wait) } else { std::time::Duration::ZERO };
+            let started = std::time::Instant::now();
             let report = hub.drain_outbox("hubctl", wait).await?;
+            let tasks = hub.sync_tasks_until_settled(wait.saturating_sub(started.elapsed()).max(std::time::Duration::from_secs(if until_empty { 1 } else { 0 }))).await?;
             let left = hub.outbox(false)?.len();
             let summary = serde_json::json!({
+                "tasks": tasks,
                 "filed": report.filed.len(),
                 "parked": report.parked.iter().map(|(id, why)| serde_json::json!({"outbox_id": id, "reason": why})).collect::<Vec<_>>(),
                 "unavailable": report.unavailable,
                 "still_pending": left,
             });
-            print(json, &summary, |s| format!("filed {}, parked {}, still pending {}{}", s["filed"], s["parked"].as_array().map_or(0, Vec::len), s["still_pending"], s["unavailable"].as_str().map(|u| format!(" (SystmOne unavailable: {u})")).unwrap_or_default()))?;
+            print(json, &summary, |s| format!("notes: filed {}, parked {}, still pending {}{}\ntasks: {} operations, {} failed, {} pushes pending", s["filed"], s["parked"].as_array().map_or(0, Vec::len), s["still_pending"], s["unavailable"].as_str().map(|u| format!(" (SystmOne unavailable: {u})")).unwrap_or_default(), s["tasks"]["operations"], s["tasks"]["failures"], s["tasks"]["pending_pushes"]))?;
             if let Some(why) = report.unavailable {
                 return Err(HubError::SystmOneUnavailable(why));
             }
@@ -325,6 +346,9 @@ async fn run_systmone(hub: &Hub, command: Command, json: bool) -> Result<(), Hub
             }
             if until_empty && left > 0 {
                 return Err(HubError::BadRequest(format!("{left} entries still waiting after {max_wait} s")));
+            }
+            if until_empty && tasks.pending_pushes > 0 {
+                return Err(HubError::BadRequest(format!("{} task changes still waiting to reach SystmOne", tasks.pending_pushes)));
             }
             Ok(())
         }
@@ -401,6 +425,7 @@ fn run(cli: Cli) -> Result<(), HubError> {
             | Command::Link { .. }
             | Command::Sync { .. }
             | Command::Notes(NotesCmd::Add { .. })
+            | Command::Tasks(TasksCmd::Add { nhs: Some(_), .. })
     );
     if let Command::Sync { reconcile_grace, retry_base, .. } = &cli.command {
         hub.set_filing_policy(seconds(*reconcile_grace)?, seconds(*retry_base)?);
@@ -420,7 +445,12 @@ fn run(cli: Cli) -> Result<(), HubError> {
         | Command::Record { .. }
         | Command::Link { .. }
         | Command::Sync { .. }
-        | Command::Notes(NotesCmd::Add { .. }) => Ok(()),
+        | Command::Notes(NotesCmd::Add { .. })
+        | Command::Tasks(TasksCmd::Add { nhs: Some(_), .. }) => Ok(()),
+        Command::Tasks(TasksCmd::Push { id, task_type }) => {
+            let link = hub.request_task_push(id, task_type.as_deref())?;
+            print(cli.json, &link, |l| format!("task {} queued for SystmOne ({})", l.task_id, l.state.as_str()))
+        }
         Command::Notes(NotesCmd::Preview { id }) => {
             let preview = hub.preview_note(NoteId(id))?;
             print(cli.json, &preview, |p| format!("{}\n-- sha256 {}", p.text, p.text_sha256))
@@ -496,13 +526,16 @@ fn run(cli: Cli) -> Result<(), HubError> {
                         let due = t.task.due.map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into());
                         let flag = if t.overdue { " OVERDUE" } else { "" };
                         let who = t.task.assignee.as_ref().map(|a| a.as_str()).unwrap_or("-");
-                        format!("{}\t{}\tpatient {}\t{}\tdue {}{}\t{}", t.task.id, t.task.status.as_str(), t.task.patient_id, who, due, flag, t.task.title)
+                        let sync = t.sync.as_ref().map(|l| l.state.as_str()).unwrap_or("local");
+                        let notice = t.sync.as_ref().and_then(|l| l.notice.as_ref()).map(|n| format!("\tNOTICE: {}", n.expose())).unwrap_or_default();
+                        format!("{}\t{}\tpatient {}\t{}\tdue {}{}\tsync {}\t{}{}", t.task.id, t.task.status.as_str(), t.task.patient_id, who, due, flag, sync, t.task.title, notice)
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
         }
-        Command::Tasks(TasksCmd::Add { patient, title, due, assign }) => {
+        Command::Tasks(TasksCmd::Add { patient, nhs: _, task_type: _, title, due, assign }) => {
+            let patient = patient.ok_or_else(|| HubError::BadRequest("give --patient or --nhs".into()))?;
             let task = hub.add_task(&TaskInput { patient_id: patient, title, assignee: assign, due })?;
             print(cli.json, &task, |t| format!("added task {}", t.id))
         }

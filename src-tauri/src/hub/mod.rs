@@ -17,6 +17,8 @@ use std::sync::{Mutex, MutexGuard};
 mod filing;
 mod notes;
 mod systmone;
+mod task_sync;
+pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
 pub use filing::SystmOneRecordWriter;
 pub use notes::DraftInput;
 pub use systmone::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
@@ -136,6 +138,8 @@ pub struct BoardTask {
     pub task: Task,
     pub overdue: bool,
     pub due_today: bool,
+    /// The task's SystmOne link (state, TaskUID, notice), if it has one.
+    pub sync: Option<crate::store::task_links::TaskLink>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +148,8 @@ pub struct Board {
     pub patients: Vec<Patient>,
     pub tasks: Vec<BoardTask>,
     pub read_only: bool,
+    /// Per linked patient: when their tasks were last confirmed against SystmOne.
+    pub task_sync: Vec<crate::store::task_links::PatientTaskSync>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -332,8 +338,16 @@ impl Hub {
         };
         let store = self.store();
         let now = Local::now();
-        let tasks = store.tasks(&query)?.into_iter().map(|task| board_task(task, now)).collect();
-        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only() })
+        let mut links: HashMap<_, _> = store.task_links()?.into_iter().map(|l| (l.task_id, l)).collect();
+        let tasks = store
+            .tasks(&query)?
+            .into_iter()
+            .map(|task| {
+                let link = links.remove(&task.id);
+                BoardTask { sync: link, ..board_task(task, now) }
+            })
+            .collect();
+        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only(), task_sync: store.task_sync_patients()? })
     }
 
     /// What is open, patient by patient, for the shift handover.
@@ -357,7 +371,7 @@ impl Hub {
 }
 
 fn board_task(task: Task, now: DateTime<Local>) -> BoardTask {
-    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task }
+    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task, sync: None }
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {

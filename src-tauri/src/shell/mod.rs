@@ -9,7 +9,8 @@ use crate::hub::{AppStatus, Board, BoardFilter, HandoverPatient, Hub, HubError, 
 use crate::store::{AuditEntry, AuditQuery, Patient};
 use serde::Serialize;
 use crate::domain::{FilingRoute, Note, NoteId, NoteTemplate};
-use crate::hub::DraftInput;
+use crate::hub::{DraftInput, TaskSyncView};
+use crate::store::task_links::TaskLink;
 use crate::notes::{ApprovalResult, OutboxView, Preview};
 use crate::store::OutboxEntry;
 use tauri::{AppHandle, Manager, State};
@@ -206,6 +207,21 @@ fn retire_note_template(hub: State<'_, HubState>, id: i64) -> Res<NoteTemplate> 
     Ok(hub.get()?.retire_note_template(id)?)
 }
 
+#[tauri::command]
+fn request_task_push(hub: State<'_, HubState>, task_id: i64, task_type: Option<String>) -> Res<TaskLink> {
+    Ok(hub.get()?.request_task_push(task_id, task_type.as_deref())?)
+}
+
+#[tauri::command]
+fn dismiss_task_sync_notice(hub: State<'_, HubState>, task_id: i64) -> Res<()> {
+    Ok(hub.get()?.dismiss_task_sync_notice(task_id)?)
+}
+
+#[tauri::command]
+fn task_sync_view(hub: State<'_, HubState>) -> Res<TaskSyncView> {
+    Ok(hub.get()?.task_sync_view()?)
+}
+
 fn write_clipboard(app: &AppHandle, text: String) -> Res<String> {
     app.clipboard().write_text(text.clone()).map_err(|e| UiError {
         code: "clipboard_unavailable",
@@ -269,14 +285,25 @@ pub fn run(hub: Result<Hub, HubError>, systmone: std::net::SocketAddr) -> Result
             add_note_template,
             update_note_template,
             retire_note_template,
+            request_task_push,
+            dismiss_task_sync_notice,
+            task_sync_view,
         ])
         .setup(|app| {
-            // Approved notes are filed in the background for as long as the window is open.
+            // Approved notes are filed, and ward tasks synced, in the background for as long
+            // as the window is open (both through the one paced SystmOne queue).
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let state = handle.state::<HubState>();
                 if let Ok(hub) = state.get() {
                     hub.run_background_filing("Inpatient Hub window").await;
+                }
+            });
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let state = handle.state::<HubState>();
+                if let Ok(hub) = state.get() {
+                    hub.run_background_task_sync().await;
                 }
             });
             Ok(())

@@ -18,6 +18,9 @@ pub enum SettingKey {
     CurrentUserRole,
     /// When the SystmOne APIKey was last set or cleared (the key itself lives in the keychain).
     SystmOneApiKeyChangedAt,
+    /// Who a ward task sent to SystmOne with nobody assigned goes to: `team:NAME`,
+    /// `group:NAME` or `user:NAME` (SystmOne refuses unassigned tasks).
+    TaskDefaultAssignee,
 }
 
 impl SettingKey {
@@ -29,6 +32,7 @@ impl SettingKey {
             SettingKey::RequireCosignature => "require_cosignature",
             SettingKey::CurrentUserRole => "current_user_role",
             SettingKey::SystmOneApiKeyChangedAt => "systmone_api_key_changed_at",
+            SettingKey::TaskDefaultAssignee => "task_default_assignee",
         }
     }
 }

@@ -65,12 +65,6 @@ impl StoreAccess for std::sync::Mutex<Store> {
     }
 }
 
-impl StoreAccess for crate::hub::Hub {
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        f(&mut self.store())
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TaskSyncError {
     #[error("task sync could not use the ward database: {0}")]
