@@ -1,0 +1,120 @@
+// Inpatient Hub window: routing between the four views and the status strip.
+
+import { api } from "./api.js";
+import { byId } from "./dom.js";
+import { clearErrors, clearNotice, showApiError } from "./errors.js";
+import { state } from "./state.js";
+import { initBoard, loadBoard, applyEditControls } from "./board.js";
+import { initHandover, loadHandover } from "./handover.js";
+import { initAudit, loadAudit } from "./audit.js";
+import { initSettings, renderSettings } from "./settings.js";
+
+const VIEWS = {
+  board: { title: "Ward board", load: loadBoard },
+  handover: { title: "Handover", load: loadHandover },
+  audit: { title: "Audit", load: loadAudit },
+  settings: { title: "Settings", load: async () => (renderSettings(), true) },
+};
+
+/** How often the board refreshes itself so overdue flags and other users' changes appear. */
+const REFRESH_MS = 60_000;
+
+async function refreshStatus() {
+  try {
+    state.status = await api.status();
+  } catch (error) {
+    showApiError(error);
+    return false;
+  }
+  applyStatus();
+  return true;
+}
+
+function applyStatus() {
+  const status = state.status;
+  const user = status.current_user;
+  byId("current-user").textContent = user ?? "not chosen";
+  byId("no-user-notice").hidden = Boolean(user) || state.view === "settings";
+
+  state.readOnly = Boolean(status.read_only) || Boolean(state.board?.read_only);
+  byId("read-only-callout").hidden = !state.readOnly;
+  byId("database-state").textContent = state.readOnly ? "Database: read-only" : "";
+  byId("status-strip").classList.toggle("app-status-strip--read-only", state.readOnly);
+
+  // Demo mode: unmistakable on every view (banner, title) so no one mistakes the simulator for SystmOne.
+  const demo = status.demo_mode === true;
+  byId("demo-banner").hidden = !demo;
+  document.body.classList.toggle("app-demo", demo);
+
+  const systmone = byId("systmone-status");
+  const connection = describeSystmOne(status.systmone);
+  systmone.hidden = !connection;
+  systmone.textContent = connection ? `SystmOne: ${connection}` : "";
+  applyEditControls();
+}
+
+/** The SystmOne connection state in words, whatever shape the backend sends it in. */
+function describeSystmOne(value) {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string") return value;
+  if (typeof value === "object") return String(value.message ?? value.state ?? value.status ?? JSON.stringify(value));
+  return String(value);
+}
+
+function viewFromHash() {
+  const name = location.hash.replace(/^#/, "");
+  return Object.hasOwn(VIEWS, name) ? name : null;
+}
+
+async function show(name, { focus = true } = {}) {
+  state.view = name;
+  clearErrors();
+  clearNotice();
+  for (const key of Object.keys(VIEWS)) {
+    byId(`view-${key}`).hidden = key !== name;
+    const item = document.querySelector(`.nhsuk-header__navigation-item[data-view="${key}"]`);
+    const link = byId(`nav-${key}`);
+    item?.classList.toggle("nhsuk-header__navigation-item--current", key === name);
+    if (key === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const demo = state.status?.demo_mode === true ? "DEMO – " : "";
+  document.title = `${demo}${VIEWS[name].title} – Inpatient Hub`;
+  if (state.status) applyStatus();
+  await VIEWS[name].load();
+  if (state.status) applyStatus();
+  if (focus) byId(`${name}-title`).focus();
+}
+
+async function onUserChanged() {
+  await refreshStatus();
+  renderSettings();
+}
+
+async function start() {
+  document.body.classList.add("js-enabled", "nhsuk-frontend-supported");
+  initBoard();
+  initHandover();
+  initAudit();
+  initSettings({ onUserChanged });
+  window.addEventListener("hashchange", () => {
+    const name = viewFromHash();
+    if (name) show(name);
+  });
+  await refreshStatus();
+  const first = viewFromHash() ?? (state.status && !state.status.current_user ? "settings" : "board");
+  await show(first, { focus: false });
+  document.body.dataset.ready = "true";
+
+  setInterval(async () => {
+    // Never redraw under someone typing in an inline edit form.
+    if (state.view !== "board" || state.editing || document.hidden) return;
+    await refreshStatus();
+    await loadBoard();
+    applyStatus();
+  }, REFRESH_MS);
+}
+
+start().catch((error) => {
+  showApiError({ code: "error", message: `The window could not start: ${error?.message ?? error}` });
+});
