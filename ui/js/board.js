@@ -148,6 +148,19 @@ function patientSection(patient, tasks, now) {
       { class: "nhsuk-body-s app-patient__meta" },
       patient.nhs_number ? `NHS number ${formatNhsNumber(patient.nhs_number)}` : "No NHS number recorded",
     ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small nhsuk-u-display-none-print",
+        id: `patient-${patient.id}-add-task`,
+        "data-testid": `patient-${patient.id}-add-task`,
+        "data-edit-control": "",
+        "aria-label": `Add a task for ${patient.bed}`,
+        on: { click: () => startTaskFor(patient) },
+      },
+      "Add a task",
+    ),
     tasks.length
       ? taskTable(patient, tasks, now)
       : h("p", { class: "nhsuk-body", "data-testid": `patient-${patient.id}-no-tasks` },
@@ -395,6 +408,14 @@ async function taskAction(t, action) {
   const next = document.getElementById(`task-${t.id}-${action === "reopen" ? "complete" : "reopen"}`) ??
     document.getElementById(`patient-${t.patient_id}-heading`);
   next?.focus();
+}
+
+/** Jumps to the add-task form with this patient chosen. */
+function startTaskFor(patient) {
+  byId("task-patient").value = String(patient.id);
+  const title = byId("task-title");
+  title.scrollIntoView({ block: "center" });
+  title.focus();
 }
 
 async function addTask() {

@@ -10,6 +10,7 @@ import { errorTopic, sentence } from "./format.js";
  */
 export function showErrors(problems, { focus = true } = {}) {
   clearErrors();
+  clearNotice(); // an old "Task added" beside a new error would mislead
   const summary = byId("error-summary");
   const items = problems.map((p) => {
     const target = p.fieldId ? `#${p.fieldId}` : p.href;

@@ -52,7 +52,8 @@ function patientBlock({ patient, open_tasks: tasks }, now) {
             "thead",
             { class: "nhsuk-table__head" },
             h("tr", { class: "nhsuk-table__row" },
-              ["Task", "Assigned to", "Due", ""].map((label) => h("th", { class: "nhsuk-table__header", scope: "col" }, label))),
+              ["Task", "Assigned to", "Due"].map((label) => h("th", { class: "nhsuk-table__header", scope: "col" }, label)),
+              h("th", { class: "nhsuk-table__header", scope: "col" }, h("span", { class: "nhsuk-u-visually-hidden" }, "Flags"))),
           ),
           h(
             "tbody",
