@@ -20,13 +20,17 @@ if [[ ${INPATIENT_HUB_TEST_SESSION:-} != 1 ]]; then
   exit $?
 fi
 
+# The window's accessibility bridge is not needed under Xvfb and only adds D-Bus noise.
+export NO_AT_BRIDGE=1
+
+OUTPUT_LOG=$(mktemp "${TMPDIR:-/tmp}/inpatient-hub-test-output.XXXXXX")
 declare -a STEP_NAMES=() STEP_TIMES=()
 step() {
   local name=$1
   shift
   printf '\n==> %s\n' "$name"
   local start=$SECONDS
-  "$@"
+  "$@" 2>&1 | tee -a "$OUTPUT_LOG"
   STEP_NAMES+=("$name")
   STEP_TIMES+=("$((SECONDS - start))")
 }
@@ -35,6 +39,13 @@ summary() {
   printf '\n==> test-all summary\n'
   for i in "${!STEP_NAMES[@]}"; do printf '  ok    %-32s %4ss\n' "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}"; done
   if ((status != 0)); then printf '  FAILED (exit %s): see the step above\n' "$status"; fi
+  # Totals over both runners: cargo's "test result: ... N passed; N failed" and node's "pass N" / "fail N".
+  local passed failed
+  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed;?$/) p += $i } /^. pass [0-9]+$/ { p += $3 } END { print p + 0 }' "$OUTPUT_LOG")
+  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed;?$/) f += $i } /^. fail [0-9]+$/ { f += $3 } END { print f + 0 }' "$OUTPUT_LOG")
+  rm -f "$OUTPUT_LOG"
+  if ((status != 0 && failed == 0)); then failed=1; fi
+  printf 'test-all: %s passed, %s failed\n' "$passed" "$failed"
 }
 trap summary EXIT
 
