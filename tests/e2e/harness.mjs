@@ -5,7 +5,7 @@
 // --version 2.1.0 --locked) and WebKitWebDriver (Debian: webkit2gtk-driver).
 // INPATIENT_HUB_APP overrides the app binary; otherwise <target>/debug/inpatient-hub.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
@@ -22,6 +22,20 @@ export function appBinary() {
   const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repoRoot, "target");
   const exe = process.platform === "win32" ? "inpatient-hub.exe" : "inpatient-hub";
   return join(target, "debug", exe);
+}
+
+/** hubctl from the same build as the app, to change the database behind the window's back. */
+export function hubctlBinary() {
+  if (process.env.INPATIENT_HUB_HUBCTL) return resolve(process.env.INPATIENT_HUB_HUBCTL);
+  return join(dirname(appBinary()), process.platform === "win32" ? "hubctl.exe" : "hubctl");
+}
+
+/** Runs hubctl on `dataDir` with `--json`; returns the parsed output or throws with its stderr. */
+export function hubctl(dataDir, ...args) {
+  const result = spawnSync(hubctlBinary(), ["--data-dir", dataDir, "--json", ...args], { encoding: "utf8" });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`hubctl ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
+  return JSON.parse(result.stdout);
 }
 
 function tauriDriverBinary() {

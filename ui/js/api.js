@@ -1,6 +1,9 @@
 // The one door to the Rust backend. Every failure becomes `{code, message}` so views
 // can show the backend's own words.
 
+/** Fired on `window` when a command finds the database read-only. */
+export const READ_ONLY_EVENT = "inpatient-hub:read-only";
+
 export class ApiError extends Error {
   constructor(code, message) {
     super(message);
@@ -26,7 +29,11 @@ export async function call(command, args = {}) {
   try {
     return await tauri.core.invoke(command, args);
   } catch (raw) {
-    throw toApiError(raw);
+    const error = toApiError(raw);
+    // The database can turn out read-only only when a write is tried: tell the window at once
+    // so it disables every edit control, not just the one that failed.
+    if (error.code === "database_read_only") window.dispatchEvent(new CustomEvent(READ_ONLY_EVENT));
+    throw error;
   }
 }
 

@@ -1,6 +1,6 @@
 // Inpatient Hub window: routing between the four views and the status strip.
 
-import { api } from "./api.js";
+import { api, READ_ONLY_EVENT } from "./api.js";
 import { byId } from "./dom.js";
 import { clearErrors, clearNotice, showApiError } from "./errors.js";
 import { state } from "./state.js";
@@ -36,7 +36,7 @@ function applyStatus() {
   byId("current-user").textContent = user ?? "not chosen";
   byId("no-user-notice").hidden = Boolean(user) || state.view === "settings";
 
-  state.readOnly = Boolean(status.read_only) || Boolean(state.board?.read_only);
+  state.readOnly = Boolean(status.read_only) || Boolean(state.board?.read_only) || state.readOnlySeen;
   byId("read-only-callout").hidden = !state.readOnly;
   byId("database-state").textContent = state.readOnly ? "Database: read-only" : "";
   byId("status-strip").classList.toggle("app-status-strip--read-only", state.readOnly);
@@ -97,6 +97,10 @@ async function start() {
   initHandover();
   initAudit();
   initSettings({ onUserChanged });
+  window.addEventListener(READ_ONLY_EVENT, () => {
+    state.readOnlySeen = true;
+    if (state.status) applyStatus();
+  });
   window.addEventListener("hashchange", () => {
     const name = viewFromHash();
     if (name) show(name);

@@ -5,6 +5,8 @@ export const state = {
   status: null,
   /** True when the database cannot be written: every edit control is disabled. */
   readOnly: false,
+  /** Set when a write was refused as read-only, even if the backend reported the database writable at start. */
+  readOnlySeen: false,
   /** The last `board` answer. */
   board: null,
   /** The board's filters as sent to the backend. */
