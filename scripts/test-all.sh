@@ -41,8 +41,8 @@ summary() {
   if ((status != 0)); then printf '  FAILED (exit %s): see the step above\n' "$status"; fi
   # Totals over both runners: cargo's "test result: ... N passed; N failed" and node's "pass N" / "fail N".
   local passed failed
-  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed;?$/) p += $i } /^. pass [0-9]+$/ { p += $3 } END { print p + 0 }' "$OUTPUT_LOG")
-  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed;?$/) f += $i } /^. fail [0-9]+$/ { f += $3 } END { print f + 0 }' "$OUTPUT_LOG")
+  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed;?$/) p += $i } NF == 3 && $2 == "pass" && $3 ~ /^[0-9]+$/ { p += $3 } END { print p + 0 }' "$OUTPUT_LOG")
+  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed;?$/) f += $i } NF == 3 && $2 == "fail" && $3 ~ /^[0-9]+$/ { f += $3 } END { print f + 0 }' "$OUTPUT_LOG")
   rm -f "$OUTPUT_LOG"
   if ((status != 0 && failed == 0)); then failed=1; fi
   printf 'test-all: %s passed, %s failed\n' "$passed" "$failed"

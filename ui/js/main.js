@@ -111,8 +111,10 @@ async function start() {
   document.body.dataset.ready = "true";
 
   setInterval(async () => {
-    // Never redraw under someone typing in an inline edit form.
-    if (state.view !== "board" || state.editing || document.hidden) return;
+    // Never redraw under someone editing a task or moving through the board by keyboard:
+    // replacing the rows would throw away their place.
+    const inBoard = document.activeElement && byId("board").contains(document.activeElement);
+    if (state.view !== "board" || state.editing || inBoard || document.hidden) return;
     await refreshStatus();
     await loadBoard();
     applyStatus();
