@@ -3,6 +3,8 @@
 # OS's per-user data folder, or --data-dir DIR / INPATIENT_HUB_DATA_DIR). Extra arguments go to the app.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Rust installed by rustup lives here; a non-login shell (CI) may not have it on PATH yet.
+if [[ -d ${CARGO_HOME:-$HOME/.cargo}/bin ]]; then export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"; fi
 
 ./scripts/setup.sh
 cargo build --bins

@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
+# Rust installed by rustup lives here; a non-login shell (CI) may not have it on PATH yet.
+if [[ -d ${CARGO_HOME:-$HOME/.cargo}/bin ]]; then export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"; fi
 
 if [[ ${INPATIENT_HUB_TEST_SESSION:-} != 1 ]]; then
   ./scripts/setup.sh

@@ -97,6 +97,15 @@ describe("task actions", () => {
         assert.equal(await (await app.find(`task-${id}`)).getAttribute("data-status"), "open");
       });
 
+      await step(app, "handover", async () => {
+        await app.navigate("handover");
+        const row = await app.find(`handover-task-${id}`);
+        assert.match(await row.getText(), /Obs hourly/);
+        assert.match(await row.getText(), /Dr Chen/);
+        assert.match(await app.text("handover-generated"), /1 open task for 1 patient/);
+        assert.equal(await (await app.findById("handover-print")).isDisplayed(), true);
+      });
+
       await step(app, "audit", async () => {
         await app.navigate("audit");
         await app.select("audit-entity", "task");
@@ -120,6 +129,34 @@ describe("task actions", () => {
         ]);
         assert.match(await rows[2].getText(), /Obs 2-hourly → Obs hourly/);
       });
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("every control is labelled and every view is reachable from the header", async () => {
+    const dataDir = makeDataDir();
+    dirs.push(dataDir);
+    seedWard(dataDir);
+    const app = await App.launch(driver, dataDir);
+    try {
+      for (const view of ["board", "handover", "audit", "settings"]) {
+        await step(app, `labels-${view}`, async () => {
+          await app.navigate(view);
+          const unlabelled = await app.driver.executeScript(`
+            return [...document.querySelectorAll("input, select, textarea, button")]
+              .filter((el) => el.offsetParent !== null)
+              .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
+              .map((el) => el.id || el.outerHTML.slice(0, 80));`);
+          assert.deepEqual(unlabelled, [], `unlabelled controls on ${view}`);
+          assert.equal(await app.driver.executeScript("return document.title"), {
+            board: "Ward board – Inpatient Hub",
+            handover: "Handover – Inpatient Hub",
+            audit: "Audit – Inpatient Hub",
+            settings: "Settings – Inpatient Hub",
+          }[view]);
+        });
+      }
     } finally {
       await app.close();
     }
