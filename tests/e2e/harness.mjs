@@ -65,8 +65,12 @@ export async function startDriver() {
   let nativePort = await freePort();
   while (nativePort === port) nativePort = await freePort();
   const binary = tauriDriverBinary();
+  // Its own process group (POSIX), so stopping it also ends WebKitWebDriver and any app window a
+  // failed test left behind, instead of orphaning them.
+  const ownGroup = process.platform !== "win32";
   const child = spawn(binary, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", "pipe", "pipe"],
+    detached: ownGroup,
   });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
@@ -97,10 +101,23 @@ export async function startDriver() {
     url,
     output: () => output,
     async stop() {
-      if (exited) return;
-      child.kill("SIGTERM");
-      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
-      if (!exited) child.kill("SIGKILL");
+      const signalAll = (signal) => {
+        try {
+          if (ownGroup) process.kill(-child.pid, signal);
+          else child.kill(signal);
+        } catch {
+          // the group is already gone
+        }
+      };
+      if (!exited) {
+        signalAll("SIGTERM");
+        for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      }
+      signalAll("SIGKILL"); // whatever is left in the group (an app window, WebKitWebDriver)
+      // A grandchild that escaped the group may still hold these pipes; never let that keep
+      // the test process alive.
+      child.stdout.destroy();
+      child.stderr.destroy();
     },
   };
 }
@@ -144,7 +161,16 @@ export class App {
     };
     const driver = await new Builder().usingServer(driverHandle.url).withCapabilities(capabilities).build();
     const instance = new App(driver, dataDir);
-    await instance.waitUntilReady();
+    try {
+      await instance.waitUntilReady();
+    } catch (error) {
+      // End the session (and the window) so the next test can open one.
+      const shot = await instance.screenshot(`launch-${Date.now()}`);
+      if (shot) error.message += `\n(screenshot: ${shot})`;
+      error.message += `\n(app binary: ${app}; is it built from this checkout's ui/?)`;
+      await instance.close();
+      throw error;
+    }
     return instance;
   }
 
