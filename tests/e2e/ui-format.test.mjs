@@ -8,6 +8,7 @@ import {
   compareBeds,
   composeDue,
   describeDetail,
+  describeSystmOne,
   dueParts,
   errorTopic,
   formatDue,
@@ -76,4 +77,16 @@ test("backend errors are pinned to the field they are about", () => {
     [{ code: "conflict", message: "task 4 is already done" }, null],
   ];
   for (const [error, topic] of cases) assert.equal(errorTopic(error), topic, error.message);
+});
+
+test("the SystmOne link reads in words with a tag colour", () => {
+  const connected = describeSystmOne({ state: { kind: "connected", user: { name: "Dr Jane Smith" }, site: "Ward 5" } });
+  assert.deepEqual(connected, { label: "Connected", colour: "green", detail: "connected as Dr Jane Smith at Ward 5" });
+  assert.equal(describeSystmOne({ state: { kind: "connected", user: null, site: null } }).detail, "connected");
+  assert.equal(describeSystmOne({ state: { kind: "blocked", message: "Device blocked by Dr X" } }).detail, "Device blocked by Dr X");
+  assert.equal(describeSystmOne({ state: { kind: "awaiting_approval" } }).colour, "orange");
+  assert.equal(describeSystmOne({ state: { kind: "not_running" }, problem: "no APIKey is set" }).detail, "no APIKey is set");
+  assert.equal(describeSystmOne({ state: { kind: "disabled" } }).label, "Off");
+  assert.equal(describeSystmOne(null), null, "a backend without the command shows nothing");
+  assert.equal(describeSystmOne({}), null);
 });

@@ -46,5 +46,6 @@ export const api = {
   addTask: (input) => call("add_task", { input }),
   editTask: (id, input) => call("edit_task", { id, input }),
   setTaskStatus: (id, status, version) => call("set_task_status", { id, status, version }),
+  systmoneStatus: () => call("systmone_status"),
   audit: (entity, entityId) => call("audit", { entity: entity || null, entityId: entityId || null }),
 };

@@ -159,3 +159,29 @@ export function sentence(message) {
   const s = String(message ?? "").trim();
   return s ? s[0].toUpperCase() + s.slice(1) : s;
 }
+
+/**
+ * The SystmOne link in a few words and a tag colour, from `systmone_status`
+ * (`{state: {kind, ...}, problem, demo_mode, ...}`). Returns null when there is nothing to show.
+ */
+export function describeSystmOne(status) {
+  if (!status || typeof status !== "object") return null;
+  const state = status.state ?? {};
+  switch (state.kind) {
+    case "connected": {
+      const who = state.user?.name ? ` as ${state.user.name}` : "";
+      const where = state.site ? ` at ${state.site}` : "";
+      return { label: "Connected", colour: "green", detail: `connected${who}${where}` };
+    }
+    case "awaiting_approval":
+      return { label: "Waiting for approval", colour: "orange", detail: "approve this device in SystmOne" };
+    case "blocked":
+      return { label: "Blocked", colour: "red", detail: state.message || "unblock this device in SystmOne's Device Manager" };
+    case "disabled":
+      return { label: "Off", colour: "grey", detail: "switched off in Settings" };
+    case "not_running":
+      return { label: "Not connected", colour: "grey", detail: status.problem || "SystmOne is not running, or nobody is logged in" };
+    default:
+      return status.problem ? { label: "Not connected", colour: "grey", detail: status.problem } : null;
+  }
+}

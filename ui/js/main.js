@@ -1,7 +1,8 @@
 // Inpatient Hub window: routing between the four views and the status strip.
 
 import { api, READ_ONLY_EVENT } from "./api.js";
-import { byId } from "./dom.js";
+import { byId, replaceChildren, tag } from "./dom.js";
+import { describeSystmOne } from "./format.js";
 import { clearErrors, clearNotice, showApiError } from "./errors.js";
 import { state } from "./state.js";
 import { initBoard, loadBoard, applyEditControls } from "./board.js";
@@ -18,6 +19,8 @@ const VIEWS = {
 
 /** How often the board refreshes itself so overdue flags and other users' changes appear. */
 const REFRESH_MS = 60_000;
+/** How often the status strip asks for the SystmOne link's state (a local read, no SystmOne traffic). */
+const SYSTMONE_REFRESH_MS = 5_000;
 
 async function refreshStatus() {
   try {
@@ -42,23 +45,35 @@ function applyStatus() {
   byId("status-strip").classList.toggle("app-status-strip--read-only", state.readOnly);
 
   // Demo mode: unmistakable on every view (banner, title) so no one mistakes the simulator for SystmOne.
-  const demo = status.demo_mode === true;
+  const demo = status.demo_mode === true || state.systmone?.demo_mode === true;
   byId("demo-banner").hidden = !demo;
   document.body.classList.toggle("app-demo", demo);
 
-  const systmone = byId("systmone-status");
-  const connection = describeSystmOne(status.systmone);
-  systmone.hidden = !connection;
-  systmone.textContent = connection ? `SystmOne: ${connection}` : "";
+  applySystmOne();
   applyEditControls();
 }
 
-/** The SystmOne connection state in words, whatever shape the backend sends it in. */
-function describeSystmOne(value) {
-  if (value === undefined || value === null) return "";
-  if (typeof value === "string") return value;
-  if (typeof value === "object") return String(value.message ?? value.state ?? value.status ?? JSON.stringify(value));
-  return String(value);
+/** Asks for the SystmOne link's state; a backend without the command simply shows none. */
+async function refreshSystmOne() {
+  try {
+    state.systmone = await api.systmoneStatus();
+  } catch {
+    state.systmone = null;
+  }
+  if (state.status) applyStatus(); // also the demo banner, which either answer may switch on
+  else applySystmOne();
+}
+
+function applySystmOne() {
+  const el = byId("systmone-status");
+  const described = describeSystmOne(state.systmone);
+  el.hidden = !described;
+  if (!described) {
+    el.replaceChildren();
+    return;
+  }
+  el.dataset.state = state.systmone?.state?.kind ?? "";
+  replaceChildren(el, "SystmOne: ", tag(described.label, described.colour, "systmone-state"), ` ${described.detail}`);
 }
 
 function viewFromHash() {
@@ -78,7 +93,7 @@ async function show(name, { focus = true } = {}) {
     if (key === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const demo = state.status?.demo_mode === true ? "DEMO – " : "";
+  const demo = state.status?.demo_mode === true || state.systmone?.demo_mode === true ? "DEMO – " : "";
   document.title = `${demo}${VIEWS[name].title} – Inpatient Hub`;
   if (state.status) applyStatus();
   await VIEWS[name].load();
@@ -106,9 +121,14 @@ async function start() {
     if (name) show(name);
   });
   await refreshStatus();
+  await refreshSystmOne();
   const first = viewFromHash() ?? (state.status && !state.status.current_user ? "settings" : "board");
   await show(first, { focus: false });
   document.body.dataset.ready = "true";
+
+  setInterval(() => {
+    if (!document.hidden) refreshSystmOne();
+  }, SYSTMONE_REFRESH_MS);
 
   setInterval(async () => {
     // Never redraw under someone editing a task or moving through the board by keyboard:

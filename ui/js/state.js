@@ -7,6 +7,8 @@ export const state = {
   readOnly: false,
   /** Set when a write was refused as read-only, even if the backend reported the database writable at start. */
   readOnlySeen: false,
+  /** The last `systmone_status` answer, or null when the backend has none. */
+  systmone: null,
   /** The last `board` answer. */
   board: null,
   /** The board's filters as sent to the backend. */
