@@ -6,5 +6,10 @@
 pub mod config;
 pub mod domain;
 pub mod hub;
+pub mod lookup;
+pub mod notes;
 pub mod shell;
+pub mod simulator;
 pub mod store;
+pub mod systmone;
+pub mod tasksync;

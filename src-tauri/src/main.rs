@@ -12,6 +12,13 @@ struct Args {
     /// Where the ward database lives (default: the OS's per-user data directory).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Demo mode: run against the bundled SystmOne simulator with fictitious patients. The window shows a DEMO
+    /// banner on every screen. Without it the app never treats a simulator as SystmOne.
+    #[arg(long, env = "INPATIENT_HUB_DEMO")]
+    demo: bool,
+    /// The SystmOne client's integration socket.
+    #[arg(long, env = config::SYSTMONE_ENV, default_value = config::DEFAULT_SYSTMONE_ADDR)]
+    systmone: String,
 }
 
 fn main() -> ExitCode {
@@ -21,12 +28,18 @@ fn main() -> ExitCode {
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string()),
     };
-    let hub = match Hub::open(&data_dir) {
-        Ok(hub) => hub,
+    let systmone = match config::parse_systmone_addr(&args.systmone) {
+        Ok(addr) => addr,
         Err(e) => return fail(&e.to_string()),
     };
-    tracing::info!(data_dir = %data_dir.display(), "starting Inpatient Hub");
-    match shell::run(hub) {
+    // A database that cannot be opened is reported in the window (staff start the app by
+    // double-clicking; there is no terminal to read), and on stderr for IT.
+    let hub = Hub::open(&data_dir).map(|hub| hub.with_demo_mode(args.demo));
+    if let Err(e) = &hub {
+        tracing::error!(code = e.code(), "the ward database could not be opened: {e}");
+    }
+    tracing::info!(data_dir = %data_dir.display(), demo = args.demo, "starting Inpatient Hub");
+    match shell::run(hub, systmone) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("the window could not start: {e}")),
     }

@@ -99,6 +99,119 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_by_state ON outbox(state, next_attempt_at);
     "#,
+    // v4: case-note approval, the outbox state machine's detail, and ward note templates.
+    // Approved notes are frozen by the database itself, and a filed outbox entry is final.
+    r#"
+    ALTER TABLE notes ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE notes ADD COLUMN approved_role TEXT;
+    ALTER TABLE notes ADD COLUMN approved_text TEXT;
+    ALTER TABLE notes ADD COLUMN cosigned_role TEXT;
+    ALTER TABLE notes ADD COLUMN filed_event_uid TEXT;
+    CREATE INDEX notes_by_patient ON notes(patient_id, status);
+    CREATE TRIGGER notes_frozen_once_approved BEFORE UPDATE ON notes
+        WHEN OLD.status <> 'draft' AND (
+            NEW.status = 'draft'
+            OR NEW.body IS NOT OLD.body OR NEW.patient_id IS NOT OLD.patient_id
+            OR NEW.template IS NOT OLD.template OR NEW.reference IS NOT OLD.reference
+            OR NEW.corrects_note IS NOT OLD.corrects_note OR NEW.text_sha256 IS NOT OLD.text_sha256
+            OR NEW.approved_text IS NOT OLD.approved_text OR NEW.approved_at IS NOT OLD.approved_at
+            OR NEW.approved_by IS NOT OLD.approved_by OR NEW.approved_role IS NOT OLD.approved_role
+            OR NEW.created_by IS NOT OLD.created_by OR NEW.created_at IS NOT OLD.created_at)
+        BEGIN SELECT RAISE(ABORT, 'an approved note cannot be changed; write a correction instead'); END;
+    CREATE TRIGGER notes_approved_never_deleted BEFORE DELETE ON notes WHEN OLD.status <> 'draft'
+        BEGIN SELECT RAISE(ABORT, 'an approved note cannot be deleted'); END;
+    ALTER TABLE outbox ADD COLUMN state_detail TEXT NOT NULL DEFAULT '{"state":"queued"}';
+    ALTER TABLE outbox ADD COLUMN interactive INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX outbox_one_entry_per_note ON outbox(subject_id) WHERE kind = 'note';
+    CREATE TRIGGER outbox_filed_is_final BEFORE UPDATE ON outbox
+        WHEN OLD.kind = 'note' AND OLD.state IN ('filed', 'filed_manually')
+        BEGIN SELECT RAISE(ABORT, 'a filed note''s outbox entry cannot change'); END;
+    CREATE TRIGGER outbox_notes_never_deleted BEFORE DELETE ON outbox WHEN OLD.kind = 'note'
+        BEGIN SELECT RAISE(ABORT, 'a note''s outbox entry cannot be deleted'); END;
+    CREATE TABLE note_templates (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(name) BETWEEN 1 AND 80),
+        body        TEXT NOT NULL CHECK (length(body) BETWEEN 1 AND 20000),
+        retired_at  TEXT,
+        retired_by  TEXT,
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        updated_by  TEXT NOT NULL,
+        version     INTEGER NOT NULL DEFAULT 1
+    );
+    INSERT INTO note_templates (name, body, created_at, created_by, updated_at, updated_by)
+    SELECT t.name, t.body, ts.now, 'Inpatient Hub (default template)', ts.now, 'Inpatient Hub (default template)'
+    FROM (SELECT strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now') AS now) AS ts,
+    (
+        SELECT 'Ward round' AS name, 'Ward round
+Present:
+Presentation and mental state:
+Physical health:
+Risk:
+Medication changes:
+Plan:' AS body
+        UNION ALL SELECT '1:1 observation', '1:1 observation
+Level and reason for observation:
+Period observed (from - to):
+Presentation and engagement:
+Incidents or risks noted:
+Observed by:'
+        UNION ALL SELECT 'Escorted leave', 'Escorted leave
+Leave authorised (Section 17 / informal):
+Escorted by:
+Time out / time returned:
+Presentation before leave:
+Presentation on return:
+Concerns:'
+        UNION ALL SELECT 'Handover', 'Handover
+Current presentation:
+Risks:
+Outstanding tasks:
+Plan for next shift:'
+        UNION ALL SELECT 'Family contact', 'Family / carer contact
+Contact with (name, relationship):
+Method (phone / visit / meeting):
+Consent to share information checked:
+Summary of discussion:
+Actions agreed:'
+    ) AS t;
+    "#,
+    // v5: task sync with SystmOne (tasksync): per task, its SystmOne TaskUID, sync state and the
+    // last values known to match SystmOne (the merge base); per patient, when its tasks were
+    // last confirmed. Self-contained: may sit at any position after v3.
+    r#"
+    CREATE TABLE task_links (
+        task_id             INTEGER PRIMARY KEY REFERENCES tasks(id),
+        task_uid            TEXT UNIQUE CHECK (task_uid IS NULL OR length(task_uid) = 16),
+        state               TEXT NOT NULL CHECK (state IN ('local', 'create_pending', 'create_in_flight', 'linked', 'detached')),
+        reference           TEXT UNIQUE,
+        task_type           TEXT,
+        push_requested_at   TEXT,
+        push_requested_by   TEXT,
+        create_attempted_at TEXT,
+        base_content        TEXT,
+        base_title          TEXT,
+        base_due            TEXT,
+        base_assignee_kind  TEXT CHECK (base_assignee_kind IS NULL OR base_assignee_kind IN ('user', 'group', 'team')),
+        base_assignee_name  TEXT,
+        base_status         TEXT,
+        base_entered        TEXT,
+        push_failed_version INTEGER,
+        retry_after         TEXT,
+        notice              TEXT,
+        notice_at           TEXT,
+        updated_at          TEXT NOT NULL
+    );
+    CREATE INDEX task_links_by_state ON task_links(state);
+    CREATE TABLE task_sync_patients (
+        patient_id             INTEGER PRIMARY KEY REFERENCES patients(id),
+        tasks_confirmed_at     TEXT,
+        today_pulled_at        TEXT,
+        full_pull_attempted_at TEXT,
+        full_pull_wanted       INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -6,12 +6,18 @@
 
 mod audit;
 mod migrations;
+mod notes;
+mod outbox;
 mod patients;
 mod settings;
+pub mod task_links;
 mod tasks;
+mod templates;
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use migrations::{SCHEMA_VERSION, MIGRATIONS};
+pub use notes::NoteFilter;
+pub use outbox::{OutboxClaim, OutboxEntry};
 pub use patients::{NewPatient, Patient};
 pub use settings::SettingKey;
 
@@ -104,6 +110,16 @@ impl Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Opens an existing database for reading only (e.g. on read-only media, or for diagnostics).
+    pub fn open_read_only(path: &Path) -> StoreResult<Store> {
+        Self::open_with(path, true)
+    }
+
+    /// How long a write waits for another process's lock before failing with [`StoreError::Locked`].
+    pub fn set_busy_timeout(&self, timeout: Duration) -> StoreResult<()> {
+        self.conn.busy_timeout(timeout).map_err(|e| self.err(e))
     }
 
     /// An in-memory store for unit tests.
@@ -231,6 +247,36 @@ mod tests {
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn a_locked_database_is_reported_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        store.set_busy_timeout(Duration::from_millis(100)).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap_err();
+        assert!(matches!(err, StoreError::Locked), "{err:?}");
+        other.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(store.setting(SettingKey::CurrentUser).unwrap(), None);
+        // Once the other writer is gone, the same write succeeds.
+        store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap();
+    }
+
+    #[test]
+    fn a_read_only_store_reads_but_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap();
+        drop(store);
+        let mut ro = Store::open_read_only(&path).unwrap();
+        assert!(ro.is_read_only());
+        assert_eq!(ro.setting(SettingKey::CurrentUser).unwrap().as_deref(), Some("Nurse A"));
+        let err = ro.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse B")).unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
     }
 
     #[test]

@@ -97,6 +97,77 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Links a ward patient to a SystmOne record after a clinician confirmed the match:
+    /// sets the NHS number, who confirmed it and when, and caches the demographics seen.
+    pub fn link_patient(
+        &mut self,
+        actor: &str,
+        id: PatientId,
+        nhs: &NhsNumber,
+        demographics_json: &str,
+    ) -> StoreResult<Patient> {
+        self.write(|tx| {
+            let clash: Option<i64> = tx
+                .query_row("SELECT id FROM patients WHERE nhs_number = ?1 AND id != ?2", params![nhs.digits(), id], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::Sqlite)?;
+            if let Some(other) = clash {
+                return Err(StoreError::Conflict(format!(
+                    "NHS number {nhs} is already linked to another ward patient (patient {other}); check for a duplicate"
+                )));
+            }
+            let before: Option<Option<String>> = tx
+                .query_row("SELECT nhs_number FROM patients WHERE id = ?1 AND discharged_at IS NULL", [id], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::Sqlite)?;
+            let before = before.ok_or(StoreError::NotFound { what: "patient on the ward", id: id.to_string() })?;
+            let now = super::now();
+            tx.execute(
+                "UPDATE patients SET nhs_number = ?2, systmone_linked_at = ?3, systmone_linked_by = ?4,
+                        demographics_json = ?5, demographics_as_of = ?3 WHERE id = ?1",
+                params![id, nhs.digits(), now, actor, demographics_json],
+            )
+            .map_err(StoreError::Sqlite)?;
+            audit::record(
+                tx,
+                actor,
+                "patient.linked",
+                "patient",
+                Some(&id.to_string()),
+                serde_json::json!({ "nhs_number": { "from": before, "to": nhs.digits() }, "confirmed_by": actor, "confirmed_at": now.to_rfc3339() }),
+            )?;
+            Ok(())
+        })?;
+        self.patient(id)
+    }
+
+    /// Replaces the cached SystmOne demographics of a linked patient ("refresh").
+    pub fn refresh_demographics(&mut self, actor: &str, id: PatientId, demographics_json: &str) -> StoreResult<Patient> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE patients SET demographics_json = ?2, demographics_as_of = ?3 WHERE id = ?1 AND nhs_number IS NOT NULL",
+                    params![id, demographics_json, super::now()],
+                )
+                .map_err(StoreError::Sqlite)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound { what: "linked patient", id: id.to_string() });
+            }
+            audit::record(tx, actor, "patient.demographics_refreshed", "patient", Some(&id.to_string()), serde_json::json!({}))?;
+            Ok(())
+        })?;
+        self.patient(id)
+    }
+
+    /// The cached SystmOne demographics (JSON) of a patient, if any.
+    pub fn cached_demographics(&self, id: PatientId) -> StoreResult<Option<String>> {
+        self.conn
+            .query_row("SELECT demographics_json FROM patients WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+            .map(Option::flatten)
+    }
+
     /// Patients currently on the ward (not discharged), by bed.
     pub fn patients(&self) -> StoreResult<Vec<Patient>> {
         let mut stmt = self
@@ -128,6 +199,23 @@ mod tests {
         assert_eq!(store.patients().unwrap().len(), 1);
         let audit = store.audit_entries(&Default::default()).unwrap();
         assert_eq!(audit[0].action, "patient.added");
+    }
+
+    #[test]
+    fn linking_sets_the_nhs_number_and_audits_who_confirmed() {
+        let mut store = Store::open_in_memory().unwrap();
+        let p = store.add_patient("Nurse A", &new_patient(None)).unwrap();
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let linked = store.link_patient("Dr B", p.id, &nhs, "{\"Surname\":\"O'Neill\"}").unwrap();
+        assert_eq!(linked.nhs_number, Some(nhs.clone()));
+        assert_eq!(linked.systmone_linked_by.as_deref(), Some("Dr B"));
+        assert!(linked.demographics_as_of.is_some());
+        let audit = store.audit_entries(&Default::default()).unwrap();
+        assert_eq!(audit[0].action, "patient.linked");
+        assert_eq!(audit[0].actor, "Dr B");
+        // A second ward patient cannot take the same NHS number.
+        let q = store.add_patient("Nurse A", &new_patient(None)).unwrap();
+        assert!(matches!(store.link_patient("Dr B", q.id, &nhs, "{}"), Err(StoreError::Conflict(_))));
     }
 
     #[test]

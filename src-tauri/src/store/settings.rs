@@ -16,6 +16,11 @@ pub enum SettingKey {
     RequireCosignature,
     /// The role of the current user when SystmOne is not connected.
     CurrentUserRole,
+    /// When the SystmOne APIKey was last set or cleared (the key itself lives in the keychain).
+    SystmOneApiKeyChangedAt,
+    /// Who a ward task sent to SystmOne with nobody assigned goes to: `team:NAME`,
+    /// `group:NAME` or `user:NAME` (SystmOne refuses unassigned tasks).
+    TaskDefaultAssignee,
 }
 
 impl SettingKey {
@@ -26,6 +31,8 @@ impl SettingKey {
             SettingKey::SystmOneApiDisabled => "systmone_api_disabled",
             SettingKey::RequireCosignature => "require_cosignature",
             SettingKey::CurrentUserRole => "current_user_role",
+            SettingKey::SystmOneApiKeyChangedAt => "systmone_api_key_changed_at",
+            SettingKey::TaskDefaultAssignee => "task_default_assignee",
         }
     }
 }

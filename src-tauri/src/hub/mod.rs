@@ -10,7 +10,18 @@ use crate::store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Stor
 use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
+
+mod filing;
+mod notes;
+mod systmone;
+mod task_sync;
+pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
+pub use filing::SystmOneRecordWriter;
+pub use notes::DraftInput;
+pub use systmone::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -24,6 +35,20 @@ pub enum HubError {
     NoCurrentUser,
     #[error("{0}")]
     BadRequest(String),
+    #[error(transparent)]
+    Lookup(#[from] crate::lookup::LookupError),
+    #[error(transparent)]
+    SystmOne(crate::systmone::client::ClientError),
+    #[error("SystmOne is unavailable: {0}.")]
+    SystmOneUnavailable(String),
+    #[error("the SystmOne connection leads to the Inpatient Hub simulator, which holds fictitious patients; it is used only in demo mode (start with --demo)")]
+    SimulatorNotInDemoMode,
+    #[error("demo mode is on but the SystmOne connection leads to a real SystmOne; demo mode never touches real records")]
+    RealSystmOneInDemoMode,
+    #[error("SystmOne has no patient with NHS number {0}")]
+    NoSuchPatient(String),
+    #[error(transparent)]
+    Notes(crate::notes::NotesError),
 }
 
 impl HubError {
@@ -43,6 +68,28 @@ impl HubError {
             HubError::NhsNumber(_) => "invalid_nhs_number",
             HubError::NoCurrentUser => "no_current_user",
             HubError::BadRequest(_) => "invalid_input",
+            HubError::Lookup(crate::lookup::LookupError::NhsNumber(_)) => "invalid_nhs_number",
+            HubError::Lookup(_) => "invalid_search",
+            HubError::SystmOne(e) => e.code(),
+            HubError::SystmOneUnavailable(_) => "systmone_unavailable",
+            HubError::SimulatorNotInDemoMode => "simulator_not_in_demo_mode",
+            HubError::RealSystmOneInDemoMode => "real_systmone_in_demo_mode",
+            HubError::NoSuchPatient(_) => "no_such_patient",
+            HubError::Notes(e) => e.code(),
+        }
+    }
+
+    /// SystmOne cannot be reached or used right now (as opposed to refusing this request):
+    /// lookups fall back to the ward's own patients, and queued work waits.
+    pub fn is_unavailable(&self) -> bool {
+        use crate::systmone::client::ClientError as C;
+        match self {
+            HubError::SystmOneUnavailable(_) => true,
+            HubError::SystmOne(e) => matches!(
+                e,
+                C::NotRunning | C::AwaitingApproval | C::Blocked(_) | C::Disabled | C::Timeout { .. } | C::ConnectionLost | C::Stopped
+            ),
+            _ => false,
         }
     }
 }
@@ -91,6 +138,8 @@ pub struct BoardTask {
     pub task: Task,
     pub overdue: bool,
     pub due_today: bool,
+    /// The task's SystmOne link (state, TaskUID, notice), if it has one.
+    pub sync: Option<crate::store::task_links::TaskLink>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +148,8 @@ pub struct Board {
     pub patients: Vec<Patient>,
     pub tasks: Vec<BoardTask>,
     pub read_only: bool,
+    /// Per linked patient: when their tasks were last confirmed against SystmOne.
+    pub task_sync: Vec<crate::store::task_links::PatientTaskSync>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +165,8 @@ pub struct AppStatus {
     pub read_only: bool,
     pub current_user: Option<String>,
     pub schema_version: i64,
+    /// True when started against the bundled SystmOne simulator: every screen shows a DEMO banner.
+    pub demo_mode: bool,
 }
 
 pub struct Hub {
@@ -121,6 +174,16 @@ pub struct Hub {
     data_dir: PathBuf,
     /// A per-process identity (`hubctl --as`), not saved: scripts act under their own name.
     acting_as: Mutex<Option<StaffName>>,
+    demo_mode: bool,
+    systmone: Option<systmone::SystmOneLink>,
+    systmone_problem: Option<String>,
+    systmone_addr: Option<SocketAddr>,
+    /// Demographics a clinician has been shown, awaiting their confirmation, so what is
+    /// linked is exactly what was reviewed.
+    pending_reviews: Mutex<HashMap<(PatientId, String), crate::systmone::codec::Demographics>>,
+    /// Upper bound on one filing call (queue wait + SystmOne's answer).
+    filing_call_timeout: std::time::Duration,
+    filing_policy: crate::notes::Policy,
 }
 
 impl Hub {
@@ -131,13 +194,50 @@ impl Hub {
     }
 
     pub fn from_store(store: Store, data_dir: PathBuf) -> Hub {
-        Hub { store: Mutex::new(store), data_dir, acting_as: Mutex::new(None) }
+        Hub {
+            store: Mutex::new(store),
+            data_dir,
+            acting_as: Mutex::new(None),
+            demo_mode: false,
+            systmone: None,
+            systmone_problem: None,
+            systmone_addr: None,
+            pending_reviews: Mutex::new(HashMap::new()),
+            filing_call_timeout: crate::notes::WorkerConfig::new("").call_timeout,
+            filing_policy: crate::notes::Policy::default(),
+        }
     }
 
     /// The store lock. A panic while holding it cannot leave a half-written row (every
     /// write is a transaction), so a poisoned lock is safe to reuse.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks this hub as running against the bundled simulator (fictitious patients).
+    pub fn with_demo_mode(mut self, demo_mode: bool) -> Hub {
+        self.demo_mode = demo_mode;
+        self
+    }
+
+    fn pending_reviews(&self) -> MutexGuard<'_, HashMap<(PatientId, String), crate::systmone::codec::Demographics>> {
+        self.pending_reviews.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long to wait after a lost answer before reading the record back, and the first
+    /// retry delay after a temporary error (IT tuning; tests).
+    pub fn set_filing_policy(&mut self, reconcile_grace: Option<std::time::Duration>, retry_base: Option<std::time::Duration>) {
+        let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90));
+        if let Some(g) = reconcile_grace {
+            self.filing_policy.reconcile_grace = to_chrono(g);
+        }
+        if let Some(b) = retry_base {
+            self.filing_policy.backoff_base = to_chrono(b);
+        }
+    }
+
+    pub fn demo_mode(&self) -> bool {
+        self.demo_mode
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -152,6 +252,7 @@ impl Hub {
             read_only: store.is_read_only(),
             current_user: store.setting(SettingKey::CurrentUser)?,
             schema_version: crate::store::SCHEMA_VERSION,
+            demo_mode: self.demo_mode,
         })
     }
 
@@ -237,8 +338,16 @@ impl Hub {
         };
         let store = self.store();
         let now = Local::now();
-        let tasks = store.tasks(&query)?.into_iter().map(|task| board_task(task, now)).collect();
-        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only() })
+        let mut links: HashMap<_, _> = store.task_links()?.into_iter().map(|l| (l.task_id, l)).collect();
+        let tasks = store
+            .tasks(&query)?
+            .into_iter()
+            .map(|task| {
+                let link = links.remove(&task.id);
+                BoardTask { sync: link, ..board_task(task, now) }
+            })
+            .collect();
+        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only(), task_sync: store.task_sync_patients()? })
     }
 
     /// What is open, patient by patient, for the shift handover.
@@ -262,7 +371,7 @@ impl Hub {
 }
 
 fn board_task(task: Task, now: DateTime<Local>) -> BoardTask {
-    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task }
+    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task, sync: None }
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {

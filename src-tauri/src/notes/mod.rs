@@ -1,0 +1,59 @@
+//! Case notes: drafting (free text or ward templates), a preview that is exactly what will be
+//! filed, approval (with co-signature when the ward requires it), and the outbox that files
+//! each approved note in SystmOne exactly once — or hands it to the clinician to paste.
+//!
+//! - [`render`]: the pure note → narrative lines function, and the approval hash;
+//! - [`outbox_machine`]: the pure outbox state machine;
+//! - [`worker`]: drains the outbox through a [`worker::RecordWriter`] (implemented later over
+//!   the SystmOne client; tested here against an in-memory fake);
+//! - [`service`]: the user operations, one call each, for `hub` and `hubctl`.
+
+pub mod fake;
+pub mod outbox_machine;
+pub mod render;
+pub mod service;
+pub mod worker;
+
+pub use outbox_machine::{OutboxState, Policy};
+pub use service::*;
+pub use worker::{FiledEntry, RecordWriter, WorkerConfig, WriteError};
+
+use crate::domain::{NhsNumberError, ValidationError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotesError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    NhsNumber(#[from] NhsNumberError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl NotesError {
+    /// A stable machine-readable code (same vocabulary as `HubError::code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotesError::Store(StoreError::Locked) => "database_locked",
+            NotesError::Store(StoreError::ReadOnly { .. }) => "database_read_only",
+            NotesError::Store(StoreError::Corrupt { .. }) => "database_corrupt",
+            NotesError::Store(StoreError::DiskFull) => "disk_full",
+            NotesError::Store(StoreError::CannotOpen { .. }) => "database_unavailable",
+            NotesError::Store(StoreError::TooNew { .. }) => "database_too_new",
+            NotesError::Store(StoreError::NotFound { .. }) => "not_found",
+            NotesError::Store(StoreError::Conflict(_)) | NotesError::Refused(_) => "conflict",
+            NotesError::Store(StoreError::Invalid(_))
+            | NotesError::Invalid(_)
+            | NotesError::Render(_) => "invalid_input",
+            NotesError::Store(StoreError::Sqlite(_) | StoreError::Decode(_)) => "database_error",
+            NotesError::NhsNumber(_) => "invalid_nhs_number",
+        }
+    }
+}
+
+pub type NotesResult<T> = Result<T, NotesError>;

@@ -1,0 +1,102 @@
+//! Patient lookup against the SystmOne simulator, through the hub as the window uses it:
+//! search, review side by side, confirm the link (audited), follow the patient open in
+//! SystmOne, fall back to the ward's own patients when SystmOne is away, and refuse a
+//! simulator outside demo mode.
+
+use inpatient_hub::hub::{Hub, PatientInput, SearchSource};
+use inpatient_hub::lookup::SearchInput;
+use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
+use inpatient_hub::store::AuditQuery;
+
+/// The tests set and clear INPATIENT_HUB_API_KEY; this keeps them from interleaving.
+static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+async fn simulator() -> (inpatient_hub::simulator::SimHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SimConfig::new(dir.path().to_path_buf());
+    config.port = 0;
+    (Simulator::start(config).await.unwrap(), dir)
+}
+
+fn hub(data: &std::path::Path, demo: bool, addr: std::net::SocketAddr) -> Hub {
+    std::env::remove_var("INPATIENT_HUB_API_KEY");
+    let mut hub = Hub::open(data).unwrap().with_demo_mode(demo);
+    hub.set_current_user("Dr Lookup").unwrap();
+    hub.start_systmone(addr).unwrap();
+    hub
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_review_confirm_follow_and_fall_back() {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let (sim, _sim_dir) = simulator().await;
+    let data = tempfile::tempdir().unwrap();
+    let hub = hub(data.path(), true, sim.addr());
+
+    // Two details with an apostrophe and a non-ASCII letter; names match by prefix.
+    let found = hub
+        .search_patients(&SearchInput { surname: Some("O'Bri".into()), first_name: Some("Siân".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(matches!(found.source, SearchSource::Systmone));
+    let sian = found.results.iter().find(|r| r.name.contains("O'Brien")).expect("Siân O'Brien is found");
+    assert_eq!(sian.nhs_number_formatted.as_deref(), Some("999 000 0018"));
+
+    // One detail is refused before anything is sent; a future date of birth too.
+    let err = hub.search_patients(&SearchInput { surname: Some("Smith".into()), ..Default::default() }).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_search");
+    let err = hub
+        .search_patients(&SearchInput { surname: Some("Smith".into()), date_of_birth: Some("2099-01-01".into()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("future"), "{err}");
+
+    // Exact NHS number: demographics-only read, marked as an exact match.
+    let exact = hub.search_patients(&SearchInput { nhs_number: Some("999 000 0018".into()), ..Default::default() }).await.unwrap();
+    assert!(exact.results[0].exact_nhs_match);
+
+    // Review beside the ward patient, then confirm.
+    let local = hub.add_patient(&PatientInput { bed: "Bed 4".into(), name: "Sian O'Brien".into(), nhs_number: None }).unwrap();
+    let review = hub.review_link(local.id, "9990000018").await.unwrap();
+    let name = review.fields.iter().find(|f| f.label == "Name").unwrap();
+    assert!(name.differs, "Sian vs Siân is highlighted for the clinician");
+    let linked = hub.confirm_link(local.id, "9990000018").await.unwrap();
+    assert_eq!(linked.nhs_number.as_ref().map(|n| n.digits()).as_deref(), Some("9990000018"));
+    assert!(linked.demographics_as_of.is_some());
+    let audit = hub.audit(&AuditQuery { entity: Some("patient".into()), entity_id: Some(local.id.to_string()), limit: None }).unwrap();
+    assert_eq!(audit[0].action, "patient.linked");
+    assert_eq!(audit[0].actor, "Dr Lookup");
+    assert!(hub.board(&Default::default()).unwrap().patients.iter().any(|p| p.nhs_number.is_some()));
+
+    // Follow: the clinician opens the patient in SystmOne; the hub shows them.
+    SimControl::open(sim.data_dir()).unwrap().open_patient("9990000018").unwrap();
+    let follow = hub.follow_systmone().await.unwrap();
+    assert_eq!(follow.patient.map(|p| p.id), Some(local.id));
+
+    // SystmOne goes away: the search degrades to the ward's own patients, with a banner.
+    sim.shutdown().await;
+    let fallback = hub
+        .search_patients(&SearchInput { surname: Some("O'Brien".into()), first_name: Some("Sian".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(matches!(fallback.source, SearchSource::LocalCache));
+    assert!(fallback.notice.unwrap().contains("already on this ward"));
+    assert_eq!(fallback.results.len(), 1);
+    assert_eq!(hub.patients().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulator_is_refused_outside_demo_mode() {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let (sim, _sim_dir) = simulator().await;
+    let data = tempfile::tempdir().unwrap();
+    // The simulator's APIKey, given explicitly as trust IT would give a real one.
+    std::env::set_var("INPATIENT_HUB_API_KEY", inpatient_hub::simulator::DEFAULT_API_KEY);
+    let mut hub = Hub::open(data.path()).unwrap();
+    hub.set_current_user("Dr Lookup").unwrap();
+    hub.start_systmone(sim.addr()).unwrap();
+    std::env::remove_var("INPATIENT_HUB_API_KEY");
+    let err = hub.search_patients(&SearchInput { nhs_number: Some("9990000018".into()), ..Default::default() }).await.unwrap_err();
+    assert_eq!(err.code(), "simulator_not_in_demo_mode", "{err}");
+    sim.shutdown().await;
+}
