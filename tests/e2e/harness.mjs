@@ -152,12 +152,13 @@ function processesMentioning(needle) {
  * the database from disk.
  */
 export class App {
-  static async launch(driverHandle, dataDir) {
+  /** `extraArgs` go to the app after `--data-dir DIR` (e.g. `["--demo"]`). */
+  static async launch(driverHandle, dataDir, extraArgs = []) {
     const app = appBinary();
     if (!existsSync(app)) throw new Error(`the app binary ${app} does not exist: run \`cargo build --bins\` first`);
     const capabilities = {
       browserName: "wry",
-      "tauri:options": { application: app, args: ["--data-dir", dataDir] },
+      "tauri:options": { application: app, args: ["--data-dir", dataDir, ...extraArgs] },
     };
     const driver = await new Builder().usingServer(driverHandle.url).withCapabilities(capabilities).build();
     const instance = new App(driver, dataDir);
