@@ -14,6 +14,7 @@ import {
   formatDue,
   formatNhsNumber,
   parseStamp,
+  syncTag,
 } from "../../ui/js/format.js";
 
 const NOW = "2026-11-25T10:15:00.123456+00:00";
@@ -89,4 +90,13 @@ test("the SystmOne link reads in words with a tag colour", () => {
   assert.equal(describeSystmOne({ state: { kind: "disabled" } }).label, "Off");
   assert.equal(describeSystmOne(null), null, "a backend without the command shows nothing");
   assert.equal(describeSystmOne({}), null);
+});
+
+test("a task's SystmOne link shows as a tag, and a board-only task shows none", () => {
+  assert.deepEqual(syncTag({ state: "linked" }), { label: "In SystmOne", colour: "aqua-green" });
+  assert.equal(syncTag({ state: "create_pending" }).label, "Sending to SystmOne");
+  assert.equal(syncTag({ state: "create_in_flight" }).label, "Sending to SystmOne");
+  assert.equal(syncTag({ state: "detached" }).colour, "grey");
+  assert.equal(syncTag({ state: "local" }), null);
+  assert.equal(syncTag(null), null);
 });

@@ -47,5 +47,6 @@ export const api = {
   editTask: (id, input) => call("edit_task", { id, input }),
   setTaskStatus: (id, status, version) => call("set_task_status", { id, status, version }),
   systmoneStatus: () => call("systmone_status"),
+  dismissTaskSyncNotice: (taskId) => call("dismiss_task_sync_notice", { taskId }),
   audit: (entity, entityId) => call("audit", { entity: entity || null, entityId: entityId || null }),
 };

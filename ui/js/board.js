@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { h, byId, replaceChildren, tag, visuallyHidden } from "./dom.js";
 import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
-import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber } from "./format.js";
+import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber, syncTag } from "./format.js";
 import { state } from "./state.js";
 
 const TASK_FORM_FIELDS = {
@@ -200,6 +200,8 @@ function statusTags(t) {
   else tags.push(tag("Open", "blue", `task-${t.id}-status`));
   if (t.overdue) tags.push(tag("Overdue", "red", `task-${t.id}-overdue`));
   if (t.due_today) tags.push(tag("Due today", "orange", `task-${t.id}-due-today`));
+  const sync = syncTag(t.sync);
+  if (sync) tags.push(tag(sync.label, sync.colour, `task-${t.id}-sync`));
   return h("div", { class: "app-tags" }, tags);
 }
 
@@ -243,11 +245,46 @@ function taskRow(t, now) {
       "data-status": t.status,
       "data-version": t.version,
     },
-    h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-title` }, t.title),
+    h("td", { class: "nhsuk-table__cell" }, h("span", { "data-testid": `task-${t.id}-title` }, t.title), syncNotice(t)),
     h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-assignee` }, t.assignee ?? "Unassigned"),
     h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-due` }, t.due ? formatDue(t.due, now) : "No due time"),
     h("td", { class: "nhsuk-table__cell" }, statusTags(t)),
     h("td", { class: "nhsuk-table__cell" }, h("div", { class: "app-task-actions" }, actions)),
+  );
+}
+
+/** A message about the task's SystmOne sync (e.g. SystmOne refused it), shown until dismissed. */
+function syncNotice(t) {
+  const notice = t.sync?.notice;
+  if (!notice) return null;
+  return h(
+    "div",
+    { class: "app-sync-notice", "data-testid": `task-${t.id}-sync-notice` },
+    h("p", { class: "nhsuk-body-s nhsuk-u-margin-bottom-1" }, h("strong", {}, "SystmOne: "), notice),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small",
+        id: `task-${t.id}-dismiss-notice`,
+        "data-edit-control": "",
+        "aria-label": `Dismiss the SystmOne message about: ${t.title}`,
+        on: {
+          click: async () => {
+            clearErrors();
+            try {
+              await api.dismissTaskSyncNotice(t.id);
+            } catch (error) {
+              showApiError(error);
+              return;
+            }
+            await loadBoard();
+            document.getElementById(`task-${t.id}-complete`)?.focus();
+          },
+        },
+      },
+      "Dismiss",
+    ),
   );
 }
 

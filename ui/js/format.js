@@ -185,3 +185,18 @@ export function describeSystmOne(status) {
       return status.problem ? { label: "Not connected", colour: "grey", detail: status.problem } : null;
   }
 }
+
+/** How a task's SystmOne link shows on the board, or null for a task that lives on the ward board only. */
+export function syncTag(sync) {
+  switch (sync?.state) {
+    case "linked":
+      return { label: "In SystmOne", colour: "aqua-green" };
+    case "create_pending":
+    case "create_in_flight":
+      return { label: "Sending to SystmOne", colour: "yellow" };
+    case "detached":
+      return { label: "Closed in SystmOne", colour: "grey" };
+    default:
+      return null;
+  }
+}
