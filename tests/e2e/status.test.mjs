@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { App, hubctl, makeDataDir, removeDataDir, startDriver, step } from "./harness.mjs";
+import { App, hubctl, makeDataDir, removeDataDir, startDriver, startSimulator, step } from "./harness.mjs";
 
 const VIEWS = ["board", "handover", "audit", "settings"];
 
@@ -41,6 +41,29 @@ describe("status strip", () => {
       });
     } finally {
       await app.close();
+    }
+  });
+
+  test("in demo mode against the simulator the strip shows SystmOne connected", async () => {
+    const simDir = makeDataDir();
+    const simulator = await startSimulator(simDir);
+    try {
+      const app = await App.launch(driver, dataDir, ["--demo", "--systmone", simulator.address]);
+      try {
+        await step(app, "simulator-connected", async () => {
+          const strip = await app.find("systmone-status");
+          await app.waitFor(async () => (await strip.getAttribute("data-state")) === "connected",
+            "the status strip never showed SystmOne connected", 20_000);
+          assert.match(await strip.getText(), /^SystmOne: Connected/);
+          assert.equal(await app.text("systmone-state"), "Connected");
+          assert.equal(await (await app.find("demo-banner")).isDisplayed(), true);
+        });
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await simulator.stop();
+      removeDataDir(simDir);
     }
   });
 
