@@ -1,0 +1,321 @@
+// End-to-end harness: starts tauri-driver on free ports, opens the real app binary through
+// WebDriver on a throw-away data directory, and cleans everything up.
+//
+// Needs a display (run under `xvfb-run -a`), `tauri-driver` (cargo install tauri-driver
+// --version 2.1.0 --locked) and WebKitWebDriver (Debian: webkit2gtk-driver).
+// INPATIENT_HUB_APP overrides the app binary; otherwise <target>/debug/inpatient-hub.
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Builder, By, until } from "selenium-webdriver";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export { By, until };
+
+export function appBinary() {
+  if (process.env.INPATIENT_HUB_APP) return resolve(process.env.INPATIENT_HUB_APP);
+  const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repoRoot, "target");
+  const exe = process.platform === "win32" ? "inpatient-hub.exe" : "inpatient-hub";
+  return join(target, "debug", exe);
+}
+
+/** hubctl from the same build as the app, to change the database behind the window's back. */
+export function hubctlBinary() {
+  if (process.env.INPATIENT_HUB_HUBCTL) return resolve(process.env.INPATIENT_HUB_HUBCTL);
+  return join(dirname(appBinary()), process.platform === "win32" ? "hubctl.exe" : "hubctl");
+}
+
+/** Runs hubctl on `dataDir` with `--json`; returns the parsed output or throws with its stderr. */
+export function hubctl(dataDir, ...args) {
+  const result = spawnSync(hubctlBinary(), ["--data-dir", dataDir, "--json", ...args], { encoding: "utf8" });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`hubctl ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+/**
+ * Starts the bundled SystmOne simulator (`hubctl sim`, fictitious patients) on a free port with
+ * its own data folder. Returns `{address, stop()}`.
+ */
+export async function startSimulator(simDir) {
+  const port = await freePort();
+  const child = spawn(hubctlBinary(), ["--data-dir", simDir, "sim", "--port", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  let exited = null;
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  child.on("exit", (code, signal) => (exited = { code, signal }));
+  child.on("error", (error) => (exited = { error }));
+  const deadline = Date.now() + 15_000;
+  while (!output.includes(`listening on 127.0.0.1:${port}`)) {
+    if (exited) throw new Error(`the simulator exited early: ${JSON.stringify(exited)}\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the simulator did not start listening on port ${port} within 15 s\n${output}`);
+    }
+    await sleep(100);
+  }
+  return {
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      if (!exited) child.kill("SIGKILL");
+      child.stdout.destroy();
+      child.stderr.destroy();
+    },
+  };
+}
+
+function tauriDriverBinary() {
+  if (process.env.TAURI_DRIVER) return process.env.TAURI_DRIVER;
+  const exe = process.platform === "win32" ? "tauri-driver.exe" : "tauri-driver";
+  const cargoHome = process.env.CARGO_HOME ?? join(homedir(), ".cargo");
+  const installed = join(cargoHome, "bin", exe);
+  return existsSync(installed) ? installed : exe;
+}
+
+/** A port nobody is listening on right now. */
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Starts tauri-driver on two distinct free ports (its default native port clashes otherwise). */
+export async function startDriver() {
+  const port = await freePort();
+  let nativePort = await freePort();
+  while (nativePort === port) nativePort = await freePort();
+  const binary = tauriDriverBinary();
+  // Its own process group (POSIX), so stopping it also ends WebKitWebDriver and any app window a
+  // failed test left behind, instead of orphaning them.
+  const ownGroup = process.platform !== "win32";
+  const child = spawn(binary, ["--port", String(port), "--native-port", String(nativePort)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: ownGroup,
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  let exited = null;
+  child.on("exit", (code, signal) => (exited = { code, signal }));
+  child.on("error", (error) => (exited = { error }));
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) {
+      throw new Error(`tauri-driver (${binary}) exited early: ${JSON.stringify(exited)}\n${output}`);
+    }
+    try {
+      const res = await fetch(`${url}/status`);
+      if (res.status < 500) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill();
+      throw new Error(`tauri-driver did not start listening on ${url} within 20 s\n${output}`);
+    }
+    await sleep(100);
+  }
+  return {
+    url,
+    output: () => output,
+    async stop() {
+      const signalAll = (signal) => {
+        try {
+          if (ownGroup) process.kill(-child.pid, signal);
+          else child.kill(signal);
+        } catch {
+          // the group is already gone
+        }
+      };
+      if (!exited) {
+        signalAll("SIGTERM");
+        for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      }
+      signalAll("SIGKILL"); // whatever is left in the group (an app window, WebKitWebDriver)
+      // A grandchild that escaped the group may still hold these pipes; never let that keep
+      // the test process alive.
+      child.stdout.destroy();
+      child.stderr.destroy();
+    },
+  };
+}
+
+export function makeDataDir() {
+  return mkdtempSync(join(tmpdir(), "inpatient-hub-e2e-"));
+}
+
+export function removeDataDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** PIDs of processes whose command line mentions `needle` (Linux only; elsewhere none are found). */
+function processesMentioning(needle) {
+  if (!existsSync("/proc")) return [];
+  const found = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.includes(needle) && !cmdline.includes("tauri-driver")) found.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+/**
+ * One running app window under WebDriver. `close()` ends the session, which quits the app,
+ * and waits until no app process is left on that data directory, so a restart really reopens
+ * the database from disk.
+ */
+export class App {
+  /** `extraArgs` go to the app after `--data-dir DIR` (e.g. `["--demo"]`). */
+  static async launch(driverHandle, dataDir, extraArgs = []) {
+    const app = appBinary();
+    if (!existsSync(app)) throw new Error(`the app binary ${app} does not exist: run \`cargo build --bins\` first`);
+    const capabilities = {
+      browserName: "wry",
+      "tauri:options": { application: app, args: ["--data-dir", dataDir, ...extraArgs] },
+    };
+    const driver = await new Builder().usingServer(driverHandle.url).withCapabilities(capabilities).build();
+    const instance = new App(driver, dataDir);
+    try {
+      await instance.waitUntilReady();
+    } catch (error) {
+      // End the session (and the window) so the next test can open one.
+      const shot = await instance.screenshot(`launch-${Date.now()}`);
+      if (shot) error.message += `\n(screenshot: ${shot})`;
+      error.message += `\n(app binary: ${app}; is it built from this checkout's ui/?)`;
+      await instance.close();
+      throw error;
+    }
+    return instance;
+  }
+
+  constructor(driver, dataDir) {
+    this.driver = driver;
+    this.dataDir = dataDir;
+  }
+
+  async waitUntilReady(timeout = 20_000) {
+    await this.driver.wait(
+      async () => (await this.driver.executeScript("return document.body && document.body.dataset.ready === 'true'")) === true,
+      timeout,
+      "the app window did not finish loading (document.body.dataset.ready)",
+    );
+  }
+
+  byTestId(id) {
+    return By.css(`[data-testid="${id}"]`);
+  }
+
+  async find(id, timeout = 10_000) {
+    return this.driver.wait(until.elementLocated(this.byTestId(id)), timeout, `no element [data-testid="${id}"] appeared`);
+  }
+
+  async findById(id, timeout = 10_000) {
+    return this.driver.wait(until.elementLocated(By.id(id)), timeout, `no element #${id} appeared`);
+  }
+
+  async exists(id) {
+    return (await this.driver.findElements(this.byTestId(id))).length > 0;
+  }
+
+  async click(id) {
+    const el = await this.findById(id);
+    await this.driver.wait(until.elementIsVisible(el), 10_000, `#${id} is not visible`);
+    await el.click();
+  }
+
+  async fill(id, text) {
+    const el = await this.findById(id);
+    await el.clear();
+    if (text) await el.sendKeys(text);
+  }
+
+  async value(id) {
+    return (await this.findById(id)).getAttribute("value");
+  }
+
+  async text(id) {
+    return (await this.find(id)).getText();
+  }
+
+  async select(id, value) {
+    const el = await this.findById(id);
+    await el.findElement(By.css(`option[value="${value}"]`)).click();
+  }
+
+  /** Goes to a view through the header navigation and waits for its heading to have focus. */
+  async navigate(view) {
+    await this.click(`nav-${view}`);
+    await this.driver.wait(
+      async () => (await this.driver.executeScript("return location.hash + '|' + (document.activeElement && document.activeElement.id)")) === `#${view}|${view}-title`,
+      10_000,
+      `the ${view} view did not open`,
+    );
+  }
+
+  async waitFor(predicate, message, timeout = 10_000) {
+    await this.driver.wait(predicate, timeout, message);
+  }
+
+  /** Saves a screenshot under .e2e/ (git-ignored) to see why a step failed. */
+  async screenshot(name) {
+    try {
+      const dir = join(repoRoot, ".e2e");
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${name.replace(/[^a-z0-9-]+/gi, "_")}.png`);
+      writeFileSync(file, await this.driver.takeScreenshot(), "base64");
+      return file;
+    } catch {
+      return null;
+    }
+  }
+
+  async close() {
+    try {
+      await this.driver.quit();
+    } finally {
+      const deadline = Date.now() + 10_000;
+      while (processesMentioning(this.dataDir).length && Date.now() < deadline) await sleep(100);
+      for (const pid of processesMentioning(this.dataDir)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+}
+
+/** Runs `body(app)`; on failure saves a screenshot named after the step, then rethrows. */
+export async function step(app, name, body) {
+  try {
+    return await body(app);
+  } catch (error) {
+    const shot = await app.screenshot(name);
+    if (shot) error.message += `\n(screenshot: ${shot})`;
+    throw error;
+  }
+}

@@ -1,0 +1,102 @@
+// The window's pure helpers (ui/js/format.js), checked in Node without a window: how due times,
+// NHS numbers and audit details read, and which form field a backend error is pinned to.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  actionLabel,
+  compareBeds,
+  composeDue,
+  describeDetail,
+  describeSystmOne,
+  dueParts,
+  errorTopic,
+  formatDue,
+  formatNhsNumber,
+  parseStamp,
+  syncTag,
+} from "../../ui/js/format.js";
+
+const NOW = "2026-11-25T10:15:00.123456+00:00";
+
+test("due times read relative to the ward's today, without time-zone conversion", () => {
+  assert.equal(formatDue("2026-11-25T14:30:00+00:00", NOW), "Today 14:30");
+  assert.equal(formatDue("2026-11-26T09:00:00+00:00", NOW), "Tomorrow 09:00");
+  assert.equal(formatDue("2026-11-24T23:59:00+00:00", NOW), "Yesterday 23:59");
+  assert.equal(formatDue("2026-12-01T08:00:00-05:00", NOW), "1 Dec 2026 08:00");
+  // Month and year boundaries.
+  assert.equal(formatDue("2027-01-01T00:30:00+00:00", "2026-12-31T22:00:00+00:00"), "Tomorrow 00:30");
+  assert.equal(formatDue(null, NOW), "No due time");
+  assert.equal(parseStamp("not a date"), null);
+});
+
+test("the edit form round-trips a due time through its date and time boxes", () => {
+  const parts = dueParts("2026-03-04T14:05:00+00:00");
+  assert.deepEqual(parts, { date: "2026-03-04", time: "14:05" });
+  assert.deepEqual(composeDue(parts.date, parts.time), { value: "2026-03-04 14:05" });
+  assert.deepEqual(composeDue(" 2026-03-04 ", ""), { value: "2026-03-04" });
+  assert.deepEqual(composeDue("", ""), { value: "" });
+  assert.equal(composeDue("", "14:00").field, "date", "a time without a date is refused before sending");
+  assert.deepEqual(dueParts(null), { date: "", time: "" });
+});
+
+test("NHS numbers show as 3-3-4 and anything else as given", () => {
+  assert.equal(formatNhsNumber("9434765919"), "943 476 5919");
+  assert.equal(formatNhsNumber("943 476 5919"), "943 476 5919");
+  assert.equal(formatNhsNumber("12345"), "12345");
+  assert.equal(formatNhsNumber(null), "");
+});
+
+test("beds sort the way a ward reads them", () => {
+  const beds = ["Bed 10", "Bed 2", "Bay 1 Bed 3", "bed 1"];
+  assert.deepEqual([...beds].sort(compareBeds), ["Bay 1 Bed 3", "bed 1", "Bed 2", "Bed 10"]);
+});
+
+test("audit details read as field: from → to", () => {
+  assert.deepEqual(describeDetail({ status: { from: "open", to: "done" } }), ["Status: open → done"]);
+  assert.deepEqual(describeDetail({ assignee: { from: null, to: "Dr Baker" } }), ["Assigned to: (none) → Dr Baker"]);
+  assert.deepEqual(describeDetail({ title: "Bloods", nhs_number: "9434765919" }), ["Task: Bloods", "NHS number: 943 476 5919"]);
+  assert.deepEqual(describeDetail({ due: { from: null, to: "2026-11-25T14:30:00+00:00" } }), ["Due: (none) → 25 Nov 2026 14:30"]);
+  assert.deepEqual(describeDetail(null), []);
+  assert.equal(actionLabel("task.completed"), "Task completed");
+  assert.equal(actionLabel("note.filed_to_systmone"), "Note filed to systmone");
+});
+
+test("backend errors are pinned to the field they are about", () => {
+  const cases = [
+    [{ code: "invalid_input", message: "The task title must not be empty" }, "title"],
+    [{ code: "invalid_input", message: "The task title is too long (300 characters; the limit is 200)" }, "title"],
+    [{ code: "invalid_input", message: "The staff name must not be empty" }, "staff"],
+    [{ code: "invalid_input", message: "The bed must not be empty" }, "bed"],
+    [{ code: "invalid_input", message: "The patient's name contains control characters; please retype it" }, "name"],
+    [{ code: "invalid_nhs_number", message: "an NHS number has 10 digits; this has 9" }, "nhs"],
+    [{ code: "conflict", message: "a patient with NHS number 943 476 5919 is already on the ward list (patient 3)" }, "nhs"],
+    [{ code: "invalid_input", message: "'2026-02-31' is not a date and time this app understands (use YYYY-MM-DD or YYYY-MM-DD HH:MM)" }, "due"],
+    [{ code: "not_found", message: "no patient with id 77" }, "patient"],
+    [{ code: "no_current_user", message: "choose who you are in Settings before making changes" }, "user"],
+    [{ code: "database_locked", message: "the database is busy" }, null],
+    [{ code: "conflict", message: "task 4 is already done" }, null],
+  ];
+  for (const [error, topic] of cases) assert.equal(errorTopic(error), topic, error.message);
+});
+
+test("the SystmOne link reads in words with a tag colour", () => {
+  const connected = describeSystmOne({ state: { kind: "connected", user: { name: "Dr Jane Smith" }, site: "Ward 5" } });
+  assert.deepEqual(connected, { label: "Connected", colour: "green", detail: "connected as Dr Jane Smith at Ward 5" });
+  assert.equal(describeSystmOne({ state: { kind: "connected", user: null, site: null } }).detail, "connected");
+  assert.equal(describeSystmOne({ state: { kind: "blocked", message: "Device blocked by Dr X" } }).detail, "Device blocked by Dr X");
+  assert.equal(describeSystmOne({ state: { kind: "awaiting_approval" } }).colour, "orange");
+  assert.equal(describeSystmOne({ state: { kind: "not_running" }, problem: "no APIKey is set" }).detail, "no APIKey is set");
+  assert.equal(describeSystmOne({ state: { kind: "disabled" } }).label, "Off");
+  assert.equal(describeSystmOne(null), null, "a backend without the command shows nothing");
+  assert.equal(describeSystmOne({}), null);
+});
+
+test("a task's SystmOne link shows as a tag, and a board-only task shows none", () => {
+  assert.deepEqual(syncTag({ state: "linked" }), { label: "In SystmOne", colour: "aqua-green" });
+  assert.equal(syncTag({ state: "create_pending" }).label, "Sending to SystmOne");
+  assert.equal(syncTag({ state: "create_in_flight" }).label, "Sending to SystmOne");
+  assert.equal(syncTag({ state: "detached" }).colour, "grey");
+  assert.equal(syncTag({ state: "local" }), null);
+  assert.equal(syncTag(null), null);
+});

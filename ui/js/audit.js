@@ -1,0 +1,67 @@
+// The audit log: who changed what, and when.
+
+import { api } from "./api.js";
+import { h, byId, replaceChildren } from "./dom.js";
+import { showApiError } from "./errors.js";
+import { actionLabel, describeDetail, formatDateTime } from "./format.js";
+
+export function initAudit() {
+  byId("audit-filter-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadAudit();
+  });
+  byId("audit-entity").addEventListener("change", () => loadAudit());
+}
+
+export async function loadAudit() {
+  const entity = byId("audit-entity").value;
+  const entityId = byId("audit-entity-id").value.trim();
+  let entries;
+  try {
+    entries = await api.audit(entity, entityId);
+  } catch (error) {
+    showApiError(error);
+    return false;
+  }
+  const container = byId("audit");
+  if (!entries.length) {
+    replaceChildren(container, h("p", { class: "nhsuk-body", "data-testid": "audit-empty" }, "No audit entries match."));
+    return true;
+  }
+  replaceChildren(
+    container,
+    h(
+      "table",
+      { class: "nhsuk-table", "data-testid": "audit-table" },
+      h("caption", { class: "nhsuk-table__caption nhsuk-u-visually-hidden" }, "Audit log, newest first"),
+      h(
+        "thead",
+        { class: "nhsuk-table__head" },
+        h("tr", { class: "nhsuk-table__row" },
+          ["When", "Who", "What", "Record", "Details"].map((label) => h("th", { class: "nhsuk-table__header", scope: "col" }, label))),
+      ),
+      h("tbody", { class: "nhsuk-table__body" }, entries.map(auditRow)),
+    ),
+  );
+  return true;
+}
+
+function auditRow(entry) {
+  const record = entry.entity_id ? `${actionLabel(entry.entity)} ${entry.entity_id}` : actionLabel(entry.entity);
+  return h(
+    "tr",
+    {
+      class: "nhsuk-table__row",
+      "data-testid": `audit-${entry.id}`,
+      "data-action": entry.action,
+      "data-entity": entry.entity,
+      "data-entity-id": entry.entity_id ?? "",
+    },
+    h("td", { class: "nhsuk-table__cell nhsuk-u-nowrap" }, formatDateTime(entry.at)),
+    h("td", { class: "nhsuk-table__cell" }, entry.actor),
+    h("td", { class: "nhsuk-table__cell" }, actionLabel(entry.action)),
+    h("td", { class: "nhsuk-table__cell" }, record),
+    h("td", { class: "nhsuk-table__cell" },
+      h("ul", { class: "app-audit-detail" }, describeDetail(entry.detail).map((line) => h("li", {}, line)))),
+  );
+}

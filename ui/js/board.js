@@ -1,0 +1,517 @@
+// The ward board: patients by bed with their tasks, the add forms, and every task action.
+
+import { api } from "./api.js";
+import { h, byId, replaceChildren, tag, visuallyHidden } from "./dom.js";
+import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
+import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber, syncTag } from "./format.js";
+import { state } from "./state.js";
+
+const TASK_FORM_FIELDS = {
+  patient: "task-patient",
+  title: "task-title",
+  staff: "task-assignee",
+  due: "task-due-date",
+};
+const PATIENT_FORM_FIELDS = { bed: "patient-bed", name: "patient-name", nhs: "patient-nhs" };
+
+export function initBoard() {
+  byId("filter-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    readFilters();
+    loadBoard();
+  });
+  byId("filter-status").addEventListener("change", () => {
+    readFilters();
+    loadBoard();
+  });
+  byId("filter-patient").addEventListener("change", () => {
+    readFilters();
+    loadBoard();
+  });
+  byId("filter-clear").addEventListener("click", () => {
+    byId("filter-patient").value = "";
+    byId("filter-assignee").value = "";
+    byId("filter-status").value = "open";
+    readFilters();
+    loadBoard();
+  });
+  byId("task-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    addTask();
+  });
+  byId("patient-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    addPatient();
+  });
+  byId("task-due-today").addEventListener("click", () => {
+    const today = state.board?.now?.slice(0, 10) ?? new Date().toISOString().slice(0, 10);
+    byId("task-due-date").value = today;
+    byId("task-due-time").focus();
+  });
+}
+
+function readFilters() {
+  const patient = byId("filter-patient").value;
+  const assignee = byId("filter-assignee").value.trim();
+  state.filter = {
+    patient_id: patient ? Number(patient) : null,
+    assignee: assignee || null,
+    status: byId("filter-status").value || "all",
+  };
+}
+
+/** Fetches and draws the board. Returns false (after showing why) when the backend refused. */
+export async function loadBoard() {
+  try {
+    state.board = await api.board(state.filter);
+  } catch (error) {
+    showApiError(error);
+    return false;
+  }
+  renderBoard();
+  return true;
+}
+
+function patientLabel(patient) {
+  return `${patient.bed}: ${patient.name}`;
+}
+
+function sortedPatients() {
+  return [...(state.board?.patients ?? [])].sort((a, b) => compareBeds(a.bed, b.bed) || a.id - b.id);
+}
+
+function fillPatientSelect(select, patients, { blank }) {
+  const previous = select.value;
+  const options = [];
+  if (blank) options.push(h("option", { value: "" }, blank));
+  for (const p of patients) options.push(h("option", { value: String(p.id) }, patientLabel(p)));
+  replaceChildren(select, options);
+  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+}
+
+function fillStaffNames(tasks) {
+  const names = new Set();
+  for (const t of tasks) if (t.assignee) names.add(t.assignee);
+  if (state.status?.current_user) names.add(state.status.current_user);
+  replaceChildren(byId("staff-names"), [...names].sort().map((n) => h("option", { value: n })));
+}
+
+export function renderBoard() {
+  const board = state.board;
+  if (!board) return;
+  const patients = sortedPatients();
+  fillPatientSelect(byId("filter-patient"), patients, { blank: "All patients" });
+  fillPatientSelect(byId("task-patient"), patients, { blank: patients.length ? null : "Add a patient first" });
+  fillStaffNames(board.tasks);
+
+  const overdue = board.tasks.filter((t) => t.overdue).length;
+  const dueToday = board.tasks.filter((t) => t.due_today).length;
+  byId("board-summary").textContent =
+    `${patients.length} ${patients.length === 1 ? "patient" : "patients"}; ` +
+    `${board.tasks.length} ${board.tasks.length === 1 ? "task" : "tasks"} shown` +
+    (overdue ? `, ${overdue} overdue` : "") +
+    (dueToday ? `, ${dueToday} due today` : "") +
+    ".";
+
+  const byPatient = new Map();
+  for (const t of board.tasks) {
+    if (!byPatient.has(t.patient_id)) byPatient.set(t.patient_id, []);
+    byPatient.get(t.patient_id).push(t);
+  }
+  let shown = patients;
+  if (state.filter.patient_id) shown = shown.filter((p) => p.id === state.filter.patient_id);
+  if (state.filter.assignee) shown = shown.filter((p) => byPatient.has(p.id));
+
+  const container = byId("board");
+  if (!patients.length) {
+    replaceChildren(
+      container,
+      h("div", { class: "nhsuk-inset-text", "data-testid": "board-empty" }, visuallyHidden("Information: "),
+        h("p", {}, "No patients on the ward list yet. Add a patient below.")),
+    );
+  } else if (!shown.length) {
+    replaceChildren(container, h("p", { class: "nhsuk-body", "data-testid": "board-empty" }, "No tasks match these filters."));
+  } else {
+    replaceChildren(container, shown.map((p) => patientSection(p, byPatient.get(p.id) ?? [], board.now)));
+  }
+  applyEditControls();
+}
+
+function patientSection(patient, tasks, now) {
+  const headingId = `patient-${patient.id}-heading`;
+  return h(
+    "section",
+    { class: "app-patient", "data-testid": `patient-${patient.id}`, "data-patient-id": patient.id, "aria-labelledby": headingId },
+    h("h2", { class: "nhsuk-heading-m app-patient__heading", id: headingId, tabindex: "-1" }, patientLabel(patient)),
+    h(
+      "p",
+      { class: "nhsuk-body-s app-patient__meta" },
+      patient.nhs_number ? `NHS number ${formatNhsNumber(patient.nhs_number)}` : "No NHS number recorded",
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small nhsuk-u-display-none-print",
+        id: `patient-${patient.id}-add-task`,
+        "data-testid": `patient-${patient.id}-add-task`,
+        "data-edit-control": "",
+        "aria-label": `Add a task for ${patient.bed}`,
+        on: { click: () => startTaskFor(patient) },
+      },
+      "Add a task",
+    ),
+    tasks.length
+      ? taskTable(patient, tasks, now)
+      : h("p", { class: "nhsuk-body", "data-testid": `patient-${patient.id}-no-tasks` },
+          state.filter.status === "open" ? "No open tasks." : "No tasks match these filters."),
+  );
+}
+
+function taskTable(patient, tasks, now) {
+  const rows = [];
+  for (const t of tasks) {
+    rows.push(taskRow(t, now));
+    if (state.editing?.id === t.id) rows.push(editRow(t));
+  }
+  return h(
+    "table",
+    { class: "nhsuk-table", "data-testid": `patient-${patient.id}-tasks` },
+    h("caption", { class: "nhsuk-table__caption nhsuk-u-visually-hidden" }, `Tasks for ${patient.bed}`),
+    h(
+      "thead",
+      { class: "nhsuk-table__head" },
+      h(
+        "tr",
+        { class: "nhsuk-table__row" },
+        ["Task", "Assigned to", "Due", "Status", "Actions"].map((label) =>
+          h("th", { class: "nhsuk-table__header", scope: "col" }, label),
+        ),
+      ),
+    ),
+    h("tbody", { class: "nhsuk-table__body" }, rows),
+  );
+}
+
+function statusTags(t) {
+  const tags = [];
+  if (t.status === "done") tags.push(tag("Done", "green", `task-${t.id}-status`));
+  else if (t.status === "cancelled") tags.push(tag("Cancelled", "grey", `task-${t.id}-status`));
+  else tags.push(tag("Open", "blue", `task-${t.id}-status`));
+  if (t.overdue) tags.push(tag("Overdue", "red", `task-${t.id}-overdue`));
+  if (t.due_today) tags.push(tag("Due today", "orange", `task-${t.id}-due-today`));
+  const sync = syncTag(t.sync);
+  if (sync) tags.push(tag(sync.label, sync.colour, `task-${t.id}-sync`));
+  return h("div", { class: "app-tags" }, tags);
+}
+
+function actionButton(t, action, label, { secondary = true, warning = false } = {}) {
+  const id = `task-${t.id}-${action}`;
+  const cls = ["nhsuk-button", "nhsuk-button--small", warning ? "nhsuk-button--warning" : secondary ? "nhsuk-button--secondary" : ""]
+    .filter(Boolean)
+    .join(" ");
+  return h(
+    "button",
+    {
+      type: "button",
+      class: cls,
+      id,
+      "data-testid": id,
+      "data-edit-control": "",
+      "aria-label": `${label}: ${t.title}`,
+      on: { click: () => taskAction(t, action) },
+    },
+    label,
+  );
+}
+
+function taskRow(t, now) {
+  const actions =
+    t.status === "open"
+      ? [
+          actionButton(t, "complete", "Complete", { secondary: false }),
+          actionButton(t, "edit", "Edit"),
+          actionButton(t, "reassign", "Reassign"),
+          actionButton(t, "cancel", "Cancel task"),
+        ]
+      : [actionButton(t, "reopen", "Reopen")];
+  return h(
+    "tr",
+    {
+      class: `nhsuk-table__row${t.overdue ? " app-row--overdue" : ""}`,
+      id: `task-${t.id}`,
+      "data-testid": `task-${t.id}`,
+      "data-task-id": t.id,
+      "data-status": t.status,
+      "data-version": t.version,
+    },
+    h("td", { class: "nhsuk-table__cell" }, h("span", { "data-testid": `task-${t.id}-title` }, t.title), syncNotice(t)),
+    h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-assignee` }, t.assignee ?? "Unassigned"),
+    h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-due` }, t.due ? formatDue(t.due, now) : "No due time"),
+    h("td", { class: "nhsuk-table__cell" }, statusTags(t)),
+    h("td", { class: "nhsuk-table__cell" }, h("div", { class: "app-task-actions" }, actions)),
+  );
+}
+
+/** A message about the task's SystmOne sync (e.g. SystmOne refused it), shown until dismissed. */
+function syncNotice(t) {
+  const notice = t.sync?.notice;
+  if (!notice) return null;
+  return h(
+    "div",
+    { class: "app-sync-notice", "data-testid": `task-${t.id}-sync-notice` },
+    h("p", { class: "nhsuk-body-s nhsuk-u-margin-bottom-1" }, h("strong", {}, "SystmOne: "), notice),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small",
+        id: `task-${t.id}-dismiss-notice`,
+        "data-edit-control": "",
+        "aria-label": `Dismiss the SystmOne message about: ${t.title}`,
+        on: {
+          click: async () => {
+            clearErrors();
+            try {
+              await api.dismissTaskSyncNotice(t.id);
+            } catch (error) {
+              showApiError(error);
+              return;
+            }
+            await loadBoard();
+            document.getElementById(`task-${t.id}-complete`)?.focus();
+          },
+        },
+      },
+      "Dismiss",
+    ),
+  );
+}
+
+function editRow(t) {
+  const editing = state.editing;
+  const prefix = `edit-${t.id}`;
+  const field = (key, label, attrs = {}) =>
+    h(
+      "div",
+      { class: "nhsuk-form-group" },
+      h("label", { class: "nhsuk-label", for: `${prefix}-${key}` }, label),
+      h("input", {
+        class: `nhsuk-input ${attrs.width ?? ""}`.trim(),
+        id: `${prefix}-${key}`,
+        "data-testid": `${prefix}-${key}`,
+        type: "text",
+        autocomplete: "off",
+        placeholder: attrs.placeholder,
+        inputmode: attrs.inputmode,
+        list: attrs.list,
+        value: editing.values[key],
+        "data-edit-control": "",
+        on: { input: (event) => (editing.values[key] = event.target.value) },
+      }),
+    );
+  const form = h(
+    "form",
+    {
+      class: "app-edit-form",
+      id: `${prefix}-form`,
+      "data-testid": `${prefix}-form`,
+      novalidate: true,
+      "aria-label": `Edit task: ${t.title}`,
+      on: {
+        submit: (event) => {
+          event.preventDefault();
+          saveEdit(t);
+        },
+      },
+    },
+    field("title", "Task"),
+    field("assignee", "Assigned to (empty for nobody)", { width: "nhsuk-input--width-20", list: "staff-names" }),
+    field("date", "Due date", { width: "nhsuk-input--width-10", placeholder: "YYYY-MM-DD", inputmode: "numeric" }),
+    field("time", "Due time", { width: "nhsuk-input--width-5", placeholder: "HH:MM", inputmode: "numeric" }),
+    h(
+      "div",
+      { class: "nhsuk-form-group app-task-actions" },
+      h("button", { type: "submit", class: "nhsuk-button nhsuk-button--small", id: `task-${t.id}-save`, "data-testid": `task-${t.id}-save`, "data-edit-control": "" }, "Save changes"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "nhsuk-button nhsuk-button--small nhsuk-button--secondary",
+          id: `task-${t.id}-edit-cancel`,
+          "data-testid": `task-${t.id}-edit-cancel`,
+          on: { click: () => closeEditor(t.id) },
+        },
+        "Discard changes",
+      ),
+    ),
+  );
+  return h(
+    "tr",
+    { class: "nhsuk-table__row app-edit-row", "data-testid": `task-${t.id}-editor` },
+    h("td", { class: "nhsuk-table__cell", colspan: "5" }, form),
+  );
+}
+
+function openEditor(t, focusKey) {
+  const due = dueParts(t.due);
+  const original = { title: t.title, assignee: t.assignee ?? "", date: due.date, time: due.time };
+  state.editing = { id: t.id, version: t.version, original, values: { ...original } };
+  clearErrors();
+  renderBoard();
+  const input = document.getElementById(`edit-${t.id}-${focusKey}`);
+  if (input) {
+    input.focus();
+    input.select?.();
+  }
+}
+
+function closeEditor(id) {
+  state.editing = null;
+  clearErrors();
+  renderBoard();
+  document.getElementById(`task-${id}-edit`)?.focus();
+}
+
+async function saveEdit(t) {
+  const editing = state.editing;
+  if (!editing || editing.id !== t.id) return;
+  clearErrors();
+  const { values, original } = editing;
+  const fields = { title: `edit-${t.id}-title`, staff: `edit-${t.id}-assignee`, due: `edit-${t.id}-date` };
+  const input = { version: editing.version };
+  if (values.title !== original.title) input.title = values.title;
+  if (values.assignee.trim() !== original.assignee) input.assignee = values.assignee;
+  if (values.date.trim() !== original.date || values.time.trim() !== original.time) {
+    const due = composeDue(values.date, values.time);
+    if (due.error) {
+      showErrors([{ message: due.error, fieldId: `edit-${t.id}-date` }]);
+      return;
+    }
+    input.due = due.value;
+  }
+  try {
+    const saved = await api.editTask(t.id, input);
+    state.editing = null;
+    await loadBoard();
+    notify(`Task saved: ${saved.title}`);
+    document.getElementById(`task-${t.id}-edit`)?.focus();
+  } catch (error) {
+    if (error.code === "conflict") {
+      // Someone else changed the task: show their copy, keep what this user typed, and
+      // let them save again against the new version.
+      await refreshKeepingEditor(t.id);
+    }
+    showApiError(error, fields);
+  }
+}
+
+async function refreshKeepingEditor(id) {
+  const editing = state.editing;
+  try {
+    state.board = await api.board(state.filter);
+  } catch {
+    return;
+  }
+  const fresh = state.board.tasks.find((x) => x.id === id);
+  if (editing && fresh && fresh.status === "open") {
+    const due = dueParts(fresh.due);
+    editing.version = fresh.version;
+    editing.original = { title: fresh.title, assignee: fresh.assignee ?? "", date: due.date, time: due.time };
+  } else {
+    state.editing = null;
+  }
+  renderBoard();
+}
+
+const STATUS_FOR = { complete: "done", cancel: "cancelled", reopen: "open" };
+const DONE_TEXT = { complete: "Task completed", cancel: "Task cancelled", reopen: "Task reopened" };
+
+async function taskAction(t, action) {
+  if (action === "edit") return openEditor(t, "title");
+  if (action === "reassign") return openEditor(t, "assignee");
+  clearErrors();
+  try {
+    await api.setTaskStatus(t.id, STATUS_FOR[action], t.version);
+  } catch (error) {
+    if (error.code === "conflict") await loadBoard();
+    showApiError(error);
+    return;
+  }
+  if (state.editing?.id === t.id) state.editing = null;
+  await loadBoard();
+  notify(`${DONE_TEXT[action]}: ${t.title}`);
+  // The row may have left the board (filtered out): fall back to its patient's heading.
+  const next = document.getElementById(`task-${t.id}-${action === "reopen" ? "complete" : "reopen"}`) ??
+    document.getElementById(`patient-${t.patient_id}-heading`);
+  next?.focus();
+}
+
+/** Jumps to the add-task form with this patient chosen. */
+function startTaskFor(patient) {
+  byId("task-patient").value = String(patient.id);
+  const title = byId("task-title");
+  title.scrollIntoView({ block: "center" });
+  title.focus();
+}
+
+async function addTask() {
+  clearErrors();
+  const patient = byId("task-patient").value;
+  if (!patient) {
+    showErrors([{ message: "Add a patient before adding tasks for them", fieldId: "patient-bed" }]);
+    return;
+  }
+  const due = composeDue(byId("task-due-date").value, byId("task-due-time").value);
+  if (due.error) {
+    showErrors([{ message: due.error, fieldId: "task-due-date" }]);
+    return;
+  }
+  const input = {
+    patient_id: Number(patient),
+    title: byId("task-title").value,
+    assignee: byId("task-assignee").value,
+    due: due.value,
+  };
+  let task;
+  try {
+    task = await api.addTask(input);
+  } catch (error) {
+    showApiError(error, TASK_FORM_FIELDS);
+    return;
+  }
+  for (const id of ["task-title", "task-assignee", "task-due-date", "task-due-time"]) byId(id).value = "";
+  await loadBoard();
+  const p = state.board?.patients.find((x) => x.id === task.patient_id);
+  notify(`Task added${p ? ` for ${p.bed}` : ""}: ${task.title}`);
+  byId("task-title").focus();
+}
+
+async function addPatient() {
+  clearErrors();
+  const input = {
+    bed: byId("patient-bed").value,
+    name: byId("patient-name").value,
+    nhs_number: byId("patient-nhs").value,
+  };
+  let patient;
+  try {
+    patient = await api.addPatient(input);
+  } catch (error) {
+    showApiError(error, PATIENT_FORM_FIELDS);
+    return;
+  }
+  for (const id of ["patient-bed", "patient-name", "patient-nhs"]) byId(id).value = "";
+  await loadBoard();
+  byId("task-patient").value = String(patient.id);
+  notify(`Patient added: ${patient.bed}`);
+  byId("patient-bed").focus();
+}
+
+/** Disables every control that would change data while the database is read-only. */
+export function applyEditControls() {
+  const disabled = state.readOnly;
+  for (const el of document.querySelectorAll("form[data-edit] input, form[data-edit] select, form[data-edit] button, [data-edit-control]")) {
+    el.disabled = disabled;
+  }
+}
