@@ -52,7 +52,7 @@ fn board(c: &mut Criterion) {
                     .connection()
                     .execute(
                         "INSERT INTO task_sync_patients (patient_id, tasks_confirmed_at, today_pulled_at, full_pull_attempted_at, full_pull_wanted)
-                         SELECT id, ?1, NULL, ?1, 0 FROM patients
+                         SELECT id, ?1, NULL, ?1, 0 FROM patients WHERE true
                          ON CONFLICT(patient_id) DO UPDATE SET tasks_confirmed_at = ?1, today_pulled_at = NULL,
                              full_pull_attempted_at = ?1, full_pull_wanted = 0",
                         [earlier],
