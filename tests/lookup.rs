@@ -100,3 +100,48 @@ async fn a_simulator_is_refused_outside_demo_mode() {
     assert_eq!(err.code(), "simulator_not_in_demo_mode", "{err}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_give_a_clear_outcome_never_a_crash_or_a_wrong_patient() {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let (sim, _sim_dir) = simulator().await;
+    let data = tempfile::tempdir().unwrap();
+    let hub = hub(data.path(), true, sim.addr());
+    let local = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Zoe Smith-Jones".into(), nhs_number: None }).unwrap();
+    // Prove the connection (and the demo guard) before the faults start.
+    hub.verified_client_probe().await.unwrap();
+    let mut control = SimControl::open(sim.data_dir()).unwrap();
+
+    // Every connection reset: reads are asked once more, then the ward's own patients are searched.
+    control.set_faults("reset=1.0".parse().unwrap(), None).unwrap();
+    let outcome = hub
+        .search_patients(&SearchInput { surname: Some("Smith-J".into()), first_name: Some("Zo".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(matches!(outcome.source, SearchSource::LocalCache), "{outcome:?}");
+    assert_eq!(outcome.results.len(), 1);
+
+    // SystmOne asks to try again later: a clear, typed error; nothing is linked.
+    control.set_faults("temporary=1.0".parse().unwrap(), None).unwrap();
+    let err = hub.review_link(local.id, "9990000026").await.unwrap_err();
+    assert!(err.to_string().contains("try again"), "{err}");
+    let err = hub.confirm_link(local.id, "9990000026").await.unwrap_err();
+    assert!(err.to_string().contains("try again"), "{err}");
+    assert!(hub.patients().unwrap()[0].nhs_number.is_none(), "nothing linked on a failed read");
+
+    // Garbage instead of an answer: refused as unreadable, never taken for a patient.
+    control.set_faults("garbage=1.0".parse().unwrap(), None).unwrap();
+    let result = hub.search_patients(&SearchInput { nhs_number: Some("9990000026".into()), ..Default::default() }).await;
+    match result {
+        Ok(o) => assert!(matches!(o.source, SearchSource::LocalCache), "{o:?}"),
+        Err(e) => assert_eq!(e.code(), "systmone_protocol_error", "{e}"),
+    }
+
+    // Faults off: the same lookup works and links.
+    control.set_faults("".parse().unwrap(), None).unwrap();
+    hub.review_link(local.id, "9990000026").await.unwrap();
+    let linked = hub.confirm_link(local.id, "9990000026").await.unwrap();
+    assert!(linked.nhs_number.is_some());
+    assert_eq!(control.violation_count().unwrap(), 0);
+    sim.shutdown().await;
+}

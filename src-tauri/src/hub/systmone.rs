@@ -208,7 +208,8 @@ impl Hub {
                 LookupQuery::ByNhsNumber(nhs) => p.nhs_number.as_ref() == Some(nhs),
                 LookupQuery::ByDetails(params) => {
                     let name = p.name.expose().to_lowercase();
-                    let words: Vec<&str> = name.split([' ', '-']).collect();
+                    // "Smith-Jones" matches "smith", "jones" and "smith-j" alike.
+                    let words: Vec<&str> = name.split_whitespace().chain(name.split([' ', '-'])).collect();
                     let matches = |term: &Option<String>| {
                         term.as_ref().is_none_or(|t| words.iter().any(|w| w.starts_with(&t.to_lowercase())))
                     };
