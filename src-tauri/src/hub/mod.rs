@@ -55,16 +55,8 @@ impl HubError {
     /// A stable machine-readable code for the UI and scripts.
     pub fn code(&self) -> &'static str {
         match self {
-            HubError::Store(StoreError::Locked) => "database_locked",
-            HubError::Store(StoreError::ReadOnly { .. }) => "database_read_only",
-            HubError::Store(StoreError::Corrupt { .. }) => "database_corrupt",
-            HubError::Store(StoreError::DiskFull) => "disk_full",
-            HubError::Store(StoreError::CannotOpen { .. }) => "database_unavailable",
-            HubError::Store(StoreError::TooNew { .. }) => "database_too_new",
-            HubError::Store(StoreError::NotFound { .. }) => "not_found",
-            HubError::Store(StoreError::Conflict(_)) => "conflict",
-            HubError::Store(StoreError::Invalid(_)) | HubError::Invalid(_) => "invalid_input",
-            HubError::Store(StoreError::Sqlite(_) | StoreError::Decode(_)) => "database_error",
+            HubError::Store(e) => e.code(),
+            HubError::Invalid(_) => "invalid_input",
             HubError::NhsNumber(_) => "invalid_nhs_number",
             HubError::NoCurrentUser => "no_current_user",
             HubError::BadRequest(_) => "invalid_input",

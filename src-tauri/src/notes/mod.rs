@@ -39,18 +39,9 @@ impl NotesError {
     /// A stable machine-readable code (same vocabulary as `HubError::code`).
     pub fn code(&self) -> &'static str {
         match self {
-            NotesError::Store(StoreError::Locked) => "database_locked",
-            NotesError::Store(StoreError::ReadOnly { .. }) => "database_read_only",
-            NotesError::Store(StoreError::Corrupt { .. }) => "database_corrupt",
-            NotesError::Store(StoreError::DiskFull) => "disk_full",
-            NotesError::Store(StoreError::CannotOpen { .. }) => "database_unavailable",
-            NotesError::Store(StoreError::TooNew { .. }) => "database_too_new",
-            NotesError::Store(StoreError::NotFound { .. }) => "not_found",
-            NotesError::Store(StoreError::Conflict(_)) | NotesError::Refused(_) => "conflict",
-            NotesError::Store(StoreError::Invalid(_))
-            | NotesError::Invalid(_)
-            | NotesError::Render(_) => "invalid_input",
-            NotesError::Store(StoreError::Sqlite(_) | StoreError::Decode(_)) => "database_error",
+            NotesError::Store(e) => e.code(),
+            NotesError::Refused(_) => "conflict",
+            NotesError::Invalid(_) | NotesError::Render(_) => "invalid_input",
             NotesError::NhsNumber(_) => "invalid_nhs_number",
         }
     }

@@ -55,6 +55,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The stable code the UI and scripts see (shared by every module's error type).
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Locked => "database_locked",
+            StoreError::ReadOnly { .. } => "database_read_only",
+            StoreError::Corrupt { .. } => "database_corrupt",
+            StoreError::DiskFull => "disk_full",
+            StoreError::CannotOpen { .. } => "database_unavailable",
+            StoreError::TooNew { .. } => "database_too_new",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Invalid(_) => "invalid_input",
+            StoreError::Sqlite(_) | StoreError::Decode(_) => "database_error",
+        }
+    }
+
     /// Maps SQLite's result codes to the faults staff and IT need told apart.
     fn classify(err: rusqlite::Error, path: &Path) -> StoreError {
         let path_str = path.display().to_string();
