@@ -154,6 +154,9 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
         let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::classify(e, path))?;
+        // SQLite may open a file it cannot write (immutable file, read-only media) without
+        // complaint; ask it, so the window says so before the first save fails.
+        let read_only = read_only || conn.is_readonly(rusqlite::DatabaseName::Main).unwrap_or(false);
         let mut store = Store { conn, path: path.to_path_buf(), read_only };
         store.configure()?;
         if read_only {
