@@ -398,7 +398,6 @@ fn run(cli: Cli) -> Result<(), HubError> {
                 args.sim_dir = Some(data_dir.join("simulator"));
             }
             let config = args.into_config().map_err(|e| HubError::BadRequest(e.to_string()))?;
-            eprintln!("hubctl: SystmOne SIMULATOR (fictitious patients) listening on {}:{}", config.bind, config.port);
             return runtime()?
                 .block_on(inpatient_hub::simulator::run_server(config))
                 .map_err(|e| HubError::BadRequest(e.to_string()));

@@ -178,6 +178,8 @@ impl Simulator {
 /// Serves until Ctrl-C.
 pub async fn run_server(config: SimConfig) -> Result<(), SimError> {
     let handle = Simulator::start(config).await?;
+    // The bound address, so `--port 0` tells scripts which port was chosen.
+    println!("SystmOne SIMULATOR (fictitious patients) listening on {}", handle.addr());
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())
