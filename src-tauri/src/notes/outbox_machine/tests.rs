@@ -389,6 +389,9 @@ struct World {
     /// Per worker: the claimed entry and the lease it believes it holds.
     claims: Vec<Option<(usize, DateTime<Local>)>>,
     last_reply: Vec<Option<(usize, Event)>>,
+    /// Per worker: how many claims it has made. Like the real worker, every claim carries a
+    /// fresh token, so a late or duplicated reply to an earlier attempt is refused.
+    claim_seq: Vec<u32>,
     policy: Policy,
 }
 
@@ -412,12 +415,13 @@ impl World {
             pasted: vec![false; entries],
             claims: vec![None, None],
             last_reply: vec![None, None],
+            claim_seq: vec![0, 0],
             policy: policy(),
         }
     }
 
-    fn worker_name(w: usize) -> String {
-        format!("worker-{w}")
+    fn worker_name(&self, w: usize) -> String {
+        format!("worker-{w}#{}", self.claim_seq[w])
     }
 
     fn apply(&mut self, i: usize, event: &Event) -> bool {
@@ -458,9 +462,10 @@ impl World {
                 if self.claims[w].is_some() {
                     return;
                 }
+                self.claim_seq[w] += 1;
                 for i in 0..n {
                     let event = Event::Claim {
-                        worker: Self::worker_name(w),
+                        worker: self.worker_name(w),
                         lease: Duration::seconds(LEASE_SECS),
                     };
                     if self.apply(i, &event) {
@@ -482,7 +487,7 @@ impl World {
                 ) {
                     return;
                 }
-                let worker = Self::worker_name(w);
+                let worker = self.worker_name(w);
                 let today = self.now.date_naive();
                 let event = match choice {
                     ReadChoice::Truth if self.record[i].iter().any(|c| c.day == Some(today)) => {
@@ -519,7 +524,7 @@ impl World {
                 else {
                     return;
                 };
-                if *claimed_by != Self::worker_name(w) {
+                if *claimed_by != self.worker_name(w) {
                     return;
                 }
                 assert!(
@@ -550,7 +555,7 @@ impl World {
                     }
                 };
                 let event = Event::Reply {
-                    worker: Self::worker_name(w),
+                    worker: self.worker_name(w),
                     outcome,
                 };
                 self.apply(i, &event);
@@ -718,4 +723,28 @@ proptest! {
         }
         world.settle()?;
     }
+}
+
+/// Regression (found by the model test in CI): a duplicated reply to an *earlier* attempt
+/// (a temporary error) arrived while the same worker's next attempt was in flight and had
+/// already been applied by SystmOne. Taking it as the answer would have sent the note again.
+/// Every claim carries a fresh token, so the stale reply is refused.
+#[test]
+fn a_duplicated_reply_to_an_earlier_attempt_is_not_taken_for_the_current_one() {
+    let mut world = World::new(1, &[true, false, false]);
+    let ops = [
+        Op::ApiReturned(0),
+        Op::AnswerPasteTruthfully(0),
+        Op::Claim(0),
+        Op::Send(0, SendChoice::Temporary),
+        Op::AdvanceSecs(5),
+        Op::Claim(0),
+        Op::Send(0, SendChoice::CrashAfterApplied),
+        Op::DuplicateReply(0),
+    ];
+    for op in &ops {
+        world.step(op);
+        world.check_invariants().unwrap();
+    }
+    world.settle().unwrap();
 }
