@@ -8,7 +8,7 @@
 //! (today's changes through the exempt entered-today read; changed patients also through a
 //! full pull) and no push is pending.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use inpatient_hub::hub::{Hub, PatientInput, TaskInput};
 use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
 use inpatient_hub::tasksync::planner::{estimate_board_confirmation, Budgets};
@@ -41,7 +41,8 @@ fn board(c: &mut Criterion) {
 
     let mut samples = Vec::new();
     let mut group = c.benchmark_group("task_sync");
-    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(400));
+    // Flat sampling: one long iteration per sample, not criterion's growing counts.
+    group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(400));
     group.bench_function("thirty_bed_board_fully_confirmed", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
