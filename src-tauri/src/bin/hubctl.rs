@@ -327,6 +327,10 @@ async fn run_systmone(hub: &Hub, command: Command, json: bool) -> Result<(), Hub
         Command::Sync { until_empty, max_wait, .. } => {
             let wait = if until_empty { std::time::Duration::from_secs(max_wait) } else { std::time::Duration::ZERO };
             let started = std::time::Instant::now();
+            // hubctl cannot know whether a clipboard note was pasted: such notes are asked about
+            // in the window, never filed on a guess.
+            hub.verified_client_probe().await?;
+            hub.systmone_came_back("hubctl")?;
             let report = hub.drain_outbox("hubctl", wait).await?;
             let tasks = hub.sync_tasks_until_settled(wait.saturating_sub(started.elapsed()).max(std::time::Duration::from_secs(if until_empty { 1 } else { 0 }))).await?;
             let left = hub.outbox(false)?.len();

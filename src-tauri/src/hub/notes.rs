@@ -176,12 +176,6 @@ impl Hub {
     pub async fn drain_outbox(&self, worker_name: &str, max_wait: Duration) -> HubResult<DrainReport> {
         self.verified_client().await?;
         let writer = self.writer()?;
-        if self.systmone_client().is_some_and(|c| matches!(&*c.state().borrow(), ConnectionState::Connected { .. })) {
-            // Entries copied to the clipboard while SystmOne was away now wait for the
-            // clinician's answer ("was it pasted?") instead of being filed on a guess.
-            let actor = self.current_user().map(|u| u.to_string()).unwrap_or_else(|_| worker_name.to_owned());
-            notes::api_available_again(&mut self.store(), &actor)?;
-        }
         let mut config = WorkerConfig::new(worker_name);
         config.call_timeout = self.filing_call_timeout;
         config.lease_margin = Duration::from_secs(5);
@@ -191,10 +185,29 @@ impl Hub {
 }
 
 impl Hub {
+    /// SystmOne has become usable: notes copied to the clipboard while it was away now wait
+    /// for the clinician's answer ("was it pasted?") instead of being filed on a guess.
+    pub fn systmone_came_back(&self, worker_name: &str) -> HubResult<usize> {
+        let actor = self.current_user().map(|u| u.to_string()).unwrap_or_else(|_| worker_name.to_owned());
+        Ok(notes::api_available_again(&mut self.store(), &actor)?.len())
+    }
+
+    fn systmone_connected(&self) -> bool {
+        self.systmone_client().is_some_and(|c| matches!(&*c.state().borrow(), ConnectionState::Connected { .. }))
+    }
+
     /// The window's background filing: drains the outbox whenever SystmOne is usable, for
     /// as long as the app runs. Errors are logged (without patient data) and retried.
     pub async fn run_background_filing(&self, worker_name: &str) {
+        let mut was_connected = self.systmone_connected();
         loop {
+            let connected = self.systmone_connected();
+            if connected && !was_connected {
+                if let Err(e) = self.systmone_came_back(worker_name) {
+                    tracing::warn!(code = e.code(), "could not mark clipboard notes for a paste question");
+                }
+            }
+            was_connected = connected;
             match self.drain_outbox(worker_name, Duration::from_secs(10)).await {
                 Ok(report) if !report.filed.is_empty() || !report.parked.is_empty() => {
                     tracing::info!(filed = report.filed.len(), parked = report.parked.len(), "outbox drained");
