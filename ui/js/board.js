@@ -76,12 +76,35 @@ function readFilters() {
   };
 }
 
+/**
+ * The board for `filter`, plus `hidden_notices`: tasks the filter leaves out that carry a
+ * SystmOne sync notice. A task the sync marked done (completed in SystmOne) leaves the Open
+ * view at once, yet staff must still read what happened to it.
+ */
+async function fetchBoard(filter) {
+  const board = await api.board(filter);
+  board.hidden_notices = [];
+  let view;
+  try {
+    view = await call("task_sync_view");
+  } catch {
+    return board; // the board's own tasks still show their notices
+  }
+  const shown = new Set(board.tasks.map((t) => t.id));
+  const hidden = new Set((view?.links ?? []).filter((l) => l.notice && !shown.has(l.task_id)).map((l) => l.task_id));
+  if (hidden.size) {
+    const all = await api.board({ patient_id: null, assignee: null, status: "all" });
+    board.hidden_notices = all.tasks.filter((t) => hidden.has(t.id));
+  }
+  return board;
+}
+
 /** Fetches and draws the board. Returns false (after showing why) when the backend refused. */
 export async function loadBoard() {
   const generation = ++boardGeneration;
   let board;
   try {
-    board = await api.board(state.filter);
+    board = await fetchBoard(state.filter);
   } catch (error) {
     showApiError(error);
     return false;
@@ -104,7 +127,7 @@ async function liveRefresh() {
   const generation = boardGeneration;
   let board;
   try {
-    board = await api.board(state.filter);
+    board = await fetchBoard(state.filter);
   } catch {
     return; // the next user action or refresh shows the error
   }
@@ -171,9 +194,14 @@ export function renderBoard() {
     if (!byPatient.has(t.patient_id)) byPatient.set(t.patient_id, []);
     byPatient.get(t.patient_id).push(t);
   }
+  const noticesByPatient = new Map();
+  for (const t of board.hidden_notices ?? []) {
+    if (!noticesByPatient.has(t.patient_id)) noticesByPatient.set(t.patient_id, []);
+    noticesByPatient.get(t.patient_id).push(t);
+  }
   let shown = patients;
   if (state.filter.patient_id) shown = shown.filter((p) => p.id === state.filter.patient_id);
-  if (state.filter.assignee) shown = shown.filter((p) => byPatient.has(p.id));
+  if (state.filter.assignee) shown = shown.filter((p) => byPatient.has(p.id) || noticesByPatient.has(p.id));
 
   const container = byId("board");
   if (!patients.length) {
@@ -185,12 +213,14 @@ export function renderBoard() {
   } else if (!shown.length) {
     replaceChildren(container, h("p", { class: "nhsuk-body", "data-testid": "board-empty" }, "No tasks match these filters."));
   } else {
-    replaceChildren(container, shown.map((p) => patientSection(p, byPatient.get(p.id) ?? [], board.now, syncByPatient.get(p.id))));
+    replaceChildren(container, shown.map((p) =>
+      patientSection(p, byPatient.get(p.id) ?? [], board.now, syncByPatient.get(p.id), noticesByPatient.get(p.id) ?? []),
+    ));
   }
   applyEditControls();
 }
 
-function patientSection(patient, tasks, now, taskSync) {
+function patientSection(patient, tasks, now, taskSync, hiddenNotices) {
   const headingId = `patient-${patient.id}-heading`;
   return h(
     "section",
@@ -219,6 +249,30 @@ function patientSection(patient, tasks, now, taskSync) {
       ? taskTable(patient, tasks, now)
       : h("p", { class: "nhsuk-body", "data-testid": `patient-${patient.id}-no-tasks` },
           state.filter.status === "open" ? "No open tasks." : "No tasks match these filters."),
+    hiddenNotices.length ? hiddenNoticeList(patient, hiddenNotices) : null,
+  );
+}
+
+/** Sync notices about this patient's tasks that the filters hide (see `fetchBoard`). */
+function hiddenNoticeList(patient, tasks) {
+  const statusText = { open: "open", done: "done", cancelled: "cancelled" };
+  return h(
+    "div",
+    { class: "app-hidden-notices", "data-testid": `patient-${patient.id}-hidden-notices` },
+    h("h3", { class: "nhsuk-heading-xs nhsuk-u-margin-bottom-2" }, "SystmOne sync messages about tasks not shown"),
+    h(
+      "ul",
+      { class: "nhsuk-list" },
+      tasks.map((t) =>
+        h(
+          "li",
+          { "data-testid": `task-${t.id}-hidden-notice`, "data-task-id": t.id },
+          h("p", { class: "nhsuk-body-s nhsuk-u-margin-bottom-1" },
+            h("strong", {}, t.title), ` (${statusText[t.status] ?? t.status})`),
+          syncNotice(t),
+        ),
+      ),
+    ),
   );
 }
 
@@ -423,7 +477,7 @@ function syncNotice(t) {
               return;
             }
             await loadBoard();
-            document.getElementById(`task-${t.id}-complete`)?.focus();
+            (document.getElementById(`task-${t.id}-complete`) ?? document.getElementById(`patient-${t.patient_id}-heading`))?.focus();
           },
         },
       },
