@@ -173,7 +173,7 @@ describe("SystmOne task sync", () => {
           "return document.querySelector(`[data-testid=\"${arguments[0]}\"]`)?.dataset.stale", id)) === "false",
           "the patient's tasks were never confirmed against SystmOne", 60_000);
         const line = await textOf(app, id);
-        assert.match(line, /^Tasks last confirmed against SystmOne: today \d\d:\d\d \((just now|\d+ min ago)\)/);
+        assert.match(line, /^Tasks last confirmed against SystmOne: today \d\d:\d\d \((just now|\d+ min ago)\)\. /);
         assert.doesNotMatch(line, /never|Out of date/);
         assert.match(line, /Tasks entered today last checked today \d\d:\d\d\./);
       });

@@ -299,7 +299,7 @@ function confirmationLine(patient, taskSync, now) {
     },
     "Tasks last confirmed against SystmOne: ",
     h("strong", { "data-testid": `patient-${patient.id}-confirmed-time` }, view.confirmed),
-    staleTag ? [" ", staleTag] : null,
+    staleTag ? [" ", staleTag] : ".",
     details.length ? h("span", { class: "app-sync-confirmed__details" }, ` ${details.join(" ")}`) : null,
   );
 }
@@ -441,7 +441,7 @@ async function pushTask(t) {
   }
   chosenTaskType.delete(t.id);
   await loadBoard();
-  notify(`Waiting to send to SystmOne (${taskType}): ${t.title}`);
+  notify(`Creating in SystmOne as "${taskType}": ${t.title}. The task's tag shows when it is there.`);
   // The button has gone: keep the keyboard on the same row.
   (document.getElementById(`task-${t.id}-complete`) ?? document.getElementById(`patient-${t.patient_id}-heading`))?.focus();
 }
