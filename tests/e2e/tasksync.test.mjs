@@ -123,6 +123,8 @@ describe("SystmOne task sync", () => {
       });
 
       await step(app, "create-in-systmone", async () => {
+        // Not the default type, to show the choice reaches SystmOne.
+        await selectFresh(app, `task-${taskId}-push-type`, "Clinical Approval");
         await clickFresh(app, `task-${taskId}-push`);
         await app.waitFor(async () => (await rowAttribute(app, taskId, "data-sync-state")) !== "local",
           "Create in SystmOne did not change the task's sync state");
@@ -139,7 +141,7 @@ describe("SystmOne task sync", () => {
         assert.equal(copies.length, 1, `SystmOne should hold the task exactly once: ${JSON.stringify(copies)}`);
         const [filed] = copies;
         uid = filed.uid;
-        assert.equal(filed.task_type, "Clinical Review Required");
+        assert.equal(filed.task_type, "Clinical Approval");
         assert.notEqual(filed.status.toLowerCase(), "completed");
         assert.equal((await rowAttribute(app, taskId, "data-task-uid"))?.toLowerCase(), uid.toLowerCase());
       });
