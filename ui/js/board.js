@@ -1,10 +1,25 @@
 // The ward board: patients by bed with their tasks, the add forms, and every task action.
 
-import { api } from "./api.js";
+import { api, call } from "./api.js";
 import { h, byId, replaceChildren, tag, visuallyHidden } from "./dom.js";
 import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
-import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber, syncTag } from "./format.js";
+import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber } from "./format.js";
 import { state } from "./state.js";
+import { TASK_TYPES, boardSignature, confirmationView, noticeLines, pushOffer, syncStateView } from "./tasksync.js";
+
+/**
+ * How often the board looks for changes made behind its back (the background SystmOne sync,
+ * other windows, hubctl). A local database read: no SystmOne traffic.
+ */
+const LIVE_REFRESH_MS = 4_000;
+
+/** The SystmOne task type chosen per ward task, kept across redraws until sent. */
+const chosenTaskType = new Map();
+
+/** Bumped by every user-driven load, so a slower background fetch never overwrites a newer board. */
+let boardGeneration = 0;
+/** The signature of the board last drawn (see `boardSignature`). */
+let drawnSignature = "";
 
 const TASK_FORM_FIELDS = {
   patient: "task-patient",
@@ -48,6 +63,7 @@ export function initBoard() {
     byId("task-due-date").value = today;
     byId("task-due-time").focus();
   });
+  setInterval(liveRefresh, LIVE_REFRESH_MS);
 }
 
 function readFilters() {
@@ -60,16 +76,74 @@ function readFilters() {
   };
 }
 
+/**
+ * The board for `filter`, plus `hidden_notices`: tasks the filter leaves out that carry a
+ * SystmOne sync notice. A task the sync marked done (completed in SystmOne) leaves the Open
+ * view at once, yet staff must still read what happened to it.
+ */
+async function fetchBoard(filter) {
+  const board = await api.board(filter);
+  board.hidden_notices = [];
+  let view;
+  try {
+    view = await call("task_sync_view");
+  } catch {
+    return board; // the board's own tasks still show their notices
+  }
+  const shown = new Set(board.tasks.map((t) => t.id));
+  const hidden = new Set((view?.links ?? []).filter((l) => l.notice && !shown.has(l.task_id)).map((l) => l.task_id));
+  if (hidden.size) {
+    const all = await api.board({ patient_id: null, assignee: null, status: "all" });
+    board.hidden_notices = all.tasks.filter((t) => hidden.has(t.id));
+  }
+  return board;
+}
+
 /** Fetches and draws the board. Returns false (after showing why) when the backend refused. */
 export async function loadBoard() {
+  const generation = ++boardGeneration;
+  let board;
   try {
-    state.board = await api.board(state.filter);
+    board = await fetchBoard(state.filter);
   } catch (error) {
     showApiError(error);
     return false;
   }
+  if (generation !== boardGeneration) return true; // a newer load is drawing
+  state.board = board;
   renderBoard();
   return true;
+}
+
+/**
+ * Redraws the board when what it shows changed (a task sent to or completed in SystmOne,
+ * another user's change), keeping the keyboard focus where it was. Skipped while a task is
+ * being edited or a list in the board is open, so nothing typed or chosen is thrown away.
+ */
+async function liveRefresh() {
+  if (state.view !== "board" || state.editing || document.hidden || !state.board) return;
+  const active = document.activeElement;
+  if (active?.tagName === "SELECT" && byId("board").contains(active)) return;
+  const generation = boardGeneration;
+  let board;
+  try {
+    board = await fetchBoard(state.filter);
+  } catch {
+    return; // the next user action or refresh shows the error
+  }
+  if (generation !== boardGeneration || state.editing || state.view !== "board") return;
+  if (boardSignature(board) === drawnSignature) {
+    state.board = board;
+    return;
+  }
+  state.board = board;
+  const focusedId = byId("board").contains(document.activeElement) ? document.activeElement.id : null;
+  const focusedPatient = document.activeElement?.closest?.("[data-patient-id]")?.dataset.patientId;
+  renderBoard();
+  if (!focusedId) return;
+  const again = document.getElementById(focusedId) ??
+    (focusedPatient ? document.getElementById(`patient-${focusedPatient}-heading`) : null);
+  again?.focus({ preventScroll: true });
 }
 
 function patientLabel(patient) {
@@ -113,14 +187,21 @@ export function renderBoard() {
     (dueToday ? `, ${dueToday} due today` : "") +
     ".";
 
+  drawnSignature = boardSignature(board);
+  const syncByPatient = new Map((board.task_sync ?? []).map((p) => [p.patient_id, p]));
   const byPatient = new Map();
   for (const t of board.tasks) {
     if (!byPatient.has(t.patient_id)) byPatient.set(t.patient_id, []);
     byPatient.get(t.patient_id).push(t);
   }
+  const noticesByPatient = new Map();
+  for (const t of board.hidden_notices ?? []) {
+    if (!noticesByPatient.has(t.patient_id)) noticesByPatient.set(t.patient_id, []);
+    noticesByPatient.get(t.patient_id).push(t);
+  }
   let shown = patients;
   if (state.filter.patient_id) shown = shown.filter((p) => p.id === state.filter.patient_id);
-  if (state.filter.assignee) shown = shown.filter((p) => byPatient.has(p.id));
+  if (state.filter.assignee) shown = shown.filter((p) => byPatient.has(p.id) || noticesByPatient.has(p.id));
 
   const container = byId("board");
   if (!patients.length) {
@@ -132,12 +213,14 @@ export function renderBoard() {
   } else if (!shown.length) {
     replaceChildren(container, h("p", { class: "nhsuk-body", "data-testid": "board-empty" }, "No tasks match these filters."));
   } else {
-    replaceChildren(container, shown.map((p) => patientSection(p, byPatient.get(p.id) ?? [], board.now)));
+    replaceChildren(container, shown.map((p) =>
+      patientSection(p, byPatient.get(p.id) ?? [], board.now, syncByPatient.get(p.id), noticesByPatient.get(p.id) ?? []),
+    ));
   }
   applyEditControls();
 }
 
-function patientSection(patient, tasks, now) {
+function patientSection(patient, tasks, now, taskSync, hiddenNotices) {
   const headingId = `patient-${patient.id}-heading`;
   return h(
     "section",
@@ -148,6 +231,7 @@ function patientSection(patient, tasks, now) {
       { class: "nhsuk-body-s app-patient__meta" },
       patient.nhs_number ? `NHS number ${formatNhsNumber(patient.nhs_number)}` : "No NHS number recorded",
     ),
+    patient.nhs_number ? confirmationLine(patient, taskSync, now) : null,
     h(
       "button",
       {
@@ -165,13 +249,66 @@ function patientSection(patient, tasks, now) {
       ? taskTable(patient, tasks, now)
       : h("p", { class: "nhsuk-body", "data-testid": `patient-${patient.id}-no-tasks` },
           state.filter.status === "open" ? "No open tasks." : "No tasks match these filters."),
+    hiddenNotices.length ? hiddenNoticeList(patient, hiddenNotices) : null,
+  );
+}
+
+/** Sync notices about this patient's tasks that the filters hide (see `fetchBoard`). */
+function hiddenNoticeList(patient, tasks) {
+  const statusText = { open: "open", done: "done", cancelled: "cancelled" };
+  return h(
+    "div",
+    { class: "app-hidden-notices", "data-testid": `patient-${patient.id}-hidden-notices` },
+    h("h3", { class: "nhsuk-heading-xs nhsuk-u-margin-bottom-2" }, "SystmOne sync messages about tasks not shown"),
+    h(
+      "ul",
+      { class: "nhsuk-list" },
+      tasks.map((t) =>
+        h(
+          "li",
+          { "data-testid": `task-${t.id}-hidden-notice`, "data-task-id": t.id },
+          h("p", { class: "nhsuk-body-s nhsuk-u-margin-bottom-1" },
+            h("strong", {}, t.title), ` (${statusText[t.status] ?? t.status})`),
+          syncNotice(t),
+        ),
+      ),
+    ),
+  );
+}
+
+/**
+ * "Tasks last confirmed against SystmOne: …": when a full pull last showed that this
+ * patient's board tasks match SystmOne. Marked out of date after 15 minutes, since the board
+ * may then miss changes made in SystmOne.
+ */
+function confirmationLine(patient, taskSync, now) {
+  const view = confirmationView(taskSync, now);
+  const staleTag = view.stale
+    ? tag(view.confirmedAt ? "Out of date" : "Not yet checked", "orange", `patient-${patient.id}-confirmed-stale`)
+    : null;
+  const details = [];
+  if (view.today) details.push(`Tasks entered today last checked ${view.today}.`);
+  if (view.checkWanted) details.push("A full check is due.");
+  return h(
+    "p",
+    {
+      class: `nhsuk-body-s app-sync-confirmed${view.stale ? " app-sync-confirmed--stale" : ""}`,
+      "data-testid": `patient-${patient.id}-confirmed`,
+      "data-stale": view.stale ? "true" : "false",
+      "data-confirmed-at": view.confirmedAt ?? "",
+    },
+    "Tasks last confirmed against SystmOne: ",
+    h("strong", { "data-testid": `patient-${patient.id}-confirmed-time` }, view.confirmed),
+    staleTag ? [" ", staleTag] : ".",
+    details.length ? h("span", { class: "app-sync-confirmed__details" }, ` ${details.join(" ")}`) : null,
   );
 }
 
 function taskTable(patient, tasks, now) {
+  const linked = Boolean(patient.nhs_number);
   const rows = [];
   for (const t of tasks) {
-    rows.push(taskRow(t, now));
+    rows.push(taskRow(t, now, linked));
     if (state.editing?.id === t.id) rows.push(editRow(t));
   }
   return h(
@@ -193,15 +330,14 @@ function taskTable(patient, tasks, now) {
   );
 }
 
-function statusTags(t) {
+function statusTags(t, sync) {
   const tags = [];
   if (t.status === "done") tags.push(tag("Done", "green", `task-${t.id}-status`));
   else if (t.status === "cancelled") tags.push(tag("Cancelled", "grey", `task-${t.id}-status`));
   else tags.push(tag("Open", "blue", `task-${t.id}-status`));
   if (t.overdue) tags.push(tag("Overdue", "red", `task-${t.id}-overdue`));
   if (t.due_today) tags.push(tag("Due today", "orange", `task-${t.id}-due-today`));
-  const sync = syncTag(t.sync);
-  if (sync) tags.push(tag(sync.label, sync.colour, `task-${t.id}-sync`));
+  if (sync.label) tags.push(tag(sync.label, sync.colour, `task-${t.id}-sync`));
   return h("div", { class: "app-tags" }, tags);
 }
 
@@ -225,7 +361,8 @@ function actionButton(t, action, label, { secondary = true, warning = false } = 
   );
 }
 
-function taskRow(t, now) {
+function taskRow(t, now, patientLinked) {
+  const sync = syncStateView(t.sync, patientLinked);
   const actions =
     t.status === "open"
       ? [
@@ -235,6 +372,7 @@ function taskRow(t, now) {
           actionButton(t, "cancel", "Cancel task"),
         ]
       : [actionButton(t, "reopen", "Reopen")];
+  const push = pushControls(t, patientLinked);
   return h(
     "tr",
     {
@@ -244,23 +382,83 @@ function taskRow(t, now) {
       "data-task-id": t.id,
       "data-status": t.status,
       "data-version": t.version,
+      "data-sync-state": sync.state,
+      "data-task-uid": t.sync?.task_uid ?? null,
     },
     h("td", { class: "nhsuk-table__cell" }, h("span", { "data-testid": `task-${t.id}-title` }, t.title), syncNotice(t)),
     h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-assignee` }, t.assignee ?? "Unassigned"),
     h("td", { class: "nhsuk-table__cell", "data-testid": `task-${t.id}-due` }, t.due ? formatDue(t.due, now) : "No due time"),
-    h("td", { class: "nhsuk-table__cell" }, statusTags(t)),
-    h("td", { class: "nhsuk-table__cell" }, h("div", { class: "app-task-actions" }, actions)),
+    h("td", { class: "nhsuk-table__cell" }, statusTags(t, sync)),
+    h("td", { class: "nhsuk-table__cell" }, h("div", { class: "app-task-actions" }, actions), push),
   );
+}
+
+/** "Create in SystmOne" with the SystmOne task type, for a linked patient's ward-only task. */
+function pushControls(t, patientLinked) {
+  const offer = pushOffer(t, patientLinked);
+  if (!offer) return null;
+  const selectId = `task-${t.id}-push-type`;
+  const chosen = chosenTaskType.get(t.id) ?? TASK_TYPES[0];
+  return h(
+    "div",
+    { class: "app-push nhsuk-u-display-none-print" },
+    h("label", { class: "nhsuk-label app-push__label", for: selectId }, "SystmOne task type"),
+    h(
+      "select",
+      {
+        class: "nhsuk-select app-push__type",
+        id: selectId,
+        "data-testid": selectId,
+        "data-edit-control": "",
+        on: { change: (event) => chosenTaskType.set(t.id, event.target.value) },
+      },
+      TASK_TYPES.map((type) => h("option", { value: type, selected: type === chosen }, type)),
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small",
+        id: `task-${t.id}-push`,
+        "data-testid": `task-${t.id}-push`,
+        "data-edit-control": "",
+        "aria-label": `${offer.label}: ${t.title}`,
+        on: { click: () => pushTask(t) },
+      },
+      offer.label,
+    ),
+  );
+}
+
+async function pushTask(t) {
+  clearErrors();
+  const taskType = chosenTaskType.get(t.id) ?? TASK_TYPES[0];
+  try {
+    await call("request_task_push", { taskId: t.id, taskType });
+  } catch (error) {
+    showApiError(error);
+    return;
+  }
+  chosenTaskType.delete(t.id);
+  await loadBoard();
+  notify(`Creating in SystmOne as "${taskType}": ${t.title}. The task's tag shows when it is there.`);
+  // The button has gone: keep the keyboard on the same row.
+  (document.getElementById(`task-${t.id}-complete`) ?? document.getElementById(`patient-${t.patient_id}-heading`))?.focus();
 }
 
 /** A message about the task's SystmOne sync (e.g. SystmOne refused it), shown until dismissed. */
 function syncNotice(t) {
-  const notice = t.sync?.notice;
-  if (!notice) return null;
+  const lines = noticeLines(t.sync?.notice);
+  if (!lines.length) return null;
   return h(
     "div",
-    { class: "app-sync-notice", "data-testid": `task-${t.id}-sync-notice` },
-    h("p", { class: "nhsuk-body-s nhsuk-u-margin-bottom-1" }, h("strong", {}, "SystmOne: "), notice),
+    { class: "app-sync-notice", "data-testid": `task-${t.id}-sync-notice`, role: "note" },
+    h("p", { class: "nhsuk-body-s nhsuk-u-margin-bottom-1" }, h("strong", {}, "SystmOne sync:")),
+    h(
+      "ul",
+      { class: "nhsuk-list nhsuk-body-s app-sync-notice__lines", "data-testid": `task-${t.id}-sync-notice-lines` },
+      lines.map((line) => h("li", {}, line)),
+    ),
     h(
       "button",
       {
@@ -279,7 +477,7 @@ function syncNotice(t) {
               return;
             }
             await loadBoard();
-            document.getElementById(`task-${t.id}-complete`)?.focus();
+            (document.getElementById(`task-${t.id}-complete`) ?? document.getElementById(`patient-${t.patient_id}-heading`))?.focus();
           },
         },
       },
