@@ -80,7 +80,7 @@ fn bench_decode(c: &mut Criterion) {
     }
     eprintln!("GetPatientRecord response: {} bytes, {EVENTS} events", bytes.len());
 
-    let mut group = c.benchmark_group("get_patient_record_5mb");
+    let mut group = c.benchmark_group("get_patient_record_large");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.sample_size(10);
     group.bench_function("typed_decode", |b| b.iter(|| decode_response(black_box(bytes)).expect("decodes")));

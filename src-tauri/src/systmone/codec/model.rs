@@ -448,17 +448,16 @@ pub struct Demographics {
 }
 redacted_debug!(Demographics);
 
-/// A coded demographic value: the `Term` attribute, or a `<Code Term>` child, or its text.
+/// A coded demographic value: the `Term` attribute, or a `<Code Term>` child, or its text;
+/// found by fuzzing: an untrimmed attribute term changed after a round trip.
 fn coded_term(parent: &Element, name: &str) -> Option<String> {
     let e = parent.child(name)?;
-    e.attr("Term")
-        .map(str::to_string)
-        .or_else(|| {
-            e.child("Code")
-                .and_then(|c| c.attr("Term"))
-                .map(str::to_string)
-        })
-        .or_else(|| Some(e.text.trim().to_string()))
+    let term = e
+        .attr("Term")
+        .or_else(|| e.child("Code").and_then(|c| c.attr("Term")))
+        .unwrap_or(&e.text);
+    // Trimmed whichever form it came in, so a value written back as text reads the same.
+    Some(term.trim().to_string())
 }
 
 impl Demographics {

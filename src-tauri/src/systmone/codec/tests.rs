@@ -1280,3 +1280,11 @@ mod props {
         }
     }
 }
+
+/// Inputs the fuzzer found that once broke an invariant; each must now pass the fuzz body.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    // crash-9df3f50d: a demographics `Term` attribute with leading spaces was kept as-is,
+    // written back as element text and then read trimmed, so the round trip changed it.
+    fuzz_decode(include_bytes!("fixtures/fuzz/crash-9df3f50d.xml"));
+}

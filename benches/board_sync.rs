@@ -1,0 +1,102 @@
+//! Time to a fully confirmed ward board for a 30-bed ward against the SystmOne simulator,
+//! through the real client, pacing and sync engine — beside the naive baseline of one full
+//! Tasks pull per patient at TPP's 30 s limit (30 × 30 s = 15 minutes).
+//!
+//! Start of each sample: every patient was confirmed earlier today (the state the board is
+//! in during a shift), and `CHANGED` patients have a ward task waiting to be created in
+//! SystmOne. "Fully confirmed": each patient's tasks were pulled since the sample began
+//! (today's changes through the exempt entered-today read; changed patients also through a
+//! full pull) and no push is pending.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use inpatient_hub::hub::{Hub, PatientInput, TaskInput};
+use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
+use inpatient_hub::tasksync::planner::{estimate_board_confirmation, Budgets};
+use std::time::{Duration, Instant};
+
+const BEDS: usize = 30;
+const CHANGED: usize = 2;
+
+fn board(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sim_dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let (sim, hub) = rt.block_on(async {
+        let mut config = SimConfig::new(sim_dir.path().to_path_buf());
+        config.port = 0;
+        let sim = Simulator::start(config).await.expect("simulator");
+        let mut hub = Hub::open(data.path()).expect("hub").with_demo_mode(true);
+        hub.set_current_user("Bench Nurse").expect("user");
+        hub.start_systmone(sim.addr()).expect("client");
+        (sim, hub)
+    });
+    let control = SimControl::open(sim.data_dir()).expect("control");
+    let mut patients = Vec::new();
+    for (bed, p) in control.patients(BEDS).expect("patients").into_iter().enumerate() {
+        let added = hub
+            .add_patient(&PatientInput { bed: format!("Bed {bed}"), name: p.name.clone(), nhs_number: Some(p.nhs_number) })
+            .expect("patient");
+        patients.push(added.id);
+    }
+
+    let mut samples = Vec::new();
+    let mut group = c.benchmark_group("task_sync");
+    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(400));
+    group.bench_function("thirty_bed_board_fully_confirmed", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // Earlier today every patient was confirmed; nobody pulled yet this sample.
+                let earlier = chrono::Local::now() - chrono::TimeDelta::hours(1);
+                hub.store()
+                    .connection()
+                    .execute(
+                        "INSERT INTO task_sync_patients (patient_id, tasks_confirmed_at, today_pulled_at, full_pull_attempted_at, full_pull_wanted)
+                         SELECT id, ?1, NULL, ?1, 0 FROM patients
+                         ON CONFLICT(patient_id) DO UPDATE SET tasks_confirmed_at = ?1, today_pulled_at = NULL,
+                             full_pull_attempted_at = ?1, full_pull_wanted = 0",
+                        [earlier],
+                    )
+                    .expect("warm state");
+                for p in patients.iter().take(CHANGED) {
+                    let task = hub.add_task(&TaskInput { patient_id: p.0, title: "Bench task".into(), ..Default::default() }).expect("task");
+                    hub.request_task_push(task.id.0, None).expect("push");
+                }
+                let start = Instant::now();
+                let since = chrono::Local::now();
+                loop {
+                    rt.block_on(hub.sync_tasks_round(1)).expect("round");
+                    let view = hub.task_sync_view().expect("view");
+                    let pending = rt.block_on(hub.sync_tasks_round(0)).expect("plan").pending_pushes;
+                    let all_pulled = view.patients.iter().all(|p| {
+                        p.today_pulled_at.is_some_and(|t| t >= since) && (!p.full_pull_wanted)
+                    });
+                    if all_pulled && pending == 0 {
+                        break;
+                    }
+                    assert!(start.elapsed() < Duration::from_secs(600), "board never confirmed");
+                }
+                let elapsed = start.elapsed();
+                samples.push(elapsed);
+                total += elapsed;
+            }
+            total
+        })
+    });
+    group.finish();
+    let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / samples.len().max(1) as f64;
+    let naive = (BEDS as f64) * 30.0;
+    let estimate = estimate_board_confirmation(BEDS, CHANGED, &Budgets::default());
+    println!(
+        "30-bed board fully confirmed in {mean:.1} s on average ({} samples), {CHANGED} patients changed today; \
+         naive baseline {naive:.0} s (ratio {:.3}); planner estimate {} s; simulator throttle violations: {}",
+        samples.len(),
+        mean / naive,
+        estimate.fully_confirmed.num_seconds(),
+        control.violation_count().expect("violations"),
+    );
+    rt.block_on(sim.shutdown());
+}
+
+criterion_group!(benches, board);
+criterion_main!(benches);
