@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { App, By, hubctl, makeDataDir, removeDataDir, simctl, startDriver, startSimulator, step } from "./harness.mjs";
+import { App, By, hubctl, makeDataDir, removeDataDir, reservePort, simctl, startDriver, startSimulator, step } from "./harness.mjs";
 
 const USER = "Nurse Able";
 
@@ -128,6 +128,32 @@ describe("patient lookup", () => {
         await app.click(`refresh-${patientId}`);
         await app.find("refresh-result", 20_000);
         assert.match(await app.text(`linked-${patientId}-as-of`), /^Details as of /);
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("with SystmOne unavailable, a search falls back to the ward's own patients with a clear banner", async () => {
+    const dataDir = makeDataDir();
+    dirs.push(dataDir);
+    hubctl(dataDir, "user", USER);
+    hubctl(dataDir, "patients", "add", "--bed", "Bed 9", "--name", "Siân O'Brien");
+    const port = await reservePort(); // nothing listens here: SystmOne is not running
+    const app = await App.launch(driver, dataDir, ["--demo", "--systmone", `127.0.0.1:${port}`]);
+    try {
+      await step(app, "fallback-search", async () => {
+        await app.navigate("lookup");
+        await app.fill("lookup-surname", "o’br");
+        await app.fill("lookup-first-name", "Si");
+        await app.click("lookup-submit");
+        const banner = await app.find("lookup-fallback", 20_000);
+        assert.match(await banner.getText(), /SystmOne not available/);
+        assert.match(await banner.getText(), /patients already on this ward only/);
+        assert.equal(await app.text("lookup-result-0-name"), "Siân O'Brien");
+        assert.match(await (await app.find("lookup-result-0")).getText(), /On this ward: Bed 9/);
+        assert.equal(await app.exists("lookup-choose-0"), false, "a ward-only result cannot be linked");
+        assert.equal(await (await app.findById("error-summary")).isDisplayed(), false, "a fallback is not an error");
       });
     } finally {
       await app.close();

@@ -113,7 +113,9 @@ describe("case notes", () => {
 
       await step(app, "notes-filed", async () => {
         await app.navigate("outbox");
-        await app.click("outbox-finished");
+        // NHS.UK checkboxes draw a styled box over the real input: press its label, as a person would.
+        await app.driver.findElement(By.css('label[for="outbox-finished"]')).click();
+        await app.waitFor(async () => (await app.findById("outbox-finished")).isSelected(), "the filter never switched on");
         const row = await app.find(`outbox-${noteId}`);
         await app.waitFor(async () => {
           const current = await app.driver.findElements(app.byTestId(`outbox-${noteId}`));

@@ -97,7 +97,7 @@ export function initLookup() {
         spellcheck: "false",
         "aria-describedby": "lookup-nhs-hint lookup-nhs-feedback",
         "data-testid": "lookup-nhs",
-        on: { input: nhsTyped, blur: nhsLeft },
+        on: { input: nhsTyped, change: nhsTyped, blur: nhsLeft },
       }),
     ),
     h(
@@ -125,7 +125,7 @@ export function initLookup() {
     ),
     h(
       "div",
-      { class: "app-task-actions" },
+      { class: "app-button-row" },
       h("button", { class: "nhsuk-button", type: "submit", id: "lookup-submit", "data-testid": "lookup-submit" }, "Search"),
       h("button", { class: "nhsuk-button nhsuk-button--secondary", type: "button", id: "lookup-clear", on: { click: clearForm } }, "Clear"),
     ),
@@ -240,6 +240,7 @@ async function search() {
   clearErrors();
   replaceChildren(byId("lookup-match"));
   replaceChildren(byId("lookup-review"));
+  nhsTyped();
   const input = readInput();
   if (input.nhs_number) {
     const check = checkNhsNumber(input.nhs_number);
@@ -561,7 +562,7 @@ function renderReview(review, { confirm }) {
     content.push(
       h(
         "div",
-        { class: "app-task-actions" },
+        { class: "app-button-row" },
         h(
           "button",
           { class: "nhsuk-button", type: "button", id: "review-confirm", "data-testid": "review-confirm", "data-edit-control": "", on: { click: () => confirmLink(review) } },

@@ -323,7 +323,7 @@ function renderPanel() {
       ),
       h(
         "div",
-        { class: "app-task-actions" },
+        { class: "app-button-row" },
         h("button", { class: "nhsuk-button", type: "button", id: "note-preview", "data-testid": "note-preview", "data-edit-control": "", on: { click: showPreview } }, "Preview"),
         h(
           "button",
@@ -716,7 +716,7 @@ async function showPreview() {
       preview.lines.map((line, i) => h("li", { class: "app-preview__line", "data-testid": `note-preview-line-${i}` }, line)),
     ),
     h("p", { class: "nhsuk-body-s" }, `${preview.lines.length} line${preview.lines.length === 1 ? "" : "s"}, reference ${preview.reference}. Approving freezes the note.`),
-    h("div", { class: "app-task-actions" }, choices),
+    h("div", { class: "app-button-row" }, choices),
   );
   byId("note-preview-title").focus();
 }
