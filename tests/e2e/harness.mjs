@@ -360,7 +360,17 @@ export async function startSimulatorOn(simDir, port) {
   };
 }
 
-/** `hubctl simctl …` against the simulator whose data folder is `simDir`; parsed JSON. */
+/**
+ * `hubctl simctl …` against the simulator whose data folder is `simDir`: parsed JSON, or the
+ * plain text of commands that print no JSON (open, set-faults...).
+ */
 export function simctl(simDir, ...args) {
-  return hubctl(simDir, "simctl", ...args);
+  const result = spawnSync(hubctlBinary(), ["--data-dir", simDir, "--json", "simctl", ...args], { encoding: "utf8" });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`hubctl simctl ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
+  try {
+    return JSON.parse(result.stdout);
+  } catch {
+    return result.stdout.trim();
+  }
 }

@@ -73,9 +73,19 @@ describe("patient lookup", () => {
       });
 
       await step(app, "lookup-two-fields", async () => {
+        // A slow SystmOne (3 s per answer): the window says it is waiting, and for how long.
+        simctl(simDir, "set-faults", "slow=1");
         await app.fill("lookup-first-name", "Si");
         await app.click("lookup-submit");
+        await app.waitFor(async () => {
+          // The message is redrawn every 500 ms: read it afresh each time.
+          const text = await app.driver.executeScript(
+            'const el = document.querySelector(\'[data-testid="lookup-waiting-text"]\'); return el ? el.textContent : "";');
+          return /waiting [1-9]\d* s so far\. (Sent: waiting for SystmOne's answer|Your search is number \d+ in the queue)/.test(text);
+        }, "the search never showed how long it had waited and where it was in the queue");
         const name = await app.find("lookup-result-0-name", 20_000);
+        simctl(simDir, "set-faults", "none");
+        assert.equal(await (await app.findById("lookup-waiting")).isDisplayed(), false, "the waiting message goes once answered");
         assert.equal(await name.getText(), "Siân O'Brien");
         assert.equal(await app.text("lookup-result-0-nhs"), "999 000 0018");
         assert.equal(await (await app.findById("error-summary")).isDisplayed(), false);

@@ -43,6 +43,11 @@ async function writeNote(app, text) {
   return Number((await row.getAttribute("data-testid")).replace(/^note-/, ""));
 }
 
+/** The text of `[data-testid=id]` read in one go (the views redraw every 2 s), or null. */
+async function liveText(app, id) {
+  return app.driver.executeScript(`const el = document.querySelector('[data-testid="${id}"]'); return el ? el.textContent : null;`);
+}
+
 function until(app, css) {
   return async () => (await app.driver.findElements(By.css(css)))[0] ?? false;
 }
@@ -127,7 +132,7 @@ describe("case notes", () => {
         assert.equal(events[0].identical_narrative_count, 1);
         assert.equal(events[0].narrative.split("\n")[0], FIRST_LINE);
         await app.navigate("notes");
-        await app.waitFor(async () => (await app.text(`note-${noteId}-status`)) === "Filed", "the note list never showed Filed");
+        await app.waitFor(async () => (await liveText(app, `note-${noteId}-status`)) === "Filed", "the note list never showed Filed");
       });
     } finally {
       await app.close();
@@ -180,6 +185,47 @@ describe("case notes", () => {
         const events = simctl(simDir, "events", "9990000026", "--all").filter((e) => e.narrative.includes("Clipboard note"));
         assert.deepEqual(events, [], "a pasted note must never also be filed by the API");
         assert.equal(simctl(simDir, "log").filter((e) => e.function === "UpdatePatientRecord").length, 0);
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
+  test("SystmOne coming back while a paste is unconfirmed asks the clinician, and 'not pasted' files it once", async () => {
+    const dataDir = makeDataDir();
+    const simDir = makeDataDir();
+    dirs.push(dataDir, simDir);
+    hubctl(dataDir, "user", USER);
+    hubctl(dataDir, "patients", "add", "--bed", "Bed 6", "--name", "Seán D'Arcy-MacDonald", "--nhs", "9990000034");
+    const port = await reservePort();
+    const text = `Unconfirmed paste ${Date.now()}`;
+
+    const app = await App.launch(driver, dataDir, ["--demo", "--systmone", `127.0.0.1:${port}`]);
+    try {
+      let noteId;
+      await step(app, "unconfirmed-approve", async () => {
+        await waitState(app, "not_running");
+        noteId = await writeNote(app, text);
+        await previewLines(app);
+        await app.click("note-approve-clipboard");
+        await app.find("note-confirm-pasted");
+      });
+
+      await step(app, "unconfirmed-question", async () => {
+        const simulator = await startSimulatorOn(simDir, port);
+        simulators.push(simulator);
+        await waitState(app, "connected", 30_000);
+        const question = await app.find("note-paste-question", 30_000);
+        assert.match(await question.getText(), /Was it pasted\?/);
+        assert.equal(simctl(simDir, "events", "9990000034").length, 0, "nothing is filed on a guess");
+        await app.click("note-pasted-no");
+      });
+
+      await step(app, "unconfirmed-filed-once", async () => {
+        await app.waitFor(async () => (await liveText(app, `note-${noteId}-status`)) === "Filed",
+          "the note was never filed after 'not pasted'", 30_000);
+        const events = simctl(simDir, "events", "9990000034").filter((e) => e.narrative.includes(text));
+        assert.equal(events.length, 1, `filed exactly once: ${JSON.stringify(events)}`);
       });
     } finally {
       await app.close();

@@ -110,8 +110,11 @@ function schedule() {
   if (wanted && !notes.timer) {
     notes.timer = setInterval(async () => {
       if (state.view !== "notes" || document.hidden) return schedule();
-      await refreshList();
-      renderPanelStatus();
+      // Never redraw under someone's keyboard focus (a button in the list or status area).
+      const focused = document.activeElement;
+      const busy = (id) => focused && document.getElementById(id)?.contains(focused);
+      await refreshList({ redraw: !busy("notes-list") });
+      if (!busy("note-status-area")) renderPanelStatus();
     }, REFRESH_MS);
   } else if (!wanted && notes.timer) {
     clearInterval(notes.timer);
@@ -119,7 +122,7 @@ function schedule() {
   }
 }
 
-async function refreshList() {
+async function refreshList({ redraw = true } = {}) {
   if (!notes.patientId) {
     notes.list = [];
     replaceChildren(byId("notes-list"), h("p", { class: "nhsuk-body" }, "Add a patient to the ward list to write notes."));
@@ -133,7 +136,7 @@ async function refreshList() {
     if (state.view === "notes") showApiError(error);
     return;
   }
-  renderList();
+  if (redraw) renderList();
 }
 
 function statusTag(note, testid) {
