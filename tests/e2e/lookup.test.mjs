@@ -132,6 +132,19 @@ describe("patient lookup", () => {
         assert.ok(linked?.systmone_linked_by === USER, `linked by ${USER}: ${JSON.stringify(linked)}`);
       });
 
+      await step(app, "lookup-labels", async () => {
+        for (const view of ["lookup", "notes", "outbox"]) {
+          await app.navigate(view);
+          const unlabelled = await app.driver.executeScript(`
+            return [...document.querySelectorAll("input, select, textarea, button")]
+              .filter((el) => el.offsetParent !== null || el.closest(".nhsuk-checkboxes, .nhsuk-radios"))
+              .filter((el) => !el.closest("[hidden]"))
+              .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
+              .map((el) => el.id || el.outerHTML.slice(0, 80));`);
+          assert.deepEqual(unlabelled, [], `unlabelled controls on ${view}`);
+        }
+      });
+
       await step(app, "lookup-refresh", async () => {
         await app.navigate("lookup");
         const patientId = hubctl(dataDir, "patients", "list").find((p) => p.nhs_number === "9990000018").id;

@@ -58,6 +58,8 @@ export function initNotes() {
 }
 
 export async function loadNotes() {
+  // Typing that has not been saved yet is saved before the panel is redrawn from the database.
+  await flushAutosave();
   try {
     const [board, templates] = await Promise.all([clinical.board(), clinical.noteTemplates().catch(() => [])]);
     notes.patients = [...(board.patients ?? [])].sort((a, b) => compareBeds(a.bed, b.bed) || a.id - b.id);
