@@ -39,17 +39,30 @@ async function writeNote(app, text) {
   const editor = await app.findById("note-editor");
   await app.waitFor(async () => (await editor.getAttribute("value")) === text || (await app.value("note-editor")) === text,
     "the new draft never opened in the editor");
-  const row = await app.driver.wait(until(app, 'tr[data-testid^="note-"][data-status="draft"]'), 10_000, "no draft row");
-  return Number((await row.getAttribute("data-testid")).replace(/^note-/, ""));
+  // Read in one go: the list is redrawn every 2 s, so a found row may be replaced before it is read.
+  const testid = await app.driver.wait(
+    async () => app.driver.executeScript('const row = document.querySelector(\'tr[data-testid^="note-"][data-status="draft"]\'); return row ? row.dataset.testid : null;'),
+    10_000,
+    "no draft row",
+  );
+  return Number(testid.replace(/^note-/, ""));
+}
+
+/** Clicks a button in a part of the view that is redrawn every 2 s, again if it was replaced meanwhile. */
+async function clickFresh(app, id) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await app.click(id);
+      return;
+    } catch (error) {
+      if (error.name !== "StaleElementReferenceError" || attempt >= 3) throw error;
+    }
+  }
 }
 
 /** The text of `[data-testid=id]` read in one go (the views redraw every 2 s), or null. */
 async function liveText(app, id) {
   return app.driver.executeScript(`const el = document.querySelector('[data-testid="${id}"]'); return el ? el.textContent : null;`);
-}
-
-function until(app, css) {
-  return async () => (await app.driver.findElements(By.css(css)))[0] ?? false;
 }
 
 async function previewLines(app) {
@@ -123,8 +136,9 @@ describe("case notes", () => {
         await app.waitFor(async () => (await app.findById("outbox-finished")).isSelected(), "the filter never switched on");
         const row = await app.find(`outbox-${noteId}`);
         await app.waitFor(async () => {
-          const current = await app.driver.findElements(app.byTestId(`outbox-${noteId}`));
-          return current.length > 0 && (await current[0].getAttribute("data-state")) === "filed";
+          const state = await app.driver.executeScript(
+            `const row = document.querySelector('[data-testid="outbox-${noteId}"]'); return row ? row.dataset.state : null;`);
+          return state === "filed";
         }, "the outbox never showed the note filed", 30_000);
         assert.ok(row);
         const events = simctl(simDir, "events", "9990000018").filter((e) => e.narrative.includes(FIRST_LINE));
@@ -162,16 +176,16 @@ describe("case notes", () => {
 
       await step(app, "clipboard-approve", async () => {
         await app.click("note-approve-clipboard");
-        const copied = await app.find("note-clipboard-text");
-        assert.equal((await copied.getText()).split("\n")[0], text);
-        assert.equal(await app.text("note-outbox-state"), "Copied for pasting: confirm once pasted into SystmOne");
+        await app.find("note-clipboard-text");
+        assert.equal((await liveText(app, "note-clipboard-text")).split("\n")[0], text);
+        assert.equal(await liveText(app, "note-outbox-state"), "Copied for pasting: confirm once pasted into SystmOne");
       });
 
       await step(app, "clipboard-confirm", async () => {
-        await app.click("note-confirm-pasted");
-        await app.waitFor(async () => (await app.text("note-status")) === "Filed (pasted by hand)",
+        await clickFresh(app, "note-confirm-pasted");
+        await app.waitFor(async () => (await liveText(app, "note-status")) === "Filed (pasted by hand)",
           "the note never showed as filed by hand");
-        assert.match(await app.text("note-filed"), /pasted by a clinician/);
+        assert.match(await liveText(app, "note-filed"), /pasted by a clinician/);
         const entry = hubctl(dataDir, "outbox", "--all").find((e) => e.note_id === noteId);
         assert.equal(entry?.state_kind ?? entry?.state?.state, "filed_manually", JSON.stringify(entry));
       });
@@ -215,10 +229,10 @@ describe("case notes", () => {
         const simulator = await startSimulatorOn(simDir, port);
         simulators.push(simulator);
         await waitState(app, "connected", 30_000);
-        const question = await app.find("note-paste-question", 30_000);
-        assert.match(await question.getText(), /Was it pasted\?/);
+        await app.find("note-paste-question", 30_000);
+        assert.match(await liveText(app, "note-paste-question"), /Was it pasted\?/);
         assert.equal(simctl(simDir, "events", "9990000034").length, 0, "nothing is filed on a guess");
-        await app.click("note-pasted-no");
+        await clickFresh(app, "note-pasted-no");
       });
 
       await step(app, "unconfirmed-filed-once", async () => {
