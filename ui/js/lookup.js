@@ -333,7 +333,7 @@ function renderOutcome(outcome) {
   parts.push(
     h(
       "p",
-      { class: "nhsuk-body", "data-testid": "lookup-count" },
+      { class: "nhsuk-body", id: "lookup-count", tabindex: "-1", "data-testid": "lookup-count" },
       `${results.length} ${results.length === 1 ? "patient" : "patients"} shown` +
         (outcome.total > results.length ? ` of ${outcome.total} found` : "") +
         (outcome.source === "local_cache" ? " (from this ward's list)" : " (from SystmOne)") +

@@ -405,7 +405,7 @@ function outboxBlock(note, entry) {
       text ? h("pre", { class: "app-note-readonly", "data-testid": "note-clipboard-text" }, text) : null,
       h(
         "div",
-        { class: "app-task-actions" },
+        { class: "app-button-row" },
         h(
           "button",
           {
@@ -452,7 +452,7 @@ function outboxBlock(note, entry) {
         h("p", {}, "SystmOne can be reached again. Did you paste this note into SystmOne? If not, the app will file it now. It is never filed twice on a guess."),
         h(
           "div",
-          { class: "app-task-actions" },
+          { class: "app-button-row" },
           h(
             "button",
             {
