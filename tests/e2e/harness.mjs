@@ -319,3 +319,58 @@ export async function step(app, name, body) {
     throw error;
   }
 }
+
+/** A free local port, e.g. to point the app at a simulator that is started later (or never). */
+export async function reservePort() {
+  return freePort();
+}
+
+/**
+ * Starts the simulator on a given `port` (e.g. one the app was told about before the simulator
+ * ran). Returns `{address, stop()}` like `startSimulator`.
+ */
+export async function startSimulatorOn(simDir, port) {
+  const child = spawn(hubctlBinary(), ["--data-dir", simDir, "sim", "--port", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  let exited = null;
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  child.on("exit", (code, signal) => (exited = { code, signal }));
+  child.on("error", (error) => (exited = { error }));
+  const deadline = Date.now() + 15_000;
+  while (!output.includes(`listening on 127.0.0.1:${port}`)) {
+    if (exited) throw new Error(`the simulator exited early: ${JSON.stringify(exited)}\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the simulator did not start listening on port ${port} within 15 s\n${output}`);
+    }
+    await sleep(100);
+  }
+  return {
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      if (!exited) child.kill("SIGKILL");
+      child.stdout.destroy();
+      child.stderr.destroy();
+    },
+  };
+}
+
+/**
+ * `hubctl simctl …` against the simulator whose data folder is `simDir`: parsed JSON, or the
+ * plain text of commands that print no JSON (open, set-faults...).
+ */
+export function simctl(simDir, ...args) {
+  const result = spawnSync(hubctlBinary(), ["--data-dir", simDir, "--json", "simctl", ...args], { encoding: "utf8" });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`hubctl simctl ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
+  try {
+    return JSON.parse(result.stdout);
+  } catch {
+    return result.stdout.trim();
+  }
+}

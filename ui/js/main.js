@@ -9,12 +9,18 @@ import { initBoard, loadBoard, applyEditControls } from "./board.js";
 import { initHandover, loadHandover } from "./handover.js";
 import { initAudit, loadAudit } from "./audit.js";
 import { initSettings, renderSettings } from "./settings.js";
+import { initLookup, loadLookup } from "./lookup.js";
+import { initNotes, loadNotes } from "./notes.js";
+import { initOutbox, loadOutbox } from "./outbox.js";
 
 const VIEWS = {
   board: { title: "Ward board", load: loadBoard },
   handover: { title: "Handover", load: loadHandover },
   audit: { title: "Audit", load: loadAudit },
   settings: { title: "Settings", load: async () => (renderSettings(), true) },
+  lookup: { title: "Patient lookup", load: loadLookup },
+  notes: { title: "Case notes", load: loadNotes },
+  outbox: { title: "Outbox", load: loadOutbox },
 };
 
 /** How often the board refreshes itself so overdue flags and other users' changes appear. */
@@ -112,6 +118,9 @@ async function start() {
   initHandover();
   initAudit();
   initSettings({ onUserChanged });
+  initLookup();
+  initNotes();
+  initOutbox();
   window.addEventListener(READ_ONLY_EVENT, () => {
     state.readOnlySeen = true;
     if (state.status) applyStatus();

@@ -1,0 +1,181 @@
+// The outbox: approved notes on their way into SystmOne, what each is waiting for, and the
+// decisions only a person can make (parked entries). Refreshes every 2 s while visible.
+
+import { clinical } from "./clinical-api.js";
+import { h, byId, replaceChildren, tag } from "./dom.js";
+import { showApiError, clearErrors, notify } from "./errors.js";
+import { formatDateTime } from "./format.js";
+import { state } from "./state.js";
+import { openNotesFor } from "./notes.js";
+
+const REFRESH_MS = 2_000;
+
+const STATE_TAGS = {
+  queued: ["Queued", "blue"],
+  sending: ["Sending", "yellow"],
+  unknown: ["Checking", "orange"],
+  retrying: ["Will retry", "orange"],
+  filed: ["Filed", "green"],
+  parked: ["Needs attention", "red"],
+  awaiting_paste_confirmation: ["Waiting for paste", "purple"],
+  paste_unconfirmed: ["Was it pasted?", "red"],
+  filed_manually: ["Pasted by hand", "green"],
+};
+
+const outbox = { timer: null, entries: [], patients: new Map() };
+
+export function initOutbox() {
+  replaceChildren(
+    byId("outbox"),
+    h("p", { class: "nhsuk-body" }, "Approved notes waiting to be filed in SystmOne, in the order they will be sent (one request a second)."),
+    h(
+      "div",
+      { class: "nhsuk-checkboxes nhsuk-checkboxes--small nhsuk-u-margin-bottom-4" },
+      h(
+        "div",
+        { class: "nhsuk-checkboxes__item" },
+        h("input", {
+          class: "nhsuk-checkboxes__input",
+          id: "outbox-finished",
+          type: "checkbox",
+          "data-testid": "outbox-finished",
+          on: { change: () => loadOutbox() },
+        }),
+        h("label", { class: "nhsuk-label nhsuk-checkboxes__label", for: "outbox-finished" }, "Also show notes already filed"),
+      ),
+    ),
+    h("div", { id: "outbox-list", "data-testid": "outbox-list" }),
+  );
+  document.addEventListener("visibilitychange", schedule);
+}
+
+export async function loadOutbox() {
+  const ok = await refresh();
+  schedule();
+  return ok;
+}
+
+function schedule() {
+  const wanted = state.view === "outbox" && !document.hidden;
+  if (wanted && !outbox.timer) {
+    outbox.timer = setInterval(() => {
+      if (state.view !== "outbox" || document.hidden) return schedule();
+      // Never redraw under someone about to press a button in the table.
+      if (document.activeElement && byId("outbox-list").contains(document.activeElement)) return;
+      refresh();
+    }, REFRESH_MS);
+  } else if (!wanted && outbox.timer) {
+    clearInterval(outbox.timer);
+    outbox.timer = null;
+  }
+}
+
+async function refresh() {
+  try {
+    const [entries, board] = await Promise.all([clinical.outbox(byId("outbox-finished").checked), clinical.board()]);
+    outbox.entries = entries;
+    outbox.patients = new Map((board.patients ?? []).map((p) => [p.id, p]));
+  } catch (error) {
+    if (state.view === "outbox") showApiError(error);
+    return false;
+  }
+  render();
+  return true;
+}
+
+function sentence(s) {
+  const t = String(s ?? "");
+  return t ? t[0].toUpperCase() + t.slice(1) : t;
+}
+
+function render() {
+  const list = byId("outbox-list");
+  if (!outbox.entries.length) {
+    replaceChildren(list, h("p", { class: "nhsuk-body", "data-testid": "outbox-empty" }, "Nothing is waiting to be filed."));
+    return;
+  }
+  replaceChildren(
+    list,
+    h(
+      "table",
+      { class: "nhsuk-table", "data-testid": "outbox-table" },
+      h("caption", { class: "nhsuk-table__caption nhsuk-u-visually-hidden" }, "Outbox"),
+      h(
+        "thead",
+        { class: "nhsuk-table__head" },
+        h("tr", { class: "nhsuk-table__row" }, ["Patient", "Note", "State", "Attempts", "Expected", "Actions"].map((l) => h("th", { class: "nhsuk-table__header", scope: "col" }, l))),
+      ),
+      h("tbody", { class: "nhsuk-table__body" }, outbox.entries.map(row)),
+    ),
+  );
+}
+
+function row(e) {
+  const patient = outbox.patients.get(e.patient_id);
+  const [label, colour] = STATE_TAGS[e.state_kind] ?? [e.state_kind, "grey"];
+  const id = `outbox-${e.note_id}`;
+  return h(
+    "tr",
+    { class: "nhsuk-table__row", "data-testid": id, "data-note-id": e.note_id, "data-state": e.state_kind },
+    h("td", { class: "nhsuk-table__cell" }, patient ? `${patient.bed}: ${patient.name}` : `Patient ${e.patient_id}`),
+    h("td", { class: "nhsuk-table__cell app-nowrap" }, e.reference, e.interactive ? [" ", tag("File now", "aqua-green")] : null),
+    h(
+      "td",
+      { class: "nhsuk-table__cell" },
+      tag(label, colour, `${id}-state`),
+      h("div", { class: "nhsuk-body-s", "data-testid": `${id}-text` }, sentence(e.status_text)),
+      e.last_error ? h("div", { class: "nhsuk-body-s app-error-text", "data-testid": `${id}-error` }, `Last error: ${e.last_error}`) : null,
+    ),
+    h("td", { class: "nhsuk-table__cell" }, String(e.attempts)),
+    h("td", { class: "nhsuk-table__cell" }, e.eta ? formatDateTime(e.eta) : ""),
+    h("td", { class: "nhsuk-table__cell" }, h("div", { class: "app-task-actions" }, actions(e, id))),
+  );
+}
+
+function button(id, label, aria, onClick, secondary = true) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: `nhsuk-button nhsuk-button--small${secondary ? " nhsuk-button--secondary" : ""}`,
+      id,
+      "data-testid": id,
+      "data-edit-control": "",
+      "aria-label": aria,
+      on: { click: onClick },
+    },
+    label,
+  );
+}
+
+function actions(e, id) {
+  const out = [];
+  if (["queued", "retrying"].includes(e.state_kind) && !e.interactive) {
+    out.push(button(`${id}-file-now`, "File now", `File now: ${e.reference}`, () => act(() => clinical.fileNoteNow(e.note_id), `Filing now: ${e.reference}`)));
+  }
+  if (e.state_kind === "parked") {
+    out.push(
+      button(`${id}-in-record`, "It is in the record", `It is in the record: ${e.reference}`, () =>
+        act(() => clinical.resolveParkedNote(e.note_id, true), `Marked as in the record: ${e.reference}`), false),
+      button(`${id}-send-again`, "It is not in the record, send again", `It is not in the record, send again: ${e.reference}`, () =>
+        act(() => clinical.resolveParkedNote(e.note_id, false), `Queued again: ${e.reference}`)),
+    );
+  }
+  if (["awaiting_paste_confirmation", "paste_unconfirmed"].includes(e.state_kind)) {
+    out.push(h("a", { class: "nhsuk-link", href: "#notes", "data-testid": `${id}-open-note`, on: { click: () => openNotesFor(e.patient_id) } }, "Answer in Case notes"));
+  }
+  return out;
+}
+
+async function act(action, done) {
+  clearErrors();
+  try {
+    await action();
+  } catch (error) {
+    showApiError(error);
+    return;
+  }
+  byId("outbox-title").focus();
+  await refresh();
+  notify(done);
+}
