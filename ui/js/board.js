@@ -5,6 +5,7 @@ import { h, byId, replaceChildren, tag, visuallyHidden } from "./dom.js";
 import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
 import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber } from "./format.js";
 import { state } from "./state.js";
+import { openNotesFor } from "./notes.js";
 import { TASK_TYPES, boardSignature, confirmationView, noticeLines, pushOffer, syncStateView } from "./tasksync.js";
 
 /**
@@ -244,6 +245,16 @@ function patientSection(patient, tasks, now, taskSync, hiddenNotices) {
         on: { click: () => startTaskFor(patient) },
       },
       "Add a task",
+    ),
+    h(
+      "a",
+      {
+        class: "nhsuk-link app-patient__notes nhsuk-u-display-none-print",
+        href: "#notes",
+        "data-testid": `patient-${patient.id}-notes`,
+        on: { click: () => openNotesFor(patient.id) },
+      },
+      `Case notes for ${patient.bed}`,
     ),
     tasks.length
       ? taskTable(patient, tasks, now)
