@@ -97,3 +97,29 @@ fn decode_prints_a_captured_response_as_json_and_refuses_garbage() {
     fails_with(&hubctl(dir.path(), &["decode", wrong.to_str().unwrap()]), "ClientIntegrationResponse");
     fails_with(&hubctl(dir.path(), &["decode", "/nonexistent/file.xml"]), "cannot read");
 }
+
+#[test]
+fn ward_settings_drive_co_signature_and_notes_work_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&hubctl(d, &["user", "Sam Student"]));
+    ok(&hubctl(d, &["settings", "set", "current-user-role", "Student Nurse"]));
+    ok(&hubctl(d, &["settings", "set", "require-cosignature", "yes"]));
+    fails_with(&hubctl(d, &["settings", "set", "require-cosignature", "maybe"]), "not true or false");
+    fails_with(&hubctl(d, &["settings", "set", "colour", "blue"]), "not a ward setting");
+    fails_with(&hubctl(d, &["settings", "set", "task-default-assignee", "Ward 5"]), "team:NAME");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "settings", "show"]))).unwrap();
+    assert_eq!(shown["require-cosignature"], "true");
+    ok(&hubctl(d, &["patients", "add", "--bed", "Bed 2", "--name", "Ann Other", "--nhs", "9434765919"]));
+    // No SystmOne here: the patient is already on the ward, so the draft is made offline.
+    let out = ok(&hubctl(d, &["--systmone", "127.0.0.1:9", "notes", "add", "--nhs", "943 476 5919", "--text", "Seen & settled <ok>"]));
+    let id = out.trim().lines().last().unwrap().to_owned();
+    let preview = ok(&hubctl(d, &["notes", "preview", &id]));
+    assert!(preview.starts_with("Seen & settled <ok>\nInpatient Hub ref IH-"), "{preview}");
+    let approved: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "notes", "approve", &id]))).unwrap();
+    assert_eq!(approved["note"]["status"], "awaiting_cosignature", "a student's note waits for a registered clinician");
+    assert!(approved["outbox"].is_null(), "nothing is queued before co-signature");
+    assert!(ok(&hubctl(d, &["outbox"])).contains("outbox empty"));
+    let audit = ok(&hubctl(d, &["audit", "--entity", "setting"]));
+    assert!(audit.contains("require_cosignature"), "{audit}");
+}

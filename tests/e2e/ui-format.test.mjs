@@ -84,6 +84,11 @@ test("the SystmOne link reads in words with a tag colour", () => {
   const connected = describeSystmOne({ state: { kind: "connected", user: { name: "Dr Jane Smith" }, site: "Ward 5" } });
   assert.deepEqual(connected, { label: "Connected", colour: "green", detail: "connected as Dr Jane Smith at Ward 5" });
   assert.equal(describeSystmOne({ state: { kind: "connected", user: null, site: null } }).detail, "connected");
+  assert.match(
+    describeSystmOne({ state: { kind: "connected", user: null, site: null }, key_source: "environment" }).detail,
+    /INPATIENT_HUB_API_KEY, not the keychain/,
+    "a key from the environment is said, never silent",
+  );
   assert.equal(describeSystmOne({ state: { kind: "blocked", message: "Device blocked by Dr X" } }).detail, "Device blocked by Dr X");
   assert.equal(describeSystmOne({ state: { kind: "awaiting_approval" } }).colour, "orange");
   assert.equal(describeSystmOne({ state: { kind: "not_running" }, problem: "no APIKey is set" }).detail, "no APIKey is set");

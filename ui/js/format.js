@@ -171,7 +171,14 @@ export function describeSystmOne(status) {
     case "connected": {
       const who = state.user?.name ? ` as ${state.user.name}` : "";
       const where = state.site ? ` at ${state.site}` : "";
-      return { label: "Connected", colour: "green", detail: `connected${who}${where}` };
+      // Where the APIKey came from, when it is not this PC's keychain: never a silent fallback.
+      const key =
+        status.key_source === "environment"
+          ? " (APIKey from INPATIENT_HUB_API_KEY, not the keychain)"
+          : status.key_source === "demo_default"
+            ? " (the simulator's demo APIKey)"
+            : "";
+      return { label: "Connected", colour: "green", detail: `connected${who}${where}${key}` };
     }
     case "awaiting_approval":
       return { label: "Waiting for approval", colour: "orange", detail: "approve this device in SystmOne" };

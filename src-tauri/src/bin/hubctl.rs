@@ -78,6 +78,9 @@ enum Command {
         #[arg(long)]
         patient: i64,
     },
+    /// Ward settings: require-cosignature, systmone-api-disabled, current-user-role, task-default-assignee.
+    #[command(subcommand)]
+    Settings(SettingsCmd),
     /// Case notes.
     #[command(subcommand)]
     Notes(NotesCmd),
@@ -191,6 +194,16 @@ struct SearchArgs {
     sex: Option<String>,
     #[arg(long)]
     phone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum SettingsCmd {
+    /// Show the ward settings.
+    Show,
+    /// Set one (audited).
+    Set { name: String, value: String },
+    /// Clear one back to its default (audited).
+    Clear { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -453,6 +466,18 @@ fn run(cli: Cli) -> Result<(), HubError> {
         Command::Tasks(TasksCmd::Push { id, task_type }) => {
             let link = hub.request_task_push(id, task_type.as_deref())?;
             print(cli.json, &link, |l| format!("task {} queued for SystmOne ({})", l.task_id, l.state.as_str()))
+        }
+        Command::Settings(SettingsCmd::Show) => {
+            let settings: std::collections::BTreeMap<_, _> = hub.ward_settings()?.into_iter().collect();
+            print(cli.json, &settings, |m| m.iter().map(|(k, v)| format!("{k}\t{}", v.as_deref().unwrap_or("(default)"))).collect::<Vec<_>>().join("\n"))
+        }
+        Command::Settings(SettingsCmd::Set { name, value }) => {
+            hub.set_ward_setting(&name, Some(&value))?;
+            print(cli.json, &name, |n| format!("{n} set"))
+        }
+        Command::Settings(SettingsCmd::Clear { name }) => {
+            hub.set_ward_setting(&name, None)?;
+            print(cli.json, &name, |n| format!("{n} cleared"))
         }
         Command::Notes(NotesCmd::Preview { id }) => {
             let preview = hub.preview_note(NoteId(id))?;

@@ -269,6 +269,58 @@ impl Hub {
         Ok(staff)
     }
 
+    /// Ward settings trust IT and ward managers may change (audited). `value` None clears.
+    pub fn set_ward_setting(&self, name: &str, value: Option<&str>) -> HubResult<()> {
+        let actor = self.current_user()?;
+        let boolean = |v: Option<&str>| -> HubResult<Option<&'static str>> {
+            match v.map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(None),
+                Some(v) if matches!(v.as_str(), "true" | "yes" | "on" | "1") => Ok(Some("true")),
+                Some(v) if matches!(v.as_str(), "false" | "no" | "off" | "0") => Ok(Some("false")),
+                Some(v) => Err(HubError::BadRequest(format!("'{v}' is not true or false"))),
+            }
+        };
+        let (key, value): (SettingKey, Option<String>) = match name {
+            "require-cosignature" => (SettingKey::RequireCosignature, boolean(value)?.map(str::to_owned)),
+            "systmone-api-disabled" => (SettingKey::SystmOneApiDisabled, boolean(value)?.map(str::to_owned)),
+            "current-user-role" => (SettingKey::CurrentUserRole, value.map(|v| StaffName::parse(v).map(|r| r.to_string())).transpose()?),
+            "task-default-assignee" => {
+                let v = value.map(str::trim);
+                if let Some(v) = v {
+                    let valid = v.split_once(':').is_some_and(|(kind, name)| {
+                        matches!(kind.trim(), "user" | "group" | "team") && !name.trim().is_empty()
+                    });
+                    if !valid {
+                        return Err(HubError::BadRequest("use team:NAME, group:NAME or user:NAME (SystmOne's names)".into()));
+                    }
+                }
+                (SettingKey::TaskDefaultAssignee, v.map(str::to_owned))
+            }
+            other => {
+                return Err(HubError::BadRequest(format!(
+                    "'{other}' is not a ward setting; use require-cosignature, systmone-api-disabled, current-user-role or task-default-assignee"
+                )))
+            }
+        };
+        if key == SettingKey::SystmOneApiDisabled {
+            if let Some(client) = self.systmone_client() {
+                client.set_enabled(value.as_deref() != Some("true"));
+            }
+        }
+        Ok(self.store().set_setting(actor.as_str(), key, value.as_deref())?)
+    }
+
+    /// The ward settings, as (name, value) pairs for Settings and `hubctl settings`.
+    pub fn ward_settings(&self) -> HubResult<Vec<(&'static str, Option<String>)>> {
+        let store = self.store();
+        Ok(vec![
+            ("require-cosignature", store.setting(SettingKey::RequireCosignature)?),
+            ("systmone-api-disabled", store.setting(SettingKey::SystmOneApiDisabled)?),
+            ("current-user-role", store.setting(SettingKey::CurrentUserRole)?),
+            ("task-default-assignee", store.setting(SettingKey::TaskDefaultAssignee)?),
+        ])
+    }
+
     pub fn add_patient(&self, input: &PatientInput) -> HubResult<Patient> {
         let actor = self.current_user()?;
         let new = NewPatient {
