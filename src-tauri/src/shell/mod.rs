@@ -208,6 +208,16 @@ fn retire_note_template(hub: State<'_, HubState>, id: i64) -> Res<NoteTemplate> 
 }
 
 #[tauri::command]
+fn ward_settings(hub: State<'_, HubState>) -> Res<Vec<(&'static str, Option<String>)>> {
+    Ok(hub.get()?.ward_settings()?)
+}
+
+#[tauri::command]
+fn set_ward_setting(hub: State<'_, HubState>, name: String, value: Option<String>) -> Res<()> {
+    Ok(hub.get()?.set_ward_setting(&name, value.as_deref())?)
+}
+
+#[tauri::command]
 fn request_task_push(hub: State<'_, HubState>, task_id: i64, task_type: Option<String>) -> Res<TaskLink> {
     Ok(hub.get()?.request_task_push(task_id, task_type.as_deref())?)
 }
@@ -285,6 +295,8 @@ pub fn run(hub: Result<Hub, HubError>, systmone: std::net::SocketAddr) -> Result
             add_note_template,
             update_note_template,
             retire_note_template,
+            ward_settings,
+            set_ward_setting,
             request_task_push,
             dismiss_task_sync_notice,
             task_sync_view,
