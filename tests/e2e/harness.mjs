@@ -158,6 +158,25 @@ export async function startDriver() {
   };
 }
 
+function isStale(e) {
+  return e?.name === "StaleElementReferenceError" || /was not found|stale element/i.test(String(e?.message));
+}
+
+/**
+ * Runs an element operation, starting again (finding the element afresh) if the live-redrawing
+ * page replaced the element between finding it and using it.
+ */
+async function fresh(operation, attempts = 5) {
+  for (let i = 1; ; i++) {
+    try {
+      return await operation();
+    } catch (e) {
+      if (!isStale(e) || i >= attempts) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 export function makeDataDir() {
   return mkdtempSync(join(tmpdir(), "inpatient-hub-e2e-"));
 }
@@ -241,28 +260,34 @@ export class App {
   }
 
   async click(id) {
-    const el = await this.findById(id);
-    await this.driver.wait(until.elementIsVisible(el), 10_000, `#${id} is not visible`);
-    await el.click();
+    await fresh(async () => {
+      const el = await this.findById(id);
+      await this.driver.wait(until.elementIsVisible(el), 10_000, `#${id} is not visible`);
+      await el.click();
+    });
   }
 
   async fill(id, text) {
-    const el = await this.findById(id);
-    await el.clear();
-    if (text) await el.sendKeys(text);
+    await fresh(async () => {
+      const el = await this.findById(id);
+      await el.clear();
+      if (text) await el.sendKeys(text);
+    });
   }
 
   async value(id) {
-    return (await this.findById(id)).getAttribute("value");
+    return fresh(async () => (await this.findById(id)).getAttribute("value"));
   }
 
   async text(id) {
-    return (await this.find(id)).getText();
+    return fresh(async () => (await this.find(id)).getText());
   }
 
   async select(id, value) {
-    const el = await this.findById(id);
-    await el.findElement(By.css(`option[value="${value}"]`)).click();
+    await fresh(async () => {
+      const el = await this.findById(id);
+      await el.findElement(By.css(`option[value="${value}"]`)).click();
+    });
   }
 
   /** Goes to a view through the header navigation and waits for its heading to have focus. */
@@ -276,7 +301,16 @@ export class App {
   }
 
   async waitFor(predicate, message, timeout = 10_000) {
-    await this.driver.wait(predicate, timeout, message);
+    // The board redraws itself live: an element replaced mid-check just means "look again".
+    const tolerant = async () => {
+      try {
+        return await predicate();
+      } catch (e) {
+        if (isStale(e)) return false;
+        throw e;
+      }
+    };
+    await this.driver.wait(tolerant, timeout, message);
   }
 
   /** Saves a screenshot under .e2e/ (git-ignored) to see why a step failed. */
