@@ -4,6 +4,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Key } from "selenium-webdriver";
 import { App, By, hubctl, makeDataDir, removeDataDir, reservePort, startDriver, step } from "./harness.mjs";
 
 const USER = "Nurse Able";
@@ -17,6 +18,15 @@ async function liveText(app, id) {
 async function chooseRadio(app, id) {
   await app.driver.findElement(By.css(`label[for="${id}"]`)).click();
   await app.waitFor(async () => (await app.findById(id)).isSelected(), `#${id} was never selected`);
+}
+
+/** Types multi-line text into a textarea: WebKit's driver drops "\n" from typed text, so Enter is pressed. */
+async function typeLines(app, id, text) {
+  const el = await app.findById(id);
+  await el.clear();
+  const lines = text.split("\n");
+  await el.sendKeys(...lines.flatMap((line, i) => (i ? [Key.ENTER, line] : [line])));
+  await app.waitFor(async () => (await app.value(id)) === text, `#${id} never held the typed text`);
 }
 
 async function waitNotice(app, pattern, message) {
@@ -109,7 +119,7 @@ describe("ward settings and note templates", () => {
       await step(app, "templates-add", async () => {
         await app.navigate("settings");
         await app.fill("template-name", templateName);
-        await app.fill("template-body", templateBody);
+        await typeLines(app, "template-body", templateBody);
         await app.click("template-add");
         await waitNotice(app, new RegExp(`^Template added: ${templateName}$`), "no template added notice");
         templateId = await app.driver.executeScript(
