@@ -83,7 +83,7 @@ function renderList() {
   const button = (id, label, ariaLabel, onClick) =>
     h(
       "button",
-      { type: "button", class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small app-inline-button", id, "data-testid": id, "data-edit-control": "", "aria-label": ariaLabel, on: { click: onClick } },
+      { type: "button", class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small", id, "data-testid": id, "data-edit-control": "", "aria-label": ariaLabel, on: { click: onClick } },
       label,
     );
   replaceChildren(
@@ -112,10 +112,12 @@ function renderList() {
               { class: "nhsuk-table__cell" },
               t.retired
                 ? null
-                : [
+                : h(
+                    "div",
+                    { class: "app-button-row" },
                     button(`template-${t.id}-edit`, "Edit", `Edit template ${t.name}`, () => openEditor(t.id)),
                     button(`template-${t.id}-retire`, "Retire", `Retire template ${t.name}`, () => retire(t)),
-                  ],
+                  ),
             ),
           ),
         ),
