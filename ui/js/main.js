@@ -8,7 +8,7 @@ import { state } from "./state.js";
 import { initBoard, loadBoard, applyEditControls } from "./board.js";
 import { initHandover, loadHandover } from "./handover.js";
 import { initAudit, loadAudit } from "./audit.js";
-import { initSettings, renderSettings } from "./settings.js";
+import { initSettings, loadSettings, renderSettings } from "./settings.js";
 import { initLookup, loadLookup } from "./lookup.js";
 import { initNotes, loadNotes } from "./notes.js";
 import { initOutbox, loadOutbox } from "./outbox.js";
@@ -17,7 +17,7 @@ const VIEWS = {
   board: { title: "Ward board", load: loadBoard },
   handover: { title: "Handover", load: loadHandover },
   audit: { title: "Audit", load: loadAudit },
-  settings: { title: "Settings", load: async () => (renderSettings(), true) },
+  settings: { title: "Settings", load: loadSettings },
   lookup: { title: "Patient lookup", load: loadLookup },
   notes: { title: "Case notes", load: loadNotes },
   outbox: { title: "Outbox", load: loadOutbox },
