@@ -173,6 +173,19 @@ describe("ward settings and note templates", () => {
         assert.ok(options.length > 0, "the ward's other templates are still offered");
         assert.equal(options.some((o) => o.startsWith(`${templateId}|`)), false, `the retired template is gone: ${options}`);
       });
+
+      await step(app, "templates-restore", async () => {
+        await app.navigate("settings");
+        await app.click(`template-${templateId}-restore`);
+        await waitNotice(app, /^Template restored/, "no restored notice");
+        await app.find(`template-${templateId}-edit`);
+        await app.navigate("notes");
+        await app.find("new-note-template");
+        await app.waitFor(
+          async () => (await templateOptions(app)).some((o) => o.startsWith(`${templateId}|`)),
+          "the restored template is offered again",
+        );
+      });
     } finally {
       await app.close();
     }

@@ -18,6 +18,7 @@ const api = {
   add: (name, body) => call("add_note_template", { name, body }),
   update: (id, version, name, body) => call("update_note_template", { id, version, name, body }),
   retire: (id) => call("retire_note_template", { id }),
+  restore: (id) => call("restore_note_template", { id }),
 };
 
 export function initTemplates() {
@@ -111,7 +112,7 @@ function renderList() {
               "td",
               { class: "nhsuk-table__cell" },
               t.retired
-                ? null
+                ? button(`template-${t.id}-restore`, "Restore", `Restore template ${t.name}`, () => restore(t))
                 : h(
                     "div",
                     { class: "app-button-row" },
@@ -243,6 +244,19 @@ function showConflict(error) {
       ),
     ),
   );
+}
+
+async function restore(t) {
+  clearErrors();
+  let restored;
+  try {
+    restored = await api.restore(t.id);
+  } catch (error) {
+    showApiError(error);
+    return;
+  }
+  await loadTemplates();
+  notify(`Template restored: ${restored.name}. It is offered for new notes again.`);
 }
 
 async function retire(t) {

@@ -164,6 +164,11 @@ impl Hub {
         Ok(notes::retire_template(&mut self.store(), &actor, id)?)
     }
 
+    pub fn restore_note_template(&self, id: i64) -> HubResult<NoteTemplate> {
+        let actor = self.current_user()?;
+        Ok(notes::restore_template(&mut self.store(), &actor, id)?)
+    }
+
     fn writer(&self) -> HubResult<SystmOneRecordWriter> {
         let client = self.systmone_client().ok_or_else(|| {
             HubError::SystmOneUnavailable(self.systmone_problem.clone().unwrap_or_else(|| "SystmOne is not set up".into()))

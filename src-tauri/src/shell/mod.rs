@@ -232,6 +232,11 @@ fn task_sync_view(hub: State<'_, HubState>) -> Res<TaskSyncView> {
     Ok(hub.get()?.task_sync_view()?)
 }
 
+#[tauri::command]
+fn restore_note_template(hub: State<'_, HubState>, id: i64) -> Res<NoteTemplate> {
+    Ok(hub.get()?.restore_note_template(id)?)
+}
+
 fn write_clipboard(app: &AppHandle, text: String) -> Res<String> {
     app.clipboard().write_text(text.clone()).map_err(|e| UiError {
         code: "clipboard_unavailable",
@@ -295,6 +300,7 @@ pub fn run(hub: Result<Hub, HubError>, systmone: std::net::SocketAddr) -> Result
             add_note_template,
             update_note_template,
             retire_note_template,
+            restore_note_template,
             ward_settings,
             set_ward_setting,
             request_task_push,
