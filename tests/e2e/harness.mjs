@@ -43,35 +43,7 @@ export function hubctl(dataDir, ...args) {
  * its own data folder. Returns `{address, stop()}`.
  */
 export async function startSimulator(simDir) {
-  const port = await freePort();
-  const child = spawn(hubctlBinary(), ["--data-dir", simDir, "sim", "--port", String(port)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  let exited = null;
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  child.on("exit", (code, signal) => (exited = { code, signal }));
-  child.on("error", (error) => (exited = { error }));
-  const deadline = Date.now() + 15_000;
-  while (!output.includes(`listening on 127.0.0.1:${port}`)) {
-    if (exited) throw new Error(`the simulator exited early: ${JSON.stringify(exited)}\n${output}`);
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`the simulator did not start listening on port ${port} within 15 s\n${output}`);
-    }
-    await sleep(100);
-  }
-  return {
-    address: `127.0.0.1:${port}`,
-    async stop() {
-      if (!exited) child.kill("SIGTERM");
-      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
-      if (!exited) child.kill("SIGKILL");
-      child.stdout.destroy();
-      child.stderr.destroy();
-    },
-  };
+  return startSimulatorOn(simDir, await freePort());
 }
 
 function tauriDriverBinary() {
