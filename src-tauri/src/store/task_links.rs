@@ -312,7 +312,7 @@ pub struct LinkedTask {
 }
 
 fn linked_task_from_row(r: &Row<'_>) -> rusqlite::Result<LinkedTask> {
-    let task = task_from_row_offset(r, 0)?;
+    let task = super::tasks::task_from_row_at(r, 0)?;
     let has_link: Option<i64> = r.get(TASK_COLUMN_COUNT)?;
     let link = if has_link.is_some() {
         Some(link_from_row(r, TASK_COLUMN_COUNT)?)
@@ -362,7 +362,7 @@ pub(crate) fn tasks_to_sync(conn: &Connection) -> StoreResult<Vec<(NhsNumber, Li
             let nhs: String = r.get(0)?;
             let nhs = NhsNumber::parse(&nhs).map_err(|e| decode(0, e))?;
             // Offset the reader by the leading NHS column.
-            let task = task_from_row_offset(r, 1)?;
+            let task = super::tasks::task_from_row_at(r, 1)?;
             let has_link: Option<i64> = r.get(1 + TASK_COLUMN_COUNT)?;
             let link = if has_link.is_some() {
                 Some(link_from_row(r, 1 + TASK_COLUMN_COUNT)?)
@@ -376,30 +376,6 @@ pub(crate) fn tasks_to_sync(conn: &Connection) -> StoreResult<Vec<(NhsNumber, Li
         .map_err(StoreError::Sqlite)
 }
 
-/// Reads a task row starting at column `o`; mirrors `tasks.rs`'s private reader (making
-/// that `pub(super)` would remove this copy).
-fn task_from_row_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> {
-    let title: String = r.get(o + 2)?;
-    let assignee: Option<String> = r.get(o + 3)?;
-    let status: String = r.get(o + 5)?;
-    Ok(Task {
-        id: r.get(o)?,
-        patient_id: r.get(o + 1)?,
-        title: TaskTitle::parse(&title).map_err(|e| decode(o + 2, e))?,
-        assignee: assignee
-            .map(|a| StaffName::parse(&a))
-            .transpose()
-            .map_err(|e| decode(o + 3, e))?,
-        due: r.get(o + 4)?,
-        status: TaskStatus::parse(&status)
-            .ok_or_else(|| decode(o + 5, format!("unknown status {status}")))?,
-        created_at: r.get(o + 6)?,
-        created_by: r.get(o + 7)?,
-        updated_at: r.get(o + 8)?,
-        updated_by: r.get(o + 9)?,
-        version: r.get(o + 10)?,
-    })
-}
 
 pub(crate) fn linked_task(conn: &Connection, task_id: TaskId) -> StoreResult<LinkedTask> {
     conn.query_row(

@@ -11,24 +11,29 @@ const COLUMNS: &str =
     "id, patient_id, title, assignee, due_at, status, created_at, created_by, updated_at, updated_by, version";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+    task_from_row_at(r, 0)
+}
+
+/// Reads a task whose `COLUMNS` start at column `o` (task sync joins tasks with their links).
+pub(super) fn task_from_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> {
     let decode = |idx: usize, e: String| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
     };
-    let title: String = r.get(2)?;
-    let assignee: Option<String> = r.get(3)?;
-    let status: String = r.get(5)?;
+    let title: String = r.get(o + 2)?;
+    let assignee: Option<String> = r.get(o + 3)?;
+    let status: String = r.get(o + 5)?;
     Ok(Task {
-        id: r.get(0)?,
-        patient_id: r.get(1)?,
-        title: TaskTitle::parse(&title).map_err(|e| decode(2, e.to_string()))?,
-        assignee: assignee.map(|a| StaffName::parse(&a)).transpose().map_err(|e| decode(3, e.to_string()))?,
-        due: r.get(4)?,
-        status: TaskStatus::parse(&status).ok_or_else(|| decode(5, format!("unknown status {status}")))?,
-        created_at: r.get(6)?,
-        created_by: r.get(7)?,
-        updated_at: r.get(8)?,
-        updated_by: r.get(9)?,
-        version: r.get(10)?,
+        id: r.get(o)?,
+        patient_id: r.get(o + 1)?,
+        title: TaskTitle::parse(&title).map_err(|e| decode(o + 2, e.to_string()))?,
+        assignee: assignee.map(|a| StaffName::parse(&a)).transpose().map_err(|e| decode(o + 3, e.to_string()))?,
+        due: r.get(o + 4)?,
+        status: TaskStatus::parse(&status).ok_or_else(|| decode(o + 5, format!("unknown status {status}")))?,
+        created_at: r.get(o + 6)?,
+        created_by: r.get(o + 7)?,
+        updated_at: r.get(o + 8)?,
+        updated_by: r.get(o + 9)?,
+        version: r.get(o + 10)?,
     })
 }
 
