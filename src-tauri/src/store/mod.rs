@@ -236,6 +236,12 @@ impl Store {
     }
 }
 
+/// A stored value that no longer validates (edited outside the app, or an older rule):
+/// reported as a conversion failure of column `idx`, never a panic.
+pub(crate) fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.to_string().into())
+}
+
 /// Current local time, truncated to whole milliseconds so stored and in-memory values compare equal.
 pub(crate) fn now() -> chrono::DateTime<chrono::Local> {
     use chrono::{SubsecRound, Local};

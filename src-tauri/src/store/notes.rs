@@ -17,13 +17,7 @@ const SELECT: &str = "SELECT n.id, n.patient_id, n.template, n.body, n.status, n
         n.text_sha256, n.cosigned_at, n.cosigned_by, n.filed_at, n.filed_how, n.filed_event_uid, o.id
     FROM notes n LEFT JOIN outbox o ON o.kind = 'note' AND o.subject_id = n.id";
 
-fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        idx,
-        rusqlite::types::Type::Text,
-        e.to_string().into(),
-    )
-}
+use super::decode;
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Note> {
     let body: String = r.get(3)?;

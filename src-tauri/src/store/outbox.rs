@@ -47,13 +47,7 @@ pub struct OutboxClaim {
     pub reconcile_first: bool,
 }
 
-fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        idx,
-        rusqlite::types::Type::Text,
-        e.to_string().into(),
-    )
-}
+use super::decode;
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let state: String = r.get(4)?;

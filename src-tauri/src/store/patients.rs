@@ -30,9 +30,7 @@ pub struct Patient {
 const COLUMNS: &str = "id, bed, name, nhs_number, created_at, created_by, systmone_linked_at, systmone_linked_by, demographics_as_of";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
-    let decode = |idx: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    };
+    use super::decode;
     let bed: String = r.get(1)?;
     let name: String = r.get(2)?;
     let nhs: Option<String> = r.get(3)?;

@@ -240,13 +240,7 @@ const LINK_COLUMNS: &str = "task_id, task_uid, state, reference, task_type, push
     create_attempted_at, base_content, base_title, base_due, base_assignee_kind, base_assignee_name, base_status,
     base_entered, push_failed_version, retry_after, notice, notice_at";
 
-fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        idx,
-        rusqlite::types::Type::Text,
-        e.to_string().into(),
-    )
-}
+use super::decode;
 
 fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
     let uid: Option<String> = r.get(o + 1)?;

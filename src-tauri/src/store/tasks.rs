@@ -16,9 +16,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
 
 /// Reads a task whose `COLUMNS` start at column `o` (task sync joins tasks with their links).
 pub(super) fn task_from_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> {
-    let decode = |idx: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    };
+    use super::decode;
     let title: String = r.get(o + 2)?;
     let assignee: Option<String> = r.get(o + 3)?;
     let status: String = r.get(o + 5)?;
