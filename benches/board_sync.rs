@@ -10,9 +10,10 @@
 //! pending. `BOARD_SYNC_TRACE=1` prints progress.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use inpatient_hub::hub::{Hub, PatientInput, TaskInput};
-use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
-use inpatient_hub::tasksync::planner::{estimate_board_confirmation, Budgets};
+use hub::{Hub, PatientInput, TaskInput};
+use simulator::{SimConfig, SimControl, Simulator};
+use hub::tasksync::planner::Budgets;
+use test_support::planner_model::estimate_board_confirmation;
 use std::time::{Duration, Instant};
 
 const BEDS: usize = 30;
@@ -42,8 +43,9 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
     }
     // Earlier today every patient was confirmed; nobody has been pulled yet this sample.
     let earlier = chrono::Local::now() - chrono::TimeDelta::hours(1);
-    hub.store()
-        .connection()
+    // Set straight in the database file: a state no user operation produces in one step.
+    rusqlite::Connection::open(hub::config::database_path(data.path()))
+        .expect("database")
         .execute(
             "INSERT INTO task_sync_patients (patient_id, tasks_confirmed_at, today_pulled_at, full_pull_attempted_at, full_pull_wanted)
              SELECT id, ?1, NULL, ?1, 0 FROM patients WHERE true",

@@ -5,8 +5,8 @@
 
 use chrono::NaiveDate;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use inpatient_hub::domain::NhsNumber;
-use inpatient_hub::systmone::codec::{
+use domain::NhsNumber;
+use systmone_wire::codec::{
     decode_response, encode_response, ClinicalCodeEntry, Code, Demographics, Event, Function, Identity, PatientRecord,
     RecordState, Response, ResponseBody, Task,
 };

@@ -6,9 +6,9 @@
 //! The baseline is the limit itself: one write per second.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use inpatient_hub::domain::{FilingRoute, NoteId};
-use inpatient_hub::hub::{DraftInput, Hub, PatientInput};
-use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
+use domain::{FilingRoute, NoteId};
+use hub::{DraftInput, Hub, PatientInput};
+use simulator::{SimConfig, SimControl, Simulator};
 use std::time::{Duration, Instant};
 
 const PER_SAMPLE: usize = 12;

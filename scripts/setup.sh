@@ -50,6 +50,12 @@ command -v npm >/dev/null 2>&1 || die "npm is not installed"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 20)) || die "Node.js $(node --version) is too old: nhsuk-frontend and selenium-webdriver need 20 or newer"
 
+# CI checks formatting and lints; rustup's default profile has both components.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  log "adding rustfmt and clippy (rustup components)"
+  rustup component add rustfmt clippy || die "cargo fmt and cargo clippy are needed: rustup component add rustfmt clippy"
+fi
+
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 if [[ -x "$CARGO_BIN/tauri-driver" ]] || command -v tauri-driver >/dev/null 2>&1; then
   log "tauri-driver: present"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test Inpatient Hub has: set-up, a build of both binaries, all Rust tests, then the
+# Runs every test Inpatient Hub has: set-up, formatting and lint checks, a build of both binaries,
+# all Rust tests of every workspace crate, then the
 # end-to-end tests that drive the real window through WebDriver. Stops at the first failing step.
 # The tests run inside one private D-Bus session with an unlocked throw-away keyring (for the OS
 # keychain) and one Xvfb display (for the window), so this works on a headless machine.
@@ -51,6 +52,8 @@ summary() {
 }
 trap summary EXIT
 
-step "cargo build --bins" cargo build --bins
-step "cargo test (all Rust tests)" cargo test
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo build --bins" cargo build --workspace --bins
+step "cargo test (all Rust tests)" cargo test --workspace
 step "end-to-end tests (WebDriver)" node --test --test-reporter=spec tests/e2e/

@@ -84,7 +84,7 @@ fn a_corrupt_database_is_a_clear_error() {
 #[test]
 fn decode_prints_a_captured_response_as_json_and_refuses_garbage() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/patient_search_response.xml");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/patient_search_response.xml");
     let json: serde_json::Value = serde_json::from_str(&ok(&hubctl(dir.path(), &["decode", fixture.to_str().unwrap()]))).unwrap();
     assert_eq!(json["function"], "PatientSearch");
     let text = json.to_string();

@@ -3,15 +3,15 @@
 //! SystmOne, fall back to the ward's own patients when SystmOne is away, and refuse a
 //! simulator outside demo mode.
 
-use inpatient_hub::hub::{Hub, PatientInput, SearchSource};
-use inpatient_hub::lookup::SearchInput;
-use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
-use inpatient_hub::store::AuditQuery;
+use hub::{Hub, PatientInput, SearchSource};
+use hub::lookup::SearchInput;
+use simulator::{SimConfig, SimControl, Simulator};
+use store::AuditQuery;
 
 /// The tests set and clear INPATIENT_HUB_API_KEY; this keeps them from interleaving.
 static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-async fn simulator() -> (inpatient_hub::simulator::SimHandle, tempfile::TempDir) {
+async fn simulator() -> (simulator::SimHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = SimConfig::new(dir.path().to_path_buf());
     config.port = 0;
@@ -91,7 +91,7 @@ async fn a_simulator_is_refused_outside_demo_mode() {
     let (sim, _sim_dir) = simulator().await;
     let data = tempfile::tempdir().unwrap();
     // The simulator's APIKey, given explicitly as trust IT would give a real one.
-    std::env::set_var("INPATIENT_HUB_API_KEY", inpatient_hub::simulator::DEFAULT_API_KEY);
+    std::env::set_var("INPATIENT_HUB_API_KEY", simulator::DEFAULT_API_KEY);
     let mut hub = Hub::open(data.path()).unwrap();
     hub.set_current_user("Dr Lookup").unwrap();
     hub.start_systmone(sim.addr()).unwrap();

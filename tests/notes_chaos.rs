@@ -4,9 +4,9 @@
 //! must be in the simulator's record exactly once, the simulator must have seen no throttle
 //! violation, and the ward database must pass `PRAGMA integrity_check`.
 
-use inpatient_hub::domain::{FilingRoute, NoteId};
-use inpatient_hub::hub::{DraftInput, Hub, PatientInput};
-use inpatient_hub::simulator::{SimConfig, SimControl, Simulator};
+use domain::{FilingRoute, NoteId};
+use hub::{DraftInput, Hub, PatientInput};
+use simulator::{SimConfig, SimControl, Simulator};
 use rand::{Rng, SeedableRng};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

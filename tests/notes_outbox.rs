@@ -5,13 +5,13 @@
 //! the record exactly once, or parked and reported. Then two workers (two Stores on one file,
 //! two threads) drain concurrently and never send one entry twice.
 
-use inpatient_hub::domain::{
+use domain::{
     BedLabel, FilingRoute, NhsNumber, NoteId, NoteStatus, PatientName, Role, StaffName,
 };
-use inpatient_hub::notes::fake::{FakeRecord, Fault, FaultRates};
-use inpatient_hub::notes::outbox_machine::{OutboxState, Policy};
-use inpatient_hub::notes::{self, DraftSource, RecordWriter, WorkerConfig};
-use inpatient_hub::store::{NewPatient, Store};
+use test_support::notes_fake::{FakeRecord, Fault, FaultRates};
+use hub::notes::outbox_machine::{OutboxState, Policy};
+use hub::notes::{self, DraftSource, RecordWriter, WorkerConfig};
+use store::{NewPatient, Store};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -197,7 +197,7 @@ fn every_approved_note_is_filed_exactly_once_through_faults_and_restarts() {
                 .find(|e| e.lines.last() == Some(reference))
                 .unwrap();
             assert_eq!(
-                inpatient_hub::notes::render::text_sha256(&event.lines),
+                hub::notes::render::text_sha256(&event.lines),
                 note.text_sha256.unwrap()
             );
         }
@@ -212,7 +212,7 @@ fn every_approved_note_is_filed_exactly_once_through_faults_and_restarts() {
     let reconciled = notes_filed
         .iter()
         .filter(|(id, _)| {
-            store.note(*id).unwrap().filed_how == Some(inpatient_hub::domain::FiledHow::Reconciled)
+            store.note(*id).unwrap().filed_how == Some(domain::FiledHow::Reconciled)
         })
         .count();
     assert!(

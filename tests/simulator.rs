@@ -2,10 +2,10 @@
 //! each of the three terminators seen in the field, responses read with the framing reader
 //! and checked with an independent XML parser (roxmltree).
 
-use inpatient_hub::simulator::{
+use simulator::{
     ApprovalMode, FaultRates, SimConfig, SimControl, SimHandle, Simulator,
 };
-use inpatient_hub::systmone::framing::FrameReader;
+use systmone::framing::FrameReader;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -424,7 +424,7 @@ async fn thirty_second_record_rule_and_the_device_registry() {
     control
         .set_device_status(
             &device_id,
-            inpatient_hub::simulator::state::DeviceStatus::Blocked,
+            simulator::state::DeviceStatus::Blocked,
         )
         .unwrap();
     tokio::time::sleep(PACE).await;
@@ -434,7 +434,7 @@ async fn thirty_second_record_rule_and_the_device_registry() {
     control
         .set_device_status(
             &device_id,
-            inpatient_hub::simulator::state::DeviceStatus::Approved,
+            simulator::state::DeviceStatus::Approved,
         )
         .unwrap();
     tokio::time::sleep(PACE).await;

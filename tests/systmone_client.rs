@@ -3,16 +3,16 @@
 //! processes sharing one budget, and a blocked device. The simulator counts every request
 //! it would have dropped for breaking the throttle; that count must stay at zero.
 
-use inpatient_hub::domain::NhsNumber;
-use inpatient_hub::simulator::{ApprovalMode, SimConfig, SimControl, SimHandle, Simulator};
-use inpatient_hub::store::{SettingKey, Store};
-use inpatient_hub::systmone::client::{ClientConfig, ClientError, Lane, SystmOneClient};
-use inpatient_hub::systmone::codec::{
+use domain::NhsNumber;
+use simulator::{ApprovalMode, SimConfig, SimControl, SimHandle, Simulator};
+use store::{SettingKey, Store};
+use systmone::client::{ClientConfig, ClientError, Lane, SystmOneClient};
+use systmone::codec::{
     Event, FilterFlag, GetPatientRecordParams, Identity, PatientSearchParams, RecordFilter,
     UpdatePatientRecordParams,
 };
-use inpatient_hub::systmone::connection::ConnectionState;
-use inpatient_hub::systmone::secrets::ApiKey;
+use systmone::connection::ConnectionState;
+use systmone::secrets::ApiKey;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -34,9 +34,11 @@ fn database(dir: &Path) -> PathBuf {
 /// A client as the app (or `hubctl`) would start it: its own store connections on the
 /// ward database, TPP's pacing, the simulator's address.
 fn start_client(sim: &SimHandle, db: &Path) -> SystmOneClient {
-    let config = ClientConfig::new(sim.addr(), db.to_path_buf());
-    let store = Store::open(db).expect("database opens");
-    SystmOneClient::start(config, ApiKey::parse(API_KEY).unwrap(), store).expect("client starts")
+    let config = ClientConfig::new(sim.addr());
+    let device = Store::open(db).expect("database opens");
+    let ledger = Store::open(db).expect("database opens");
+    SystmOneClient::start(config, ApiKey::parse(API_KEY).unwrap(), device, ledger)
+        .expect("client starts")
 }
 
 async fn until_user_known(client: &SystmOneClient) -> ConnectionState {
@@ -123,7 +125,7 @@ async fn approves_the_device_files_a_note_once_and_reads_it_back() {
         .results
         .iter()
         .any(|r| r.identity.as_ref().map(|i| i.id.clone())
-            == Some(inpatient_hub::systmone::codec::PatientIdentifier::NhsNumber(nhs.clone()))));
+            == Some(systmone::codec::PatientIdentifier::NhsNumber(nhs.clone()))));
 
     let demographics = RecordFilter::with_flags([FilterFlag::Demographics]);
     let record = client
@@ -230,11 +232,12 @@ async fn commands_run_back_to_back_still_keep_a_second_apart() {
     for _ in 0..3 {
         let config = ClientConfig {
             follow_user: false,
-            ..ClientConfig::new(sim.addr(), db.clone())
+            ..ClientConfig::new(sim.addr())
         };
         let client = SystmOneClient::start(
             config,
             ApiKey::parse(API_KEY).unwrap(),
+            Store::open(&db).unwrap(),
             Store::open(&db).unwrap(),
         )
         .unwrap();
@@ -327,11 +330,12 @@ async fn nothing_listening_means_not_running() {
     let db = database(dir.path());
     let config = ClientConfig {
         follow_user: false,
-        ..ClientConfig::new(addr, db.clone())
+        ..ClientConfig::new(addr)
     };
     let client = SystmOneClient::start(
         config,
         ApiKey::parse(API_KEY).unwrap(),
+        Store::open(&db).unwrap(),
         Store::open(&db).unwrap(),
     )
     .unwrap();

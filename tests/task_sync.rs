@@ -3,14 +3,14 @@
 //! hangs (so the engine can be killed mid-operation), and has its own users editing.
 
 use chrono::{DateTime, Local, NaiveDate, TimeDelta, TimeZone};
-use inpatient_hub::domain::Sensitive;
-use inpatient_hub::domain::{
+use domain::Sensitive;
+use domain::{
     BedLabel, NhsNumber, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter, TaskId,
     TaskStatus, TaskTitle,
 };
-use inpatient_hub::store::{AuditQuery, NewPatient, Store};
-use inpatient_hub::tasksync::fake::{FakeRemote, Fault};
-use inpatient_hub::tasksync::{
+use store::{AuditQuery, NewPatient, Store};
+use test_support::tasks_fake::{FakeRemote, Fault};
+use hub::tasksync::{
     strip_reference, title_from_content, Budgets, LinkState, Op, RemoteAssignee, RemoteTaskChanges,
     TaskSyncEngine,
 };
@@ -132,7 +132,7 @@ impl World {
         let t = store
             .add_task(
                 &nurse,
-                &inpatient_hub::domain::NewTask {
+                &domain::NewTask {
                     patient_id: pid,
                     title: TaskTitle::parse(title).unwrap(),
                     assignee: None,
@@ -170,7 +170,7 @@ impl World {
             .unwrap_or_default()
     }
 
-    fn uid(&self, id: TaskId) -> Option<inpatient_hub::tasksync::TaskUid> {
+    fn uid(&self, id: TaskId) -> Option<hub::tasksync::TaskUid> {
         self.store().task_link(id).unwrap().and_then(|l| l.task_uid)
     }
 
@@ -578,7 +578,7 @@ fn arb_action() -> impl Strategy<Value = Action> {
 struct Ledger {
     pending: std::collections::HashMap<TaskId, String>,
     /// SystmOne tasks a SystmOne user completed or removed.
-    closed_by_user: std::collections::HashSet<inpatient_hub::tasksync::TaskUid>,
+    closed_by_user: std::collections::HashSet<hub::tasksync::TaskUid>,
     counter: usize,
 }
 
@@ -680,7 +680,7 @@ fn run_interleaving(start: DateTime<Local>, actions: Vec<Action>) -> Result<(), 
                 if let Some(t) = pick_remote(task) {
                     // SystmOne users keep the reference tag (the create reconciliation needs it).
                     let tag = strip_reference(t.task.content.expose()).1;
-                    let content = inpatient_hub::tasksync::with_reference(
+                    let content = hub::tasksync::with_reference(
                         &format!("SystmOne edit {n}"),
                         tag.as_deref(),
                     );
@@ -708,7 +708,7 @@ fn run_interleaving(start: DateTime<Local>, actions: Vec<Action>) -> Result<(), 
                 if let Some(t) = pick_remote(task) {
                     let a = if team {
                         RemoteAssignee {
-                            kind: inpatient_hub::tasksync::AssigneeKind::Team,
+                            kind: hub::tasksync::AssigneeKind::Team,
                             name: "Ward 7".into(),
                         }
                     } else {
@@ -959,12 +959,12 @@ fn a_refused_completion_is_explained_once_not_on_every_pull() {
 
 mod against_the_simulator {
     use super::*;
-    use inpatient_hub::simulator::state::TaskChange;
-    use inpatient_hub::simulator::{ApprovalMode, SimConfig, Simulator};
-    use inpatient_hub::systmone::client::{ClientConfig, SystmOneClient};
-    use inpatient_hub::systmone::connection::ConnectionState;
-    use inpatient_hub::systmone::secrets::ApiKey;
-    use inpatient_hub::tasksync::systmone_remote::SystmOneTasks;
+    use simulator::state::TaskChange;
+    use simulator::{ApprovalMode, SimConfig, Simulator};
+    use systmone::client::{ClientConfig, SystmOneClient};
+    use systmone::connection::ConnectionState;
+    use systmone::secrets::ApiKey;
+    use hub::tasksync::systmone_remote::SystmOneTasks;
     use std::time::Duration;
 
     #[tokio::test]
@@ -977,8 +977,9 @@ mod against_the_simulator {
         let mut control = sim.control().unwrap();
         let db = dir.path().join("hub").join("inpatient-hub.sqlite");
         let client = SystmOneClient::start(
-            ClientConfig::new(sim.addr(), db.clone()),
+            ClientConfig::new(sim.addr()),
             ApiKey::parse("f31e26725b5491f2").unwrap(),
+            Store::open(&db).unwrap(),
             Store::open(&db).unwrap(),
         )
         .unwrap();
@@ -1012,7 +1013,7 @@ mod against_the_simulator {
             let t = s
                 .add_task(
                     &nurse,
-                    &inpatient_hub::domain::NewTask {
+                    &domain::NewTask {
                         patient_id: p.id,
                         title: TaskTitle::parse("Review bloods").unwrap(),
                         assignee: None,

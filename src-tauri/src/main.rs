@@ -2,7 +2,9 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use clap::Parser;
-use inpatient_hub::{config, hub::Hub, shell};
+use hub::{config, Hub};
+
+mod shell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

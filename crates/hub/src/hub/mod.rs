@@ -1,0 +1,494 @@
+//! The core façade: every operation the window and `hubctl` offer, taking raw input,
+//! validating it, and calling the store (and, later, SystmOne). The tauri shell is one
+//! call into this per command, so the same behaviour is testable with no window.
+
+use domain::{
+    parse_due, BedLabel, NhsNumber, NhsNumberError, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter,
+    TaskId, TaskStatus, TaskTitle, ValidationError,
+};
+use store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Store, StoreError};
+use chrono::{DateTime, Local};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+
+mod filing;
+mod notes;
+mod systmone_link;
+mod task_sync;
+mod ward_settings;
+pub use ward_settings::{SettingKind, WardSetting, WardSettingView};
+pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
+pub use filing::SystmOneRecordWriter;
+pub use notes::DraftInput;
+pub use systmone_link::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    NhsNumber(#[from] NhsNumberError),
+    #[error("choose who you are in Settings before making changes (every change is audited under your name)")]
+    NoCurrentUser,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Lookup(#[from] crate::lookup::LookupError),
+    #[error(transparent)]
+    SystmOne(systmone::client::ClientError),
+    #[error("SystmOne is unavailable: {0}.")]
+    SystmOneUnavailable(String),
+    #[error("the SystmOne connection leads to the Inpatient Hub simulator, which holds fictitious patients; it is used only in demo mode (start with --demo)")]
+    SimulatorNotInDemoMode,
+    #[error("demo mode is on but the SystmOne connection leads to a real SystmOne; demo mode never touches real records")]
+    RealSystmOneInDemoMode,
+    #[error("SystmOne has no patient with NHS number {0}")]
+    NoSuchPatient(String),
+    #[error(transparent)]
+    Notes(crate::notes::NotesError),
+    /// An input error and the input field it is about, so the window can put the message
+    /// beside that field (the field is the snake_case name in the command's input).
+    #[error("{source}")]
+    Field {
+        field: &'static str,
+        source: Box<HubError>,
+    },
+}
+
+impl HubError {
+    /// A stable machine-readable code for the UI and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::Store(e) => e.code(),
+            HubError::Invalid(_) => "invalid_input",
+            HubError::NhsNumber(_) => "invalid_nhs_number",
+            HubError::NoCurrentUser => "no_current_user",
+            HubError::BadRequest(_) => "invalid_input",
+            HubError::Lookup(crate::lookup::LookupError::NhsNumber(_)) => "invalid_nhs_number",
+            HubError::Lookup(_) => "invalid_search",
+            HubError::SystmOne(e) => e.code(),
+            HubError::SystmOneUnavailable(_) => "systmone_unavailable",
+            HubError::SimulatorNotInDemoMode => "simulator_not_in_demo_mode",
+            HubError::RealSystmOneInDemoMode => "real_systmone_in_demo_mode",
+            HubError::NoSuchPatient(_) => "no_such_patient",
+            HubError::Notes(e) => e.code(),
+            HubError::Field { source, .. } => source.code(),
+        }
+    }
+
+    /// The input field this error is about, when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            HubError::Field { field, .. } => Some(field),
+            HubError::Lookup(e) => e.field(),
+            HubError::NhsNumber(_) => Some("nhs_number"),
+            _ => None,
+        }
+    }
+
+    /// An error in what was typed (as opposed to the database, SystmOne or a conflict).
+    fn is_input_error(&self) -> bool {
+        use crate::notes::NotesError as N;
+        matches!(
+            self,
+            HubError::Invalid(_)
+                | HubError::NhsNumber(_)
+                | HubError::BadRequest(_)
+                | HubError::Lookup(_)
+                | HubError::Notes(N::Invalid(_) | N::Render(_) | N::NhsNumber(_))
+        )
+    }
+
+    /// SystmOne cannot be reached or used right now (as opposed to refusing this request):
+    /// lookups fall back to the ward's own patients, and queued work waits.
+    /// For a read, "maybe sent" means no usable answer came: as unavailable as not running.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            HubError::SystmOneUnavailable(_) => true,
+            HubError::SystmOne(e) => matches!(
+                e.failure(),
+                domain::SystmOneFailure::Unavailable(_) | domain::SystmOneFailure::MaybeSent
+            ),
+            _ => false,
+        }
+    }
+}
+
+pub type HubResult<T> = Result<T, HubError>;
+
+/// Names the input field an input error is about (other errors pass through unchanged).
+pub(crate) trait InField<T> {
+    fn in_field(self, field: &'static str) -> HubResult<T>;
+}
+
+impl<T, E: Into<HubError>> InField<T> for Result<T, E> {
+    fn in_field(self, field: &'static str) -> HubResult<T> {
+        self.map_err(|e| {
+            let e = e.into();
+            if e.is_input_error() {
+                HubError::Field { field, source: Box::new(e) }
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// Raw input for a new task, as typed in the window or on the command line.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskInput {
+    pub patient_id: i64,
+    pub title: String,
+    pub assignee: Option<String>,
+    pub due: Option<String>,
+}
+
+/// Raw input for an edit: absent fields are left alone; an empty string clears
+/// assignee or due.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskEditInput {
+    pub title: Option<String>,
+    pub assignee: Option<String>,
+    pub due: Option<String>,
+    /// The version the user saw; a stale edit is refused rather than overwriting.
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PatientInput {
+    pub bed: String,
+    pub name: String,
+    pub nhs_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BoardFilter {
+    pub patient_id: Option<i64>,
+    pub assignee: Option<String>,
+    /// "open", "done", "cancelled", or absent / "all".
+    pub status: Option<String>,
+}
+
+/// A task as the board shows it, with its at-a-glance flags computed once, here.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardTask {
+    #[serde(flatten)]
+    pub task: Task,
+    pub overdue: bool,
+    pub due_today: bool,
+    /// The task's SystmOne link (state, TaskUID, notice), if it has one.
+    pub sync: Option<domain::task_link::TaskLink>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    pub now: DateTime<Local>,
+    pub patients: Vec<Patient>,
+    pub tasks: Vec<BoardTask>,
+    pub read_only: bool,
+    /// Per linked patient: when their tasks were last confirmed against SystmOne.
+    pub task_sync: Vec<domain::task_link::PatientTaskSync>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoverPatient {
+    pub patient: Patient,
+    pub open_tasks: Vec<BoardTask>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    pub data_dir: PathBuf,
+    pub database: PathBuf,
+    pub read_only: bool,
+    pub current_user: Option<String>,
+    pub schema_version: i64,
+    /// True when started against the bundled SystmOne simulator: every screen shows a DEMO banner.
+    pub demo_mode: bool,
+}
+
+pub struct Hub {
+    store: Mutex<Store>,
+    data_dir: PathBuf,
+    /// A per-process identity (`hubctl --as`), not saved: scripts act under their own name.
+    acting_as: Mutex<Option<StaffName>>,
+    demo_mode: bool,
+    systmone: Option<systmone_link::SystmOneLink>,
+    systmone_problem: Option<String>,
+    systmone_addr: Option<SocketAddr>,
+    /// Demographics a clinician has been shown, awaiting their confirmation, so what is
+    /// linked is exactly what was reviewed.
+    pending_reviews: Mutex<HashMap<(PatientId, String), systmone::codec::Demographics>>,
+    /// Upper bound on one filing call (queue wait + SystmOne's answer).
+    filing_call_timeout: std::time::Duration,
+    filing_policy: crate::notes::Policy,
+}
+
+impl Hub {
+    /// Opens the ward database in `data_dir` (created if needed).
+    pub fn open(data_dir: &Path) -> HubResult<Hub> {
+        let store = Store::open(&crate::config::database_path(data_dir))?;
+        Ok(Hub::from_store(store, data_dir.to_path_buf()))
+    }
+
+    pub fn from_store(store: Store, data_dir: PathBuf) -> Hub {
+        Hub {
+            store: Mutex::new(store),
+            data_dir,
+            acting_as: Mutex::new(None),
+            demo_mode: false,
+            systmone: None,
+            systmone_problem: None,
+            systmone_addr: None,
+            pending_reviews: Mutex::new(HashMap::new()),
+            filing_call_timeout: crate::notes::WorkerConfig::new("").call_timeout,
+            filing_policy: crate::notes::Policy::default(),
+        }
+    }
+
+    /// The store lock. A panic while holding it cannot leave a half-written row (every
+    /// write is a transaction), so a poisoned lock is safe to reuse.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks this hub as running against the bundled simulator (fictitious patients).
+    pub fn with_demo_mode(mut self, demo_mode: bool) -> Hub {
+        self.demo_mode = demo_mode;
+        self
+    }
+
+    fn pending_reviews(&self) -> MutexGuard<'_, HashMap<(PatientId, String), systmone::codec::Demographics>> {
+        self.pending_reviews.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long to wait after a lost answer before reading the record back, and the first
+    /// retry delay after a temporary error (IT tuning; tests).
+    pub fn set_filing_policy(&mut self, reconcile_grace: Option<std::time::Duration>, retry_base: Option<std::time::Duration>) {
+        let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90));
+        if let Some(g) = reconcile_grace {
+            self.filing_policy.reconcile_grace = to_chrono(g);
+        }
+        if let Some(b) = retry_base {
+            self.filing_policy.backoff_base = to_chrono(b);
+        }
+    }
+
+    pub fn demo_mode(&self) -> bool {
+        self.demo_mode
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn status(&self) -> HubResult<AppStatus> {
+        let store = self.store();
+        Ok(AppStatus {
+            data_dir: self.data_dir.clone(),
+            database: store.path().to_path_buf(),
+            read_only: store.is_read_only(),
+            current_user: store.setting(SettingKey::CurrentUser)?,
+            schema_version: store::SCHEMA_VERSION,
+            demo_mode: self.demo_mode,
+        })
+    }
+
+    /// Acts as `name` for the rest of this process without changing the saved current user.
+    pub fn act_as(&self, name: &str) -> HubResult<()> {
+        let staff = StaffName::parse(name)?;
+        *self.acting_as.lock().unwrap_or_else(|p| p.into_inner()) = Some(staff);
+        Ok(())
+    }
+
+    pub fn current_user(&self) -> HubResult<StaffName> {
+        if let Some(staff) = self.acting_as.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(staff);
+        }
+        let name = self.store().setting(SettingKey::CurrentUser)?.ok_or(HubError::NoCurrentUser)?;
+        Ok(StaffName::parse(&name)?)
+    }
+
+    pub fn set_current_user(&self, name: &str) -> HubResult<StaffName> {
+        let staff = StaffName::parse(name).in_field("name")?;
+        self.store().set_setting(staff.as_str(), SettingKey::CurrentUser, Some(staff.as_str()))?;
+        Ok(staff)
+    }
+
+    pub fn add_patient(&self, input: &PatientInput) -> HubResult<Patient> {
+        let actor = self.current_user()?;
+        let new = NewPatient {
+            bed: BedLabel::parse(&input.bed).in_field("bed")?,
+            name: PatientName::parse(&input.name).in_field("name")?,
+            nhs_number: non_empty(input.nhs_number.as_deref()).map(NhsNumber::parse).transpose().in_field("nhs_number")?,
+        };
+        Ok(self.store().add_patient(actor.as_str(), &new)?)
+    }
+
+    pub fn patients(&self) -> HubResult<Vec<Patient>> {
+        Ok(self.store().patients()?)
+    }
+
+    pub fn add_task(&self, input: &TaskInput) -> HubResult<Task> {
+        let actor = self.current_user()?;
+        let new = domain::NewTask {
+            patient_id: PatientId(input.patient_id),
+            title: TaskTitle::parse(&input.title).in_field("title")?,
+            assignee: non_empty(input.assignee.as_deref()).map(StaffName::parse).transpose().in_field("assignee")?,
+            due: non_empty(input.due.as_deref()).map(parse_due).transpose().in_field("due")?,
+        };
+        self.store().add_task(&actor, &new).map_err(|e| match e {
+            // The only thing a new task refers to.
+            e @ StoreError::NotFound { .. } => HubError::Field { field: "patient_id", source: Box::new(e.into()) },
+            other => other.into(),
+        })
+    }
+
+    pub fn edit_task(&self, id: i64, input: &TaskEditInput) -> HubResult<Task> {
+        let actor = self.current_user()?;
+        let changes = TaskChanges {
+            title: input.title.as_deref().map(TaskTitle::parse).transpose().in_field("title")?,
+            assignee: input
+                .assignee
+                .as_deref()
+                .map(|a| non_empty(Some(a)).map(StaffName::parse).transpose())
+                .transpose()
+                .in_field("assignee")?,
+            due: input
+                .due
+                .as_deref()
+                .map(|d| non_empty(Some(d)).map(parse_due).transpose())
+                .transpose()
+                .in_field("due")?,
+        };
+        if changes.is_empty() {
+            return Err(HubError::BadRequest("nothing to change: give a new title, assignee or due time".into()));
+        }
+        Ok(self.store().edit_task(&actor, TaskId(id), input.version, &changes)?)
+    }
+
+    pub fn set_task_status(&self, id: i64, status: TaskStatus, version: Option<i64>) -> HubResult<Task> {
+        let actor = self.current_user()?;
+        Ok(self.store().set_task_status(&actor, TaskId(id), version, status)?)
+    }
+
+    pub fn board(&self, filter: &BoardFilter) -> HubResult<Board> {
+        let status = match filter.status.as_deref().map(str::trim) {
+            None | Some("") | Some("all") => None,
+            Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
+                HubError::BadRequest(format!("'{s}' is not a task status (use open, done, cancelled or all)"))
+            })?),
+        };
+        let query = TaskFilter {
+            patient_id: filter.patient_id.map(PatientId),
+            assignee: non_empty(filter.assignee.as_deref()).map(str::to_owned),
+            status,
+        };
+        let store = self.store();
+        let now = Local::now();
+        let mut links: HashMap<_, _> = store.task_links()?.into_iter().map(|l| (l.task_id, l)).collect();
+        let tasks = store
+            .tasks(&query)?
+            .into_iter()
+            .map(|task| {
+                let link = links.remove(&task.id);
+                BoardTask { sync: link, ..board_task(task, now) }
+            })
+            .collect();
+        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only(), task_sync: store.task_sync_patients()? })
+    }
+
+    /// What is open, patient by patient, for the shift handover.
+    pub fn handover(&self) -> HubResult<Vec<HandoverPatient>> {
+        let store = self.store();
+        let now = Local::now();
+        let open = store.tasks(&TaskFilter { status: Some(TaskStatus::Open), ..Default::default() })?;
+        Ok(store
+            .patients()?
+            .into_iter()
+            .map(|patient| HandoverPatient {
+                open_tasks: open.iter().filter(|t| t.patient_id == patient.id).cloned().map(|t| board_task(t, now)).collect(),
+                patient,
+            })
+            .collect())
+    }
+
+    /// Moves whenever the ward's data changed, in this process or another (see
+    /// `Store::last_audit_id`): the window's one change check.
+    pub fn change_marker(&self) -> HubResult<i64> {
+        Ok(self.store().last_audit_id()?)
+    }
+
+    pub fn audit(&self, query: &AuditQuery) -> HubResult<Vec<AuditEntry>> {
+        Ok(self.store().audit_entries(query)?)
+    }
+}
+
+fn board_task(task: Task, now: DateTime<Local>) -> BoardTask {
+    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task, sync: None }
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Hub {
+        let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::from("/nonexistent"));
+        hub.set_current_user("Nurse Able").unwrap();
+        hub
+    }
+
+    #[test]
+    fn changes_need_a_current_user() {
+        let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::new());
+        let err = hub.add_patient(&PatientInput { bed: "1".into(), name: "A B".into(), nhs_number: None }).unwrap_err();
+        assert_eq!(err.code(), "no_current_user");
+    }
+
+    #[test]
+    fn board_flags_overdue_tasks_and_handover_lists_open_ones() {
+        let hub = hub();
+        let p = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Pat One".into(), nhs_number: None }).unwrap();
+        let past = hub
+            .add_task(&TaskInput { patient_id: p.id.0, title: "Late".into(), due: Some("2020-01-01 09:00".into()), assignee: None })
+            .unwrap();
+        let done = hub.add_task(&TaskInput { patient_id: p.id.0, title: "Done".into(), ..Default::default() }).unwrap();
+        hub.set_task_status(done.id.0, TaskStatus::Done, None).unwrap();
+        let board = hub.board(&BoardFilter::default()).unwrap();
+        let late = board.tasks.iter().find(|t| t.task.id == past.id).unwrap();
+        assert!(late.overdue);
+        let handover = hub.handover().unwrap();
+        assert_eq!(handover[0].open_tasks.len(), 1);
+        assert_eq!(handover[0].open_tasks[0].task.title.as_str(), "Late");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_clear_code_and_nothing_written() {
+        let hub = hub();
+        let p = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Pat One".into(), nhs_number: None }).unwrap();
+        let cases = [
+            TaskInput { patient_id: p.id.0, title: "   ".into(), ..Default::default() },
+            TaskInput { patient_id: p.id.0, title: "x".repeat(300), ..Default::default() },
+            TaskInput { patient_id: p.id.0, title: "ok".into(), due: Some("2026-02-31".into()), ..Default::default() },
+        ];
+        for input in &cases {
+            assert_eq!(hub.add_task(input).unwrap_err().code(), "invalid_input");
+        }
+        let err = hub.add_task(&TaskInput { patient_id: 77, title: "ok".into(), ..Default::default() }).unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        assert!(hub.board(&BoardFilter::default()).unwrap().tasks.is_empty());
+        let err = hub
+            .add_patient(&PatientInput { bed: "2".into(), name: "X Y".into(), nhs_number: Some("123 456 7890".into()) })
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_nhs_number");
+    }
+}

@@ -1,0 +1,415 @@
+//! `hubctl`: the command line for trust IT and scripts, on the same database as the app.
+//! Every error exits non-zero with a one-line reason on stderr.
+
+mod commands;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use hub::{config, Hub, HubError, WardSetting};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "hubctl", version, about = "Inpatient Hub command line (works on the app's database)")]
+struct Cli {
+    /// The data directory (default: INPATIENT_HUB_DATA_DIR, else the OS's per-user data directory).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The SystmOne client's integration socket, HOST:PORT.
+    #[arg(long, global = true, env = "INPATIENT_HUB_SYSTMONE", default_value = config::DEFAULT_SYSTMONE_ADDR)]
+    systmone: String,
+    /// Seconds to wait for SystmOne's answer before treating it as lost (default 30).
+    #[arg(long, global = true, env = "INPATIENT_HUB_SYSTMONE_TIMEOUT")]
+    systmone_timeout: Option<f64>,
+    /// Demo mode: talk to the bundled simulator (fictitious patients) and nothing else.
+    #[arg(long, global = true, env = "INPATIENT_HUB_DEMO")]
+    demo: bool,
+    /// Act as this member of staff (default: the current user chosen in the app's settings).
+    #[arg(long = "as", global = true, env = "INPATIENT_HUB_USER")]
+    as_user: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Ward tasks.
+    #[command(subcommand)]
+    Tasks(TasksCmd),
+    /// Patients on the ward list.
+    #[command(subcommand)]
+    Patients(PatientsCmd),
+    /// The audit log, newest first.
+    Audit {
+        /// Only entries about this kind of record (task, patient, setting, ...).
+        #[arg(long)]
+        entity: Option<String>,
+        /// Only entries about this record id.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Choose the current user (who the app audits changes under).
+    User { name: String },
+    /// The SystmOne connection: state, logged-in user and site, queue, where the APIKey comes from.
+    Status,
+    /// Search SystmOne for a patient (at least two details; names match by prefix).
+    Search(SearchArgs),
+    /// Look a patient up by NHS number and print their demographics.
+    Lookup { nhs: String },
+    /// Print a patient's record (or only the parts named with --filter) as JSON. Patient data: handle with care.
+    Record {
+        nhs: String,
+        /// Comma-separated filter flags, e.g. Demographics,Narrative,Tasks (default: the whole record).
+        #[arg(long, value_delimiter = ',')]
+        filter: Vec<String>,
+    },
+    /// Link a ward patient to their SystmOne record (audited like the window's confirmation).
+    Link {
+        nhs: String,
+        #[arg(long)]
+        patient: i64,
+    },
+    /// Ward settings: require-cosignature, systmone-api-disabled, current-user-role, task-default-assignee.
+    #[command(subcommand)]
+    Settings(SettingsCmd),
+    /// Case notes.
+    #[command(subcommand)]
+    Notes(NotesCmd),
+    /// The outbox: notes waiting to be filed in SystmOne, their state and ETA.
+    Outbox {
+        /// Include filed entries too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// File queued work in SystmOne through the same paced queue as the app.
+    Sync {
+        /// Keep going until nothing is left to file; exits non-zero if anything is parked or left.
+        #[arg(long)]
+        until_empty: bool,
+        /// Give up after this many seconds (default 600).
+        #[arg(long, default_value_t = 600)]
+        max_wait: u64,
+        /// Seconds to wait after a lost answer before reading the record back (default 90).
+        #[arg(long)]
+        reconcile_grace: Option<f64>,
+        /// First retry delay after a temporary error, in seconds (default 5; doubles each time).
+        #[arg(long)]
+        retry_base: Option<f64>,
+    },
+    /// The SystmOne APIKey in this PC's keychain.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCmd),
+    /// Run the SystmOne simulator (fictitious organisation and patients; demos and tests only).
+    Sim(simulator::cli::SimArgs),
+    /// Control a running simulator (open a patient on screen, complete a task, read its log...).
+    Simctl {
+        /// The simulator's data directory (default: the app's data directory + "/simulator").
+        #[arg(long)]
+        sim_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: simulator::cli::SimCtlCommand,
+    },
+    /// Decode a captured SystmOne response (XML file) and print it as JSON: how IT debugs the field.
+    /// Prints patient data: handle the output as you would the record.
+    Decode { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TasksCmd {
+    /// List tasks (open ones first, by due time).
+    List(ListArgs),
+    /// Add a task for a patient on the ward (--patient), or for an NHS number (--nhs: the patient is
+    /// added from SystmOne if not on the ward yet, and the task is queued to be created in SystmOne).
+    Add {
+        #[arg(long, required_unless_present = "nhs", conflicts_with = "nhs")]
+        patient: Option<i64>,
+        #[arg(long)]
+        nhs: Option<String>,
+        /// SystmOne task type when created there (default "Clinical Review Required").
+        #[arg(long)]
+        task_type: Option<String>,
+        #[arg(long)]
+        title: String,
+        /// YYYY-MM-DD or "YYYY-MM-DD HH:MM".
+        #[arg(long)]
+        due: Option<String>,
+        #[arg(long)]
+        assign: Option<String>,
+    },
+    /// Edit a task's title, assignee or due time (an empty value clears assignee or due).
+    Edit {
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        due: Option<String>,
+        #[arg(long)]
+        assign: Option<String>,
+    },
+    /// Queue a ward task to be created in SystmOne too.
+    Push {
+        id: i64,
+        #[arg(long)]
+        task_type: Option<String>,
+    },
+    /// Mark a task done.
+    Done { id: i64 },
+    /// Cancel a task.
+    Cancel { id: i64 },
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ListArgs {
+    #[arg(long)]
+    patient: Option<i64>,
+    #[arg(long)]
+    assignee: Option<String>,
+    /// open, done, cancelled or all.
+    #[arg(long, default_value = "open")]
+    status: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct SearchArgs {
+    #[arg(long)]
+    surname: Option<String>,
+    #[arg(long)]
+    first_name: Option<String>,
+    /// YYYY-MM-DD.
+    #[arg(long)]
+    dob: Option<String>,
+    #[arg(long)]
+    postcode: Option<String>,
+    /// M or F.
+    #[arg(long)]
+    sex: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettingsCmd {
+    /// Show the ward settings.
+    Show,
+    /// Set one (audited).
+    Set { setting: WardSetting, value: String },
+    /// Clear one back to its default (audited).
+    Clear { setting: WardSetting },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotesCmd {
+    /// Start a draft for a patient (added from SystmOne if not on the ward yet). Prints the note id last.
+    Add {
+        #[arg(long)]
+        nhs: String,
+        #[arg(long, conflicts_with = "template", required_unless_present = "template")]
+        text: Option<String>,
+        /// A ward template by name, e.g. "Ward round".
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Show exactly the lines that will be filed.
+    Preview { id: i64 },
+    /// Approve a note exactly as previewed: it is queued to be filed in SystmOne.
+    Approve { id: i64 },
+    /// List notes.
+    List {
+        #[arg(long)]
+        patient: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCmd {
+    /// Save the key TPP issued to this product in the keychain.
+    Set { key: String },
+    /// Remove it from the keychain.
+    Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PatientsCmd {
+    List,
+    Add {
+        #[arg(long)]
+        bed: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        nhs: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // Every error is one line, as for the commands' own errors (clap's ends with a hint).
+            let text = e.to_string();
+            let reason = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            eprintln!("hubctl: {reason} (see hubctl --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hubctl: {}", e.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command talks to SystmOne: the one place that decides it.
+    fn needs_systmone(&self) -> bool {
+        match self {
+            Command::Status
+            | Command::Search(_)
+            | Command::Lookup { .. }
+            | Command::Record { .. }
+            | Command::Link { .. }
+            | Command::Sync { .. } => true,
+            Command::Notes(NotesCmd::Add { .. }) => true,
+            Command::Notes(NotesCmd::Preview { .. } | NotesCmd::Approve { .. } | NotesCmd::List { .. }) => false,
+            Command::Tasks(TasksCmd::Add { nhs, .. }) => nhs.is_some(),
+            Command::Tasks(
+                TasksCmd::List(_)
+                | TasksCmd::Edit { .. }
+                | TasksCmd::Push { .. }
+                | TasksCmd::Done { .. }
+                | TasksCmd::Cancel { .. },
+            ) => false,
+            Command::Patients(_)
+            | Command::Audit { .. }
+            | Command::User { .. }
+            | Command::Settings(_)
+            | Command::Outbox { .. }
+            | Command::ApiKey(_)
+            | Command::Sim(_)
+            | Command::Simctl { .. }
+            | Command::Decode { .. } => false,
+        }
+    }
+}
+
+/// Where the output goes: text for people, JSON for scripts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out {
+    pub json: bool,
+}
+
+/// The ward database (and, for commands that need it, SystmOne) for one run of hubctl.
+pub(crate) struct Session {
+    pub out: Out,
+    pub hub: Hub,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// How to open the session: everything on the command line but the subcommand itself.
+struct SessionSettings {
+    demo: bool,
+    as_user: Option<String>,
+    systmone: String,
+    systmone_timeout: Option<f64>,
+    needs_systmone: bool,
+    /// `sync --reconcile-grace` and `--retry-base`.
+    filing: (Option<f64>, Option<f64>),
+}
+
+impl Session {
+    fn open(settings: &SessionSettings, out: Out, data_dir: &Path) -> Result<Session, HubError> {
+        let mut hub = Hub::open(data_dir)?.with_demo_mode(settings.demo);
+        if let Some(user) = &settings.as_user {
+            hub.act_as(user)?;
+        }
+        hub.set_filing_policy(seconds(settings.filing.0)?, seconds(settings.filing.1)?);
+        let mut runtime = None;
+        if settings.needs_systmone {
+            let addr = config::parse_systmone_addr(&settings.systmone).map_err(|e| HubError::BadRequest(e.to_string()))?;
+            let read_timeout = seconds(settings.systmone_timeout)?;
+            let rt = new_runtime()?;
+            // The client spawns its connection owner on this runtime.
+            rt.block_on(async { hub.start_systmone_with(addr, read_timeout) })?;
+            runtime = Some(rt);
+        }
+        Ok(Session { out, hub, runtime })
+    }
+
+    /// Runs a SystmOne command to completion on the session's runtime.
+    pub fn block_on<T>(&mut self, work: impl AsyncFnOnce(&Hub, Out) -> Result<T, HubError>) -> Result<T, HubError> {
+        let runtime = match self.runtime.take() {
+            Some(rt) => rt,
+            None => new_runtime()?,
+        };
+        let result = runtime.block_on(work(&self.hub, self.out));
+        self.runtime = Some(runtime);
+        result
+    }
+}
+
+fn new_runtime() -> Result<tokio::runtime::Runtime, HubError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| HubError::BadRequest(format!("could not start: {e}")))
+}
+
+fn seconds(value: Option<f64>) -> Result<Option<std::time::Duration>, HubError> {
+    value
+        .map(|s| {
+            std::time::Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| HubError::BadRequest(format!("{s} is not a positive number of seconds")))
+        })
+        .transpose()
+}
+
+/// One exhaustive match: every subcommand has its own function in `commands`, and opens
+/// only what it needs (the database; SystmOne when `needs_systmone` says so).
+fn run(cli: Cli) -> Result<(), HubError> {
+    let Cli { data_dir, json, systmone, systmone_timeout, demo, as_user, command } = cli;
+    let out = Out { json };
+    let settings = SessionSettings {
+        demo,
+        as_user,
+        systmone,
+        systmone_timeout,
+        needs_systmone: command.needs_systmone(),
+        filing: match &command {
+            Command::Sync { reconcile_grace, retry_base, .. } => (*reconcile_grace, *retry_base),
+            _ => (None, None),
+        },
+    };
+    let data_dir = || config::resolve_data_dir(data_dir.clone()).map_err(|e| HubError::BadRequest(e.to_string()));
+    let session = || Session::open(&settings, out, &data_dir()?);
+    match command {
+        Command::Decode { file } => commands::decode(&file),
+        Command::Sim(args) => commands::sim(args, &data_dir()?),
+        Command::Simctl { sim_dir, command } => commands::simctl(command, sim_dir, &data_dir()?),
+        Command::Tasks(cmd) => commands::tasks(&mut session()?, cmd),
+        Command::Patients(cmd) => commands::patients(&session()?, cmd),
+        Command::Audit { entity, id, limit } => commands::audit(&session()?, entity, id, limit),
+        Command::User { name } => commands::user(&session()?, &name),
+        Command::Status => session()?.block_on(commands::status),
+        Command::Search(args) => session()?.block_on(async |hub, out| commands::search(hub, out, args).await),
+        Command::Lookup { nhs } => session()?.block_on(async |hub, out| commands::lookup(hub, out, nhs).await),
+        Command::Record { nhs, filter } => session()?.block_on(async |hub, _| commands::record(hub, &nhs, &filter).await),
+        Command::Link { nhs, patient } => session()?.block_on(async |hub, out| commands::link(hub, out, &nhs, patient).await),
+        Command::Settings(cmd) => commands::settings(&session()?, cmd),
+        Command::Notes(cmd) => commands::notes(&mut session()?, cmd),
+        Command::Outbox { all } => commands::outbox(&session()?, all),
+        Command::Sync { until_empty, max_wait, .. } => {
+            session()?.block_on(async |hub, out| commands::sync(hub, out, until_empty, max_wait).await)
+        }
+        Command::ApiKey(cmd) => commands::api_key(&session()?, cmd),
+    }
+}

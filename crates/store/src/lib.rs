@@ -1,0 +1,324 @@
+//! The local SQLite store: the single source of truth on this PC (patients, ward tasks,
+//! case notes, audit, outbox, settings, SystmOne pacing state).
+//!
+//! Every write runs in an `IMMEDIATE` transaction and writes its audit row in the same
+//! transaction, so a change and its audit entry land together or not at all.
+
+mod audit;
+mod migrations;
+mod notes;
+mod outbox;
+mod pacing;
+mod patients;
+mod settings;
+mod task_links;
+mod task_sync;
+mod tasks;
+mod templates;
+
+pub use audit::{AuditEntry, AuditQuery};
+pub use migrations::{SCHEMA_VERSION, MIGRATIONS};
+pub use notes::NoteFilter;
+pub use outbox::{OutboxClaim, OutboxEntry};
+pub use pacing::DEVICE_ID_ACTOR;
+pub use patients::{NewPatient, Patient};
+pub use settings::SettingKey;
+pub use task_sync::{PreparedPush, SyncPolicy, TaskSyncSnapshot};
+pub use templates::clean_template_name;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a writer waits for another process (the app, hubctl) holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is busy (another Inpatient Hub window or hubctl is writing); nothing was saved, please try again")]
+    Locked,
+    #[error("the database is read-only (check the permissions of {path}); you can read but not save changes")]
+    ReadOnly { path: String },
+    #[error("the database file at {path} is damaged; nothing was saved. Ask IT to restore it from backup")]
+    Corrupt { path: String },
+    #[error("the disk holding the database is full; nothing was saved. Free some space and try again")]
+    DiskFull,
+    #[error("the database at {path} could not be opened: {reason}")]
+    CannotOpen { path: String, reason: String },
+    #[error("this database was written by a newer Inpatient Hub (schema {found}, this version knows {known}); please update the app")]
+    TooNew { found: i64, known: i64 },
+    #[error("no {what} with id {id}")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(#[from] domain::ValidationError),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("stored data could not be read: {0}")]
+    Decode(String),
+}
+
+impl StoreError {
+    /// The stable code the UI and scripts see (shared by every module's error type).
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Locked => "database_locked",
+            StoreError::ReadOnly { .. } => "database_read_only",
+            StoreError::Corrupt { .. } => "database_corrupt",
+            StoreError::DiskFull => "disk_full",
+            StoreError::CannotOpen { .. } => "database_unavailable",
+            StoreError::TooNew { .. } => "database_too_new",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Invalid(_) => "invalid_input",
+            StoreError::Sqlite(_) | StoreError::Decode(_) => "database_error",
+        }
+    }
+
+    /// Maps SQLite's result codes to the faults staff and IT need told apart.
+    fn classify(err: rusqlite::Error, path: &Path) -> StoreError {
+        let path_str = path.display().to_string();
+        if let rusqlite::Error::SqliteFailure(ffi, _) = &err {
+            return match ffi.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Locked,
+                ErrorCode::ReadOnly => StoreError::ReadOnly { path: path_str },
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt { path: path_str },
+                ErrorCode::DiskFull => StoreError::DiskFull,
+                ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
+                    StoreError::CannotOpen { path: path_str, reason: err.to_string() }
+                }
+                _ => StoreError::Sqlite(err),
+            };
+        }
+        StoreError::Sqlite(err)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One open connection to the ward database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("read_only", &self.read_only).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies pragmas and migrations.
+    /// If the file cannot be written (permissions, read-only media) it is opened read-only
+    /// so staff can still see the board; writes then fail with [`StoreError::ReadOnly`].
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::CannotOpen {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        match Self::open_with(path, false) {
+            Ok(store) => Ok(store),
+            Err(StoreError::ReadOnly { .. } | StoreError::CannotOpen { .. }) if path.exists() => {
+                tracing::warn!(path = %path.display(), "database not writable; opening read-only");
+                Self::open_with(path, true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens an existing database for reading only (e.g. on read-only media, or for diagnostics).
+    pub fn open_read_only(path: &Path) -> StoreResult<Store> {
+        Self::open_with(path, true)
+    }
+
+    /// How long a write waits for another process's lock before failing with [`StoreError::Locked`].
+    pub fn set_busy_timeout(&self, timeout: Duration) -> StoreResult<()> {
+        self.conn.busy_timeout(timeout).map_err(|e| self.err(e))
+    }
+
+    /// An in-memory store for unit tests.
+    pub fn open_in_memory() -> StoreResult<Store> {
+        let conn = Connection::open_in_memory().map_err(StoreError::Sqlite)?;
+        let mut store = Store { conn, path: PathBuf::from(":memory:"), read_only: false };
+        store.configure()?;
+        migrations::migrate(&mut store.conn).map_err(|e| store.err_migrate(e))?;
+        Ok(store)
+    }
+
+    fn open_with(path: &Path, read_only: bool) -> StoreResult<Store> {
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::classify(e, path))?;
+        // SQLite may open a file it cannot write (immutable file, read-only media) without
+        // complaint; ask it, so the window says so before the first save fails.
+        let read_only = read_only || conn.is_readonly(rusqlite::DatabaseName::Main).unwrap_or(false);
+        let mut store = Store { conn, path: path.to_path_buf(), read_only };
+        store.configure()?;
+        if read_only {
+            let version = migrations::current_version(&store.conn).map_err(|e| store.err(e))?;
+            if version != SCHEMA_VERSION {
+                return Err(StoreError::ReadOnly { path: path.display().to_string() });
+            }
+        } else {
+            migrations::migrate(&mut store.conn).map_err(|e| store.err_migrate(e))?;
+        }
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> StoreResult<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        // A damaged file is reported up front, not halfway through a write.
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt { path: self.path.display().to_string() });
+        }
+        if !self.read_only {
+            // WAL lets the window read while hubctl or the sync worker writes.
+            self.conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+                .map_err(|e| self.err(e))?;
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(|e| self.err(e))?;
+        self.conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The raw connection, for this crate's own tests (tampering, schema checks).
+    #[cfg(test)]
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::classify(e, &self.path)
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction: the write lock is taken up front, so two
+    /// processes never interleave a read-modify-write. Any error rolls everything back.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly { path: self.path.display().to_string() });
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::classify(e, &path))?;
+        let value = f(&tx).map_err(|e| match e {
+            StoreError::Sqlite(inner) => StoreError::classify(inner, &path),
+            other => other,
+        })?;
+        tx.commit().map_err(|e| StoreError::classify(e, &path))?;
+        Ok(value)
+    }
+
+    /// `PRAGMA integrity_check` — used by the chaos tests and `hubctl` diagnostics.
+    pub fn integrity_check(&self) -> StoreResult<String> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+}
+
+/// A stored value that no longer validates (edited outside the app, or an older rule):
+/// reported as a conversion failure of column `idx`, never a panic.
+pub(crate) fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.to_string().into())
+}
+
+/// Current local time, truncated to whole milliseconds so stored and in-memory values compare equal.
+pub fn now() -> chrono::DateTime<chrono::Local> {
+    use chrono::{SubsecRound, Local};
+    Local::now().trunc_subsecs(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pragmas_are_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hub.sqlite")).unwrap();
+        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let fk: i64 = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite");
+        std::fs::write(&path, b"this is not a database, it is a shopping list".repeat(200)).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn a_locked_database_is_reported_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        store.set_busy_timeout(Duration::from_millis(100)).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap_err();
+        assert!(matches!(err, StoreError::Locked), "{err:?}");
+        other.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(store.setting(SettingKey::CurrentUser).unwrap(), None);
+        // Once the other writer is gone, the same write succeeds.
+        store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap();
+    }
+
+    #[test]
+    fn a_read_only_store_reads_but_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap();
+        drop(store);
+        let mut ro = Store::open_read_only(&path).unwrap();
+        assert!(ro.is_read_only());
+        assert_eq!(ro.setting(SettingKey::CurrentUser).unwrap().as_deref(), Some("Nurse A"));
+        let err = ro.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse B")).unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_not_downgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(conn);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
+    }
+}

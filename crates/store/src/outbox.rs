@@ -1,0 +1,492 @@
+//! The outbox of approved notes waiting for SystmOne. Every change goes through the pure
+//! state machine (`notes::outbox_machine`) inside an IMMEDIATE transaction, so the app and
+//! `hubctl` (two processes, one file) never both claim an entry, and a change lands with its
+//! audit row and the note's own state or not at all.
+
+use super::{audit, Store, StoreError, StoreResult};
+use domain::{FiledHow, FilingPayload, NoteId, OutboxId, PatientId};
+use domain::outbox_machine::{self, Event, OutboxState, Policy};
+use chrono::{DateTime, Local};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+use serde_json::json;
+
+const KIND_NOTE: &str = "note";
+
+const SELECT: &str = "SELECT o.id, o.subject_id, n.patient_id, n.reference, o.state_detail, o.attempts, o.last_error,
+        o.interactive, o.created_at, o.updated_at, o.payload
+    FROM outbox o JOIN notes n ON n.id = o.subject_id
+    WHERE o.kind = 'note'";
+
+/// Ordered as the worker drains them: "file now" entries first, then oldest first.
+const ORDER: &str = "ORDER BY o.interactive DESC, o.id";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxEntry {
+    pub id: OutboxId,
+    pub note_id: NoteId,
+    pub patient_id: PatientId,
+    pub reference: String,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// "File now": sent first, and with LeaveRecordOpen so the clinician sees it on screen.
+    pub interactive: bool,
+    pub created_at: DateTime<Local>,
+    pub updated_at: DateTime<Local>,
+    pub payload: FilingPayload,
+}
+
+/// An entry a worker has claimed, with the claim's unique token and lease.
+#[derive(Debug, Clone)]
+pub struct OutboxClaim {
+    pub entry: OutboxEntry,
+    pub token: String,
+    pub lease_until: DateTime<Local>,
+    /// It came from `Unknown`: read the record back before sending anything.
+    pub reconcile_first: bool,
+}
+
+use super::decode;
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    let state: String = r.get(4)?;
+    let payload: String = r.get(10)?;
+    Ok(OutboxEntry {
+        id: r.get(0)?,
+        note_id: r.get(1)?,
+        patient_id: r.get(2)?,
+        reference: r.get(3)?,
+        state: serde_json::from_str(&state).map_err(|e| decode(4, e))?,
+        attempts: r.get(5)?,
+        last_error: r.get(6)?,
+        interactive: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+        payload: serde_json::from_str(&payload).map_err(|e| decode(10, e))?,
+    })
+}
+
+fn load(tx: &Transaction<'_>, id: OutboxId) -> StoreResult<OutboxEntry> {
+    tx.query_row(&format!("{SELECT} AND o.id = ?1"), [id], from_row)
+        .optional()
+        .map_err(StoreError::Sqlite)?
+        .ok_or(StoreError::NotFound {
+            what: "outbox entry",
+            id: id.to_string(),
+        })
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// Writes a note's one outbox entry (a second is refused by a unique index).
+pub(crate) fn insert_note_entry(
+    tx: &Transaction<'_>,
+    actor: &str,
+    payload: &FilingPayload,
+    state: &OutboxState,
+) -> StoreResult<OutboxId> {
+    let now = super::now();
+    tx.execute(
+        "INSERT INTO outbox (kind, subject_id, payload, state, state_detail, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![KIND_NOTE, payload.note_id, to_json(payload)?, state.kind(), to_json(state)?, now],
+    )
+    .map_err(StoreError::Sqlite)?;
+    let id = OutboxId(tx.last_insert_rowid());
+    audit::record(
+        tx,
+        actor,
+        "outbox.added",
+        "outbox",
+        Some(&id.to_string()),
+        json!({ "note_id": payload.note_id, "state": state.kind() }),
+    )?;
+    Ok(id)
+}
+
+/// Applies `event` to entry `entry` under the caller's write transaction.
+fn apply_in_tx(
+    tx: &Transaction<'_>,
+    actor: &str,
+    entry: &OutboxEntry,
+    event: &Event,
+    now: DateTime<Local>,
+    policy: &Policy,
+) -> StoreResult<OutboxState> {
+    let t = outbox_machine::apply(&entry.state, entry.attempts, event, now, policy).map_err(
+        |refusal| {
+            StoreError::Conflict(format!(
+                "outbox entry {} (note {}): {refusal}",
+                entry.id, entry.note_id
+            ))
+        },
+    )?;
+    if t.duplicate_success {
+        tracing::warn!(outbox = %entry.id, "SystmOne reported a second successful filing for an already filed note");
+        audit::record(
+            tx,
+            actor,
+            "outbox.duplicate_success",
+            "outbox",
+            Some(&entry.id.to_string()),
+            json!({ "note_id": entry.note_id, "state": entry.state.kind(), "warning": "SystmOne may hold this note twice; check the record" }),
+        )?;
+    }
+    if t.next == entry.state && !t.counts_attempt && t.error.is_none() {
+        return Ok(t.next);
+    }
+    let (claimed_by, claimed_until) = match &t.next {
+        OutboxState::Sending {
+            claimed_by,
+            lease_until,
+            ..
+        } => (Some(claimed_by.clone()), Some(*lease_until)),
+        _ => (None, None),
+    };
+    let next_attempt_at = t.next.due_at().flatten();
+    tx.execute(
+        "UPDATE outbox SET state = ?2, state_detail = ?3, attempts = attempts + ?4, last_error = coalesce(?5, last_error),
+             next_attempt_at = ?6, claimed_by = ?7, claimed_until = ?8, updated_at = ?9 WHERE id = ?1",
+        params![
+            entry.id,
+            t.next.kind(),
+            to_json(&t.next)?,
+            i64::from(t.counts_attempt),
+            t.error,
+            next_attempt_at,
+            claimed_by,
+            claimed_until,
+            now
+        ],
+    )
+    .map_err(StoreError::Sqlite)?;
+    let filed = match &t.next {
+        OutboxState::Filed { event_uid, how } => Some((event_uid.clone(), *how)),
+        OutboxState::FiledManually => Some((None, FiledHow::Manual)),
+        _ => None,
+    };
+    if let Some((event_uid, how)) = filed {
+        tx.execute(
+            "UPDATE notes SET status = 'filed', filed_at = ?2, filed_how = ?3, filed_event_uid = ?4, updated_at = ?2 WHERE id = ?1",
+            params![entry.note_id, now, how.as_str(), event_uid],
+        )
+        .map_err(StoreError::Sqlite)?;
+    }
+    // Claims and the read-back step are bookkeeping; every other change is audited.
+    let routine = matches!(t.next, OutboxState::Sending { .. });
+    if !routine {
+        audit::record(
+            tx,
+            actor,
+            &format!("outbox.{}", t.next.kind()),
+            "outbox",
+            Some(&entry.id.to_string()),
+            json!({ "note_id": entry.note_id, "from": entry.state.kind(), "to": &t.next, "error": t.error, "attempts": entry.attempts + u32::from(t.counts_attempt) }),
+        )?;
+    }
+    Ok(t.next)
+}
+
+impl Store {
+    /// The outbox in draining order; finished entries (filed, pasted) only when asked.
+    pub fn outbox_entries(&self, include_finished: bool) -> StoreResult<Vec<OutboxEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{SELECT} AND (?1 OR o.state NOT IN ('filed', 'filed_manually')) {ORDER}"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([include_finished], from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn outbox_entry(&self, id: OutboxId) -> StoreResult<OutboxEntry> {
+        self.conn
+            .query_row(&format!("{SELECT} AND o.id = ?1"), [id], from_row)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound {
+                what: "outbox entry",
+                id: id.to_string(),
+            })
+    }
+
+    pub fn outbox_entry_for_note(&self, note_id: NoteId) -> StoreResult<Option<OutboxEntry>> {
+        self.conn
+            .query_row(
+                &format!("{SELECT} AND o.subject_id = ?1"),
+                [note_id],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Applies one state-machine event to an entry (worker results, clinician answers),
+    /// with its audit row and, once filed, the note's new state, in one transaction.
+    pub fn apply_outbox_event(
+        &mut self,
+        actor: &str,
+        id: OutboxId,
+        event: &Event,
+        policy: &Policy,
+    ) -> StoreResult<OutboxEntry> {
+        self.write(|tx| {
+            let entry = load(tx, id)?;
+            apply_in_tx(tx, actor, &entry, event, super::now(), policy)?;
+            load(tx, id)
+        })
+    }
+
+    /// Claims the first due entry for `token` (unique per claim), under the write lock.
+    /// On the way it turns expired leases into `Unknown` and parks `Unknown` entries from an
+    /// earlier day, so one stuck entry never blocks the rest.
+    pub fn claim_next_outbox_entry(
+        &mut self,
+        token: &str,
+        lease: chrono::Duration,
+        policy: &Policy,
+    ) -> StoreResult<Option<OutboxClaim>> {
+        self.write(|tx| {
+            let now = super::now();
+            let actor = "Inpatient Hub (outbox)";
+            let pending = pending_in_tx(tx)?;
+            for entry in &pending {
+                if matches!(&entry.state, OutboxState::Sending { lease_until, .. } if *lease_until <= now) {
+                    apply_in_tx(tx, actor, entry, &Event::ExpireLease, now, policy)?;
+                }
+            }
+            for entry in pending_in_tx(tx)? {
+                let due = entry.state.due_at().flatten();
+                if entry.state.due_at().is_none() || due.is_some_and(|at| at > now) {
+                    continue;
+                }
+                let next = apply_in_tx(tx, actor, &entry, &Event::Claim { worker: token.to_owned(), lease }, now, policy)?;
+                if let OutboxState::Sending { lease_until, unknown_since, .. } = next {
+                    let entry = load(tx, entry.id)?;
+                    return Ok(Some(OutboxClaim { entry, token: token.to_owned(), lease_until, reconcile_first: unknown_since.is_some() }));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// "File now": the entry goes first, in the interactive lane, and a pending retry is due at once.
+    pub fn file_outbox_entry_now(&mut self, actor: &str, id: OutboxId) -> StoreResult<OutboxEntry> {
+        self.write(|tx| {
+            let entry = load(tx, id)?;
+            if !entry.state.is_pending() {
+                return Err(StoreError::Conflict(format!("note {} is {}; it is not waiting to be filed", entry.note_id, entry.state.describe())));
+            }
+            let state = match entry.state {
+                OutboxState::Retrying { .. } => OutboxState::Queued,
+                ref other => other.clone(),
+            };
+            tx.execute(
+                "UPDATE outbox SET interactive = 1, state = ?2, state_detail = ?3, next_attempt_at = NULL, updated_at = ?4 WHERE id = ?1",
+                params![id, state.kind(), to_json(&state)?, super::now()],
+            )
+            .map_err(StoreError::Sqlite)?;
+            audit::record(tx, actor, "outbox.file_now", "outbox", Some(&id.to_string()), json!({ "note_id": entry.note_id }))?;
+            load(tx, id)
+        })
+    }
+}
+
+fn pending_in_tx(tx: &Transaction<'_>) -> StoreResult<Vec<OutboxEntry>> {
+    let mut stmt = tx
+        .prepare(&format!(
+            "{SELECT} AND o.state IN ('queued', 'sending', 'unknown', 'retrying') {ORDER}"
+        ))
+        .map_err(StoreError::Sqlite)?;
+    let rows = stmt.query_map([], from_row).map_err(StoreError::Sqlite)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{BedLabel, FilingRoute, NhsNumber, NoteBody, PatientName, Role};
+    use domain::outbox_machine::SendOutcome;
+    use crate::NewPatient;
+
+    fn approved_note(store: &mut Store, route: FilingRoute) -> OutboxId {
+        let pid = match store.patients().unwrap().first() {
+            Some(p) => p.id,
+            None => {
+                store
+                    .add_patient(
+                        "Nurse A",
+                        &NewPatient {
+                            bed: BedLabel::parse("Bed 1").unwrap(),
+                            name: PatientName::parse("Pat One").unwrap(),
+                            nhs_number: Some(NhsNumber::parse("9434765919").unwrap()),
+                        },
+                    )
+                    .unwrap()
+                    .id
+            }
+        };
+        let n = store
+            .create_note(
+                "Nurse A",
+                pid,
+                None,
+                &NoteBody::parse("Reviewed.").unwrap(),
+                None,
+            )
+            .unwrap();
+        store
+            .approve_note("Nurse A", Role::Registered, n.id, None, false, route)
+            .unwrap()
+            .outbox_id
+            .unwrap()
+    }
+
+    fn fast() -> Policy {
+        Policy {
+            reconcile_grace: chrono::Duration::zero(),
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn one_claim_at_a_time_and_filed_is_final_in_the_database() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = approved_note(&mut store, FilingRoute::Api);
+        let lease = chrono::Duration::seconds(60);
+        let claim = store
+            .claim_next_outbox_entry("a#1", lease, &fast())
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.entry.id, id);
+        assert!(!claim.reconcile_first);
+        assert!(
+            store
+                .claim_next_outbox_entry("b#1", lease, &fast())
+                .unwrap()
+                .is_none(),
+            "claimed entries are not handed out twice"
+        );
+        let reply = Event::Reply {
+            worker: "a#1".into(),
+            outcome: SendOutcome::Filed {
+                event_uid: Some("00000000000000EE".into()),
+            },
+        };
+        let entry = store
+            .apply_outbox_event("worker", id, &reply, &fast())
+            .unwrap();
+        assert!(matches!(
+            entry.state,
+            OutboxState::Filed {
+                how: FiledHow::Api,
+                ..
+            }
+        ));
+        let note = store.note(entry.note_id).unwrap();
+        assert_eq!(note.filed_how, Some(FiledHow::Api));
+        assert_eq!(note.filed_event_uid.as_deref(), Some("00000000000000EE"));
+        assert!(store
+            .connection()
+            .execute("UPDATE outbox SET state = 'queued' WHERE id = ?1", [id])
+            .is_err());
+        assert!(store
+            .connection()
+            .execute("DELETE FROM outbox WHERE id = ?1", [id])
+            .is_err());
+        let err = store.file_outbox_entry_now("Nurse A", id).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)));
+    }
+
+    #[test]
+    fn an_expired_claim_is_reconciled_before_it_is_sent_again() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = approved_note(&mut store, FilingRoute::Api);
+        store
+            .claim_next_outbox_entry("dead#1", chrono::Duration::milliseconds(-1), &fast())
+            .unwrap()
+            .unwrap();
+        let claim = store
+            .claim_next_outbox_entry("b#1", chrono::Duration::seconds(60), &fast())
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.entry.id, id);
+        assert!(
+            claim.reconcile_first,
+            "a crashed worker's entry may have been sent"
+        );
+        let actions: Vec<String> = store
+            .audit_entries(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert!(
+            actions.contains(&"outbox.unknown".to_string()),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_entry_from_yesterday_is_parked_and_the_next_one_is_claimed() {
+        let mut store = Store::open_in_memory().unwrap();
+        let stale = approved_note(&mut store, FilingRoute::Api);
+        let fresh = approved_note(&mut store, FilingRoute::Api);
+        let yesterday = super::super::now() - chrono::Duration::days(1);
+        let unknown = OutboxState::Unknown {
+            since: yesterday,
+            check_after: yesterday,
+        };
+        store
+            .connection()
+            .execute(
+                "UPDATE outbox SET state = 'unknown', state_detail = ?2 WHERE id = ?1",
+                params![stale, serde_json::to_string(&unknown).unwrap()],
+            )
+            .unwrap();
+        let claim = store
+            .claim_next_outbox_entry("a#1", chrono::Duration::seconds(60), &fast())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            claim.entry.id, fresh,
+            "one stuck entry never blocks the rest"
+        );
+        let parked = store.outbox_entry(stale).unwrap();
+        assert!(
+            matches!(
+                parked.state,
+                OutboxState::Parked {
+                    maybe_filed: true,
+                    ..
+                }
+            ),
+            "{:?}",
+            parked.state
+        );
+    }
+
+    #[test]
+    fn clipboard_entries_are_never_claimed_and_confirmation_files_the_note() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = approved_note(&mut store, FilingRoute::Clipboard);
+        assert!(store
+            .claim_next_outbox_entry("a#1", chrono::Duration::seconds(60), &fast())
+            .unwrap()
+            .is_none());
+        let entry = store
+            .apply_outbox_event("Nurse A", id, &Event::ConfirmInRecord, &fast())
+            .unwrap();
+        assert_eq!(entry.state, OutboxState::FiledManually);
+        assert_eq!(
+            store.note(entry.note_id).unwrap().filed_how,
+            Some(FiledHow::Manual)
+        );
+    }
+}

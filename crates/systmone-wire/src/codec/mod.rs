@@ -1,0 +1,527 @@
+//! Typed requests and responses of the SystmOne Client Integration API, and their XML.
+//!
+//! Reading goes through a small element tree (see `xml.rs` for why not serde); writing is
+//! pretty-printed with an XML declaration, like TPP's request templates. Unknown elements
+//! are ignored everywhere, because SystmOne adds fields over time.
+
+mod model;
+mod request;
+mod response;
+mod xml;
+
+pub use model::{
+    Address, Appointment, Attachment, ClinicalCodeEntry, Code, Demographics, Event, Identity,
+    Letter, Medication, PatientIdentifier, RecordState, Sex, Task, TaskAssignee, Telephone,
+    TelephoneKind, Visit,
+};
+pub use request::{
+    DeletePatientRecordParams, FilterFlag, GetOrganisationMetaDataParams, GetPatientRecordParams,
+    IsPatientRetrievedParams, PatientSearchParams, RecordFilter, RequestParams,
+    UpdatePatientRecordParams,
+};
+pub use response::{
+    CurrentActivity, DeletePatientRecordResponse, GetFunctionsResponse, OrganisationMetaData,
+    PatientRecord, PatientSearchResponse, ResponseBody, SearchResult, Site, SupportedFunction,
+    UpdatePatientRecordResponse, User,
+};
+
+use serde::Serialize;
+use std::fmt;
+
+/// Documents larger than this are refused before parsing (same default as framing).
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+
+pub const REQUEST_ROOT: &str = "ClientIntegrationRequest";
+pub const RESPONSE_ROOT: &str = "ClientIntegrationResponse";
+/// Every function the hub uses is at version 1.0.
+pub const DEFAULT_FUNCTION_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("expected a <{expected}> document from SystmOne but got <{found}>")]
+    WrongRoot {
+        expected: &'static str,
+        found: String,
+    },
+    #[error(
+        "the document contains a DOCTYPE declaration; SystmOne never sends one, so it was refused"
+    )]
+    DoctypeRefused,
+    #[error("the SystmOne XML is malformed near byte {position}: {message}")]
+    Malformed { position: u64, message: String },
+    #[error("the SystmOne document lacks a required element: {0}")]
+    MissingElement(String),
+    #[error("unknown SystmOne function {0:?}")]
+    UnknownFunction(String),
+    #[error("the SystmOne document is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("invalid value in <{element}>: {reason}")]
+    InvalidValue { element: String, reason: String },
+    #[error(
+        "<{element}> contains a control character that XML cannot carry; remove it and try again"
+    )]
+    InvalidCharacter { element: String },
+}
+
+/// Untrusted names are cut short before going into an error message.
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// The wire names of every function in the specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Function {
+    GetFunctions,
+    GetOrganisationMetaData,
+    GetCurrentActivity,
+    GetCurrentSelection,
+    PatientSearch,
+    GetPatientRecord,
+    UpdatePatientRecord,
+    GetDocument,
+    DeletePatientRecord,
+    GetAppointmentSlots,
+    GetDiary,
+    ExitClient,
+    DataExtract,
+    LaunchFunctionality,
+    GetXSDFiles,
+    GetReferenceData,
+    IsPatientRetrieved,
+}
+
+impl Function {
+    pub const ALL: [Function; 17] = [
+        Function::GetFunctions,
+        Function::GetOrganisationMetaData,
+        Function::GetCurrentActivity,
+        Function::GetCurrentSelection,
+        Function::PatientSearch,
+        Function::GetPatientRecord,
+        Function::UpdatePatientRecord,
+        Function::GetDocument,
+        Function::DeletePatientRecord,
+        Function::GetAppointmentSlots,
+        Function::GetDiary,
+        Function::ExitClient,
+        Function::DataExtract,
+        Function::LaunchFunctionality,
+        Function::GetXSDFiles,
+        Function::GetReferenceData,
+        Function::IsPatientRetrieved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Function::GetFunctions => "GetFunctions",
+            Function::GetOrganisationMetaData => "GetOrganisationMetaData",
+            Function::GetCurrentActivity => "GetCurrentActivity",
+            Function::GetCurrentSelection => "GetCurrentSelection",
+            Function::PatientSearch => "PatientSearch",
+            Function::GetPatientRecord => "GetPatientRecord",
+            Function::UpdatePatientRecord => "UpdatePatientRecord",
+            Function::GetDocument => "GetDocument",
+            Function::DeletePatientRecord => "DeletePatientRecord",
+            Function::GetAppointmentSlots => "GetAppointmentSlots",
+            Function::GetDiary => "GetDiary",
+            Function::ExitClient => "ExitClient",
+            Function::DataExtract => "DataExtract",
+            Function::LaunchFunctionality => "LaunchFunctionality",
+            Function::GetXSDFiles => "GetXSDFiles",
+            Function::GetReferenceData => "GetReferenceData",
+            Function::IsPatientRetrieved => "IsPatientRetrieved",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Function, CodecError> {
+        let name = name.trim();
+        Function::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| CodecError::UnknownFunction(clip(name)))
+    }
+}
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Function {
+    type Err = CodecError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Function::parse(s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DrugScheme {
+    Multilex,
+    Dmd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CodeScheme {
+    Ctv3,
+    Snomed,
+}
+
+/// `<OutputScheme>`: which drug and clinical code schemes SystmOne should answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct OutputScheme {
+    pub drugs: Option<DrugScheme>,
+    pub codes: Option<CodeScheme>,
+}
+
+impl OutputScheme {
+    fn read(e: &xml::Element) -> Result<Self, CodecError> {
+        let drugs = match e.trimmed_of("Drugs").as_deref() {
+            None | Some("") => None,
+            Some("Multilex") => Some(DrugScheme::Multilex),
+            Some("Dmd") => Some(DrugScheme::Dmd),
+            Some(_) => {
+                return Err(CodecError::InvalidValue {
+                    element: "OutputScheme/Drugs".into(),
+                    reason: "expected Multilex or Dmd".into(),
+                })
+            }
+        };
+        let codes = match e.trimmed_of("Codes").as_deref() {
+            None | Some("") => None,
+            Some("CTV3") => Some(CodeScheme::Ctv3),
+            Some("Snomed") => Some(CodeScheme::Snomed),
+            Some(_) => {
+                return Err(CodecError::InvalidValue {
+                    element: "OutputScheme/Codes".into(),
+                    reason: "expected CTV3 or Snomed".into(),
+                })
+            }
+        };
+        Ok(OutputScheme { drugs, codes })
+    }
+
+    fn write(&self, out: &mut xml::XmlOut) -> Result<(), CodecError> {
+        out.open("OutputScheme");
+        out.opt_leaf(
+            "Drugs",
+            self.drugs.map(|d| match d {
+                DrugScheme::Multilex => "Multilex",
+                DrugScheme::Dmd => "Dmd",
+            }),
+        )?;
+        out.opt_leaf(
+            "Codes",
+            self.codes.map(|c| match c {
+                CodeScheme::Ctv3 => "CTV3",
+                CodeScheme::Snomed => "Snomed",
+            }),
+        )?;
+        out.close("OutputScheme");
+        Ok(())
+    }
+}
+
+/// `<ClientIntegrationRequest>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Request {
+    pub api_key: String,
+    /// None = an empty `<DeviceID/>`: first ever use, SystmOne asks the user to approve.
+    pub device_id: Option<String>,
+    /// Shown to users and in SystmOne's audit trail, e.g. "Inpatient Hub 1.0".
+    pub device_version: String,
+    /// Unique per request; audit only.
+    pub request_uid: String,
+    pub function_version: String,
+    pub output_scheme: Option<OutputScheme>,
+    pub params: RequestParams,
+}
+
+impl Request {
+    /// A request with a fresh GUID as RequestUID and FunctionVersion 1.0.
+    pub fn new(
+        api_key: impl Into<String>,
+        device_id: Option<String>,
+        device_version: impl Into<String>,
+        params: RequestParams,
+    ) -> Self {
+        Request {
+            api_key: api_key.into(),
+            device_id,
+            device_version: device_version.into(),
+            request_uid: uuid::Uuid::new_v4().to_string(),
+            function_version: DEFAULT_FUNCTION_VERSION.to_string(),
+            output_scheme: None,
+            params,
+        }
+    }
+
+    pub fn function(&self) -> Function {
+        self.params.function()
+    }
+}
+
+/// `<ClientIntegrationResponse>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Response {
+    /// The device's ID; on first use, the one SystmOne has just issued. None when empty.
+    pub device_id: Option<String>,
+    /// Echo of the request's RequestUID.
+    pub request_uid: String,
+    pub function: Function,
+    pub function_version: String,
+    pub response_uid: String,
+    pub body: ResponseBody,
+}
+
+impl Response {
+    /// A response answering `request`, with a fresh ResponseUID (what the simulator sends).
+    pub fn answering(request: &Request, device_id: Option<String>, body: ResponseBody) -> Self {
+        Response {
+            device_id,
+            request_uid: request.request_uid.clone(),
+            function: request.function(),
+            function_version: request.function_version.clone(),
+            response_uid: uuid::Uuid::new_v4().to_string(),
+            body,
+        }
+    }
+
+    /// SystmOne's error answer to `request`.
+    pub fn error(
+        request: &Request,
+        device_id: Option<String>,
+        message: impl Into<String>,
+        permanent: bool,
+    ) -> Self {
+        Response::answering(
+            request,
+            device_id,
+            ResponseBody::Error {
+                message: message.into(),
+                permanent,
+            },
+        )
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self.body, ResponseBody::Error { .. })
+    }
+
+    /// Pretty JSON of the decoded response, for `hubctl decode`. It contains patient data.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), CodecError> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+fn parse_root(bytes: &[u8], expected: &'static str) -> Result<xml::Element, CodecError> {
+    check_size(bytes)?;
+    let root = xml::parse(bytes)?;
+    if root.name != expected {
+        return Err(CodecError::WrongRoot {
+            expected,
+            found: clip(&root.name),
+        });
+    }
+    Ok(root)
+}
+
+fn required(root: &xml::Element, name: &'static str) -> Result<String, CodecError> {
+    root.trimmed_of(name)
+        .ok_or_else(|| CodecError::MissingElement(name.into()))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// Writes the request, elements in the spec's order. The transport appends the newline.
+pub fn encode_request(request: &Request) -> Result<String, CodecError> {
+    let mut out = xml::XmlOut::new();
+    out.open(REQUEST_ROOT);
+    out.leaf("APIKey", &request.api_key)?;
+    match &request.device_id {
+        Some(id) if !id.is_empty() => out.leaf("DeviceID", id)?,
+        _ => out.empty("DeviceID"),
+    }
+    out.leaf("DeviceVersion", &request.device_version)?;
+    out.leaf("RequestUID", &request.request_uid)?;
+    out.leaf("Function", request.function().as_str())?;
+    out.leaf("FunctionVersion", &request.function_version)?;
+    if let Some(scheme) = &request.output_scheme {
+        scheme.write(&mut out)?;
+    }
+    request.params.write(&mut out)?;
+    out.close(REQUEST_ROOT);
+    Ok(out.finish())
+}
+
+/// Reads a request (the simulator's side). APIKey, RequestUID and Function are required;
+/// an absent `<FunctionParameters>` reads as empty.
+pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
+    let root = parse_root(bytes, REQUEST_ROOT)?;
+    let function = Function::parse(&required(&root, "Function")?)?;
+    let empty = xml::Element::default();
+    let params_element = root.child("FunctionParameters").unwrap_or(&empty);
+    Ok(Request {
+        api_key: required(&root, "APIKey")?,
+        device_id: non_empty(root.trimmed_of("DeviceID")),
+        device_version: root.text_of("DeviceVersion").unwrap_or_default(),
+        request_uid: required(&root, "RequestUID")?,
+        function_version: root.trimmed_of("FunctionVersion").unwrap_or_default(),
+        output_scheme: root
+            .child("OutputScheme")
+            .map(OutputScheme::read)
+            .transpose()?,
+        params: RequestParams::read(function, params_element)?,
+    })
+}
+
+/// Writes a response (the simulator's side), elements in the spec's order.
+pub fn encode_response(response: &Response) -> Result<String, CodecError> {
+    let mut out = xml::XmlOut::new();
+    out.open(RESPONSE_ROOT);
+    match &response.device_id {
+        Some(id) if !id.is_empty() => out.leaf("DeviceID", id)?,
+        _ => out.empty("DeviceID"),
+    }
+    out.leaf("RequestUID", &response.request_uid)?;
+    out.leaf("Function", response.function.as_str())?;
+    out.leaf("FunctionVersion", &response.function_version)?;
+    out.leaf("ResponseUID", &response.response_uid)?;
+    response.body.write(&mut out)?;
+    out.close(RESPONSE_ROOT);
+    Ok(out.finish())
+}
+
+/// Reads a response; the `<Function>` element decides how `<Response>` is read. An error
+/// body (`<ErrorMessage>`) is recognised for any function.
+pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
+    let root = parse_root(bytes, RESPONSE_ROOT)?;
+    let function = Function::parse(&required(&root, "Function")?)?;
+    let body_element = root
+        .child("Response")
+        .ok_or_else(|| CodecError::MissingElement("Response".into()))?;
+    Ok(Response {
+        device_id: non_empty(root.trimmed_of("DeviceID")),
+        request_uid: root.trimmed_of("RequestUID").unwrap_or_default(),
+        function,
+        function_version: root.trimmed_of("FunctionVersion").unwrap_or_default(),
+        response_uid: root.trimmed_of("ResponseUID").unwrap_or_default(),
+        body: ResponseBody::read(function, body_element)?,
+    })
+}
+
+/// The envelope of a request, read without its parameters: lets the simulator answer a
+/// request whose parameters fail to decode with an `<ErrorMessage>`, as SystmOne does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestHeader {
+    pub api_key: String,
+    pub device_id: Option<String>,
+    pub device_version: String,
+    pub request_uid: String,
+    /// As sent; `Function::parse` it to learn whether it is known.
+    pub function_name: String,
+    pub function_version: String,
+}
+
+impl RequestHeader {
+    /// SystmOne's error answer to this request; None if the function name is unknown
+    /// (a response names its function with the typed `Function`).
+    pub fn error_response(
+        &self,
+        device_id: Option<String>,
+        message: impl Into<String>,
+        permanent: bool,
+    ) -> Option<Response> {
+        let function = Function::parse(&self.function_name).ok()?;
+        Some(Response {
+            device_id,
+            request_uid: self.request_uid.clone(),
+            function,
+            function_version: self.function_version.clone(),
+            response_uid: uuid::Uuid::new_v4().to_string(),
+            body: ResponseBody::Error {
+                message: message.into(),
+                permanent,
+            },
+        })
+    }
+}
+
+/// Reads only the request envelope (root, APIKey, DeviceID, ..., Function).
+pub fn decode_request_header(bytes: &[u8]) -> Result<RequestHeader, CodecError> {
+    let root = parse_root(bytes, REQUEST_ROOT)?;
+    Ok(RequestHeader {
+        api_key: root.trimmed_of("APIKey").unwrap_or_default(),
+        device_id: non_empty(root.trimmed_of("DeviceID")),
+        device_version: root.text_of("DeviceVersion").unwrap_or_default(),
+        request_uid: root.trimmed_of("RequestUID").unwrap_or_default(),
+        function_name: root.trimmed_of("Function").unwrap_or_default(),
+        function_version: root.trimmed_of("FunctionVersion").unwrap_or_default(),
+    })
+}
+
+/// Either kind of document, for tools that are handed a file (`hubctl decode`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Document {
+    Request(Request),
+    Response(Response),
+}
+
+impl Document {
+    /// Pretty JSON of the decoded document. It contains patient data.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+/// Decodes a request or a response, deciding by the root element.
+pub fn decode_document(bytes: &[u8]) -> Result<Document, CodecError> {
+    match decode_response(bytes) {
+        Err(CodecError::WrongRoot { found, .. }) if found == REQUEST_ROOT => {
+            decode_request(bytes).map(Document::Request)
+        }
+        Err(CodecError::WrongRoot { found, .. }) => Err(CodecError::WrongRoot {
+            expected: "ClientIntegrationRequest or ClientIntegrationResponse",
+            found,
+        }),
+        other => other.map(Document::Response),
+    }
+}
+
+/// The body of the `decode_response` fuzz target, also run by property tests: decoding
+/// arbitrary bytes must never panic, and whatever decodes must re-encode and decode to
+/// the same value.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn fuzz_decode(data: &[u8]) {
+    if let Ok(response) = decode_response(data) {
+        if let Ok(xml) = encode_response(&response) {
+            match decode_response(xml.as_bytes()) {
+                Ok(again) => assert_eq!(again, response, "response changed after a round trip"),
+                Err(e) => panic!("a re-encoded response failed to decode: {e}"),
+            }
+        }
+    }
+    if let Ok(request) = decode_request(data) {
+        if let Ok(xml) = encode_request(&request) {
+            match decode_request(xml.as_bytes()) {
+                Ok(again) => assert_eq!(again, request, "request changed after a round trip"),
+                Err(e) => panic!("a re-encoded request failed to decode: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
