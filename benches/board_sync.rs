@@ -10,11 +10,11 @@
 //! pending. `BOARD_SYNC_TRACE=1` prints progress.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use hub::tasksync::planner::Budgets;
 use hub::{Hub, PatientInput, TaskInput};
 use simulator::{SimConfig, SimControl, Simulator};
-use hub::tasksync::planner::Budgets;
-use test_support::planner_model::estimate_board_confirmation;
 use std::time::{Duration, Instant};
+use test_support::planner_model::estimate_board_confirmation;
 
 const BEDS: usize = 30;
 const CHANGED: usize = 2;
@@ -35,9 +35,18 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
     });
     let control = SimControl::open(sim.data_dir()).expect("control");
     let mut patients = Vec::new();
-    for (bed, p) in control.patients(BEDS).expect("patients").into_iter().enumerate() {
+    for (bed, p) in control
+        .patients(BEDS)
+        .expect("patients")
+        .into_iter()
+        .enumerate()
+    {
         let added = hub
-            .add_patient(&PatientInput { bed: format!("Bed {bed}"), name: p.name.clone(), nhs_number: Some(p.nhs_number) })
+            .add_patient(&PatientInput {
+                bed: format!("Bed {bed}"),
+                name: p.name.clone(),
+                nhs_number: Some(p.nhs_number),
+            })
             .expect("patient");
         patients.push(added.id);
     }
@@ -53,7 +62,13 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
         )
         .expect("warm state");
     for p in patients.iter().take(CHANGED) {
-        let task = hub.add_task(&TaskInput { patient_id: p.0, title: "Bench task".into(), ..Default::default() }).expect("task");
+        let task = hub
+            .add_task(&TaskInput {
+                patient_id: p.0,
+                title: "Bench task".into(),
+                ..Default::default()
+            })
+            .expect("task");
         hub.request_task_push(task.id.0, None).expect("push");
     }
     let start = Instant::now();
@@ -61,8 +76,15 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
     loop {
         rt.block_on(hub.sync_tasks_round(1)).expect("round");
         let view = hub.task_sync_view().expect("view");
-        let pending = rt.block_on(hub.sync_tasks_round(0)).expect("plan").pending_pushes;
-        let pulled = view.patients.iter().filter(|p| p.today_pulled_at.is_some_and(|t| t >= since)).count();
+        let pending = rt
+            .block_on(hub.sync_tasks_round(0))
+            .expect("plan")
+            .pending_pushes;
+        let pulled = view
+            .patients
+            .iter()
+            .filter(|p| p.today_pulled_at.is_some_and(|t| t >= since))
+            .count();
         let wanted = view.patients.iter().filter(|p| p.full_pull_wanted).count();
         if pulled == view.patients.len() && wanted == 0 && pending == 0 {
             break;
@@ -70,7 +92,10 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
         if std::env::var_os("BOARD_SYNC_TRACE").is_some() {
             eprintln!("{:>6.1} s: {pulled}/{} pulled today, {wanted} full pulls wanted, {pending} pushes pending", start.elapsed().as_secs_f64(), view.patients.len());
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "board never confirmed");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "board never confirmed"
+        );
     }
     let elapsed = start.elapsed();
     let violations = control.violation_count().expect("violations");
@@ -84,7 +109,11 @@ fn board(c: &mut Criterion) {
     let mut violations = 0;
     let mut group = c.benchmark_group("task_sync");
     // Flat sampling, one long iteration per sample (criterion's growing counts would take an hour).
-    group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(60));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(60));
     group.bench_function("thirty_bed_board_fully_confirmed", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

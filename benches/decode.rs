@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use domain::NhsNumber;
 use systmone_wire::codec::{
-    decode_response, encode_response, ClinicalCodeEntry, Code, Demographics, Event, Function, Identity, PatientRecord,
-    RecordState, Response, ResponseBody, Task,
+    decode_response, encode_response, ClinicalCodeEntry, Code, Demographics, Event, Function,
+    Identity, PatientRecord, RecordState, Response, ResponseBody, Task,
 };
 
 const EVENTS: usize = 5_000;
@@ -17,18 +17,31 @@ const EVENTS: usize = 5_000;
 /// (pasted letters, discharge summaries) and characters that need escaping.
 fn large_record_xml() -> String {
     let nhs = NhsNumber::parse("9990000018").expect("valid test NHS number");
-    let start = NaiveDate::from_ymd_opt(2015, 1, 1).and_then(|d| d.and_hms_opt(9, 0, 0)).expect("valid date");
+    let start = NaiveDate::from_ymd_opt(2015, 1, 1)
+        .and_then(|d| d.and_hms_opt(9, 0, 0))
+        .expect("valid date");
     let mut events = Vec::with_capacity(EVENTS);
     for i in 0..EVENTS {
-        let long_line = format!("Line {i}: obs stable, NEWS2 = {} & eating <50% of meals; \"review\" ", i % 7).repeat(12 + i % 40);
-        let mut event = Event::narrative(&format!("{long_line}\nPlan: continue — review in 48h\n{}", "x".repeat(i % 500)));
+        let long_line = format!(
+            "Line {i}: obs stable, NEWS2 = {} & eating <50% of meals; \"review\" ",
+            i % 7
+        )
+        .repeat(12 + i % 40);
+        let mut event = Event::narrative(&format!(
+            "{long_line}\nPlan: continue — review in 48h\n{}",
+            "x".repeat(i % 500)
+        ));
         event.date_time = Some(start + chrono::Duration::minutes(i as i64 * 37));
         event.user_name = Some(format!("user{}", i % 30));
         event.done_by = Some("Dr Example".into());
         event.event_uid = Some(format!("{:016x}", 0xa000_0000_0000u64 + i as u64));
         if i % 3 == 0 {
             event.clinical_codes.push(ClinicalCodeEntry {
-                code: Some(Code { scheme: Some("CTV3".into()), code: "XaIPs".into(), term: Some("Community acquired pneumonia".into()) }),
+                code: Some(Code {
+                    scheme: Some("CTV3".into()),
+                    code: "XaIPs".into(),
+                    term: Some("Community acquired pneumonia".into()),
+                }),
                 value: Some(format!("{}", i % 200)),
                 ..Default::default()
             });
@@ -36,11 +49,19 @@ fn large_record_xml() -> String {
         events.push(event);
     }
     let tasks = (0..50)
-        .map(|i| Task { task_uid: Some(format!("{:016x}", 0xc000u64 + i)), content: Some("Chase bloods".into()), ..Default::default() })
+        .map(|i| Task {
+            task_uid: Some(format!("{:016x}", 0xc000u64 + i)),
+            content: Some("Chase bloods".into()),
+            ..Default::default()
+        })
         .collect();
     let record = PatientRecord {
         identity: Some(Identity::nhs(nhs)),
-        demographics: Some(Demographics { first_name: Some("Testy".into()), surname: Some("McTestface".into()), ..Default::default() }),
+        demographics: Some(Demographics {
+            first_name: Some("Testy".into()),
+            surname: Some("McTestface".into()),
+            ..Default::default()
+        }),
         events,
         tasks,
         record_state: Some(RecordState::Closed),
@@ -72,21 +93,37 @@ fn raw_scan(bytes: &[u8]) -> usize {
 fn bench_decode(c: &mut Criterion) {
     let xml = large_record_xml();
     let bytes = xml.as_bytes();
-    assert!(bytes.len() >= 5 * 1024 * 1024, "record is only {} bytes", bytes.len());
+    assert!(
+        bytes.len() >= 5 * 1024 * 1024,
+        "record is only {} bytes",
+        bytes.len()
+    );
     let decoded = decode_response(bytes).expect("decodes");
     match &decoded.body {
         ResponseBody::GetPatientRecord(r) => assert_eq!(r.events.len(), EVENTS),
         _ => panic!("wrong body"),
     }
-    eprintln!("GetPatientRecord response: {} bytes, {EVENTS} events", bytes.len());
+    eprintln!(
+        "GetPatientRecord response: {} bytes, {EVENTS} events",
+        bytes.len()
+    );
 
     let mut group = c.benchmark_group("get_patient_record_large");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.sample_size(10);
-    group.bench_function("typed_decode", |b| b.iter(|| decode_response(black_box(bytes)).expect("decodes")));
-    group.bench_function("raw_quick_xml_scan", |b| b.iter(|| raw_scan(black_box(bytes))));
+    group.bench_function("typed_decode", |b| {
+        b.iter(|| decode_response(black_box(bytes)).expect("decodes"))
+    });
+    group.bench_function("raw_quick_xml_scan", |b| {
+        b.iter(|| raw_scan(black_box(bytes)))
+    });
     group.bench_function("roxmltree_parse", |b| {
-        b.iter(|| roxmltree::Document::parse(black_box(xml.as_str())).expect("parses").descendants().count())
+        b.iter(|| {
+            roxmltree::Document::parse(black_box(xml.as_str()))
+                .expect("parses")
+                .descendants()
+                .count()
+        })
     });
     group.finish();
 }

@@ -29,14 +29,22 @@ fn drain(c: &mut Criterion) {
     let control = SimControl::open(sim.data_dir()).expect("control");
     let nhs = control.patients(1).expect("patients")[0].nhs_number.clone();
     let patient = hub
-        .add_patient(&PatientInput { bed: "Bed 1".into(), name: "Bench Patient".into(), nhs_number: Some(nhs) })
+        .add_patient(&PatientInput {
+            bed: "Bed 1".into(),
+            name: "Bench Patient".into(),
+            nhs_number: Some(nhs),
+        })
         .expect("patient");
 
     let mut total_writes = 0usize;
     let mut total_time = Duration::ZERO;
     let mut group = c.benchmark_group("outbox");
     // Flat sampling: one long iteration per sample, not criterion's growing counts.
-    group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(130));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(130));
     group.throughput(Throughput::Elements(PER_SAMPLE as u64));
     group.bench_function("drain_12_notes_at_tpp_pace", |b| {
         b.iter_custom(|iters| {
@@ -44,13 +52,23 @@ fn drain(c: &mut Criterion) {
             for _ in 0..iters {
                 for n in 0..PER_SAMPLE {
                     let note = hub
-                        .create_note(&DraftInput { patient_id: patient.id.0, text: Some(format!("Bench note {n}")), ..Default::default() })
+                        .create_note(&DraftInput {
+                            patient_id: patient.id.0,
+                            text: Some(format!("Bench note {n}")),
+                            ..Default::default()
+                        })
                         .expect("draft");
-                    let sha = hub.preview_note(NoteId(note.id.0)).expect("preview").text_sha256;
-                    hub.approve_note(note.id, Some(&sha), Some(FilingRoute::Api)).expect("approve");
+                    let sha = hub
+                        .preview_note(NoteId(note.id.0))
+                        .expect("preview")
+                        .text_sha256;
+                    hub.approve_note(note.id, Some(&sha), Some(FilingRoute::Api))
+                        .expect("approve");
                 }
                 let start = Instant::now();
-                let report = rt.block_on(hub.drain_outbox("bench", Duration::from_secs(120))).expect("drain");
+                let report = rt
+                    .block_on(hub.drain_outbox("bench", Duration::from_secs(120)))
+                    .expect("drain");
                 elapsed += start.elapsed();
                 assert_eq!(report.filed.len(), PER_SAMPLE, "every queued note filed");
                 total_writes += PER_SAMPLE;

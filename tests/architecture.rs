@@ -18,7 +18,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("hub", &["domain", "systmone-wire", "store", "systmone"]),
     ("simulator", &["systmone-wire"]),
     ("test-support", &["domain", "systmone-wire", "hub"]),
-    ("hubctl", &["domain", "systmone-wire", "store", "systmone", "hub", "simulator"]),
+    (
+        "hubctl",
+        &[
+            "domain",
+            "systmone-wire",
+            "store",
+            "systmone",
+            "hub",
+            "simulator",
+        ],
+    ),
     ("inpatient-hub", &["domain", "hub"]),
     ("flow-tests", &[]),
     ("benches", &[]),
@@ -35,7 +45,10 @@ struct Graph {
 /// The host's target triple: the graph is read for the platform the tests run on (reading it
 /// for every platform would need the crates of platforms nobody builds here).
 fn host_triple() -> String {
-    let out = Command::new("rustc").arg("-vV").output().expect("rustc runs");
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
@@ -51,18 +64,33 @@ fn metadata() -> &'static Graph {
 fn read_metadata() -> Graph {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+        ])
         .arg(host_triple())
         .current_dir(&root)
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let names: BTreeMap<String, String> = v["packages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["id"].as_str().unwrap().to_owned(), p["name"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let members = v["workspace_members"]
         .as_array()
@@ -111,13 +139,21 @@ fn read_metadata() -> Graph {
             (p["name"].as_str().unwrap().to_owned(), optional)
         })
         .collect();
-    Graph { members, optional_deps, nodes }
+    Graph {
+        members,
+        optional_deps,
+        nodes,
+    }
 }
 
 impl Graph {
     fn direct(&self, member: &str) -> BTreeSet<String> {
         let id = &self.members[member];
-        self.nodes[id].1.iter().map(|d| self.nodes[d].0.clone()).collect()
+        self.nodes[id]
+            .1
+            .iter()
+            .map(|d| self.nodes[d].0.clone())
+            .collect()
     }
 
     fn reachable(&self, member: &str) -> BTreeSet<String> {
@@ -139,7 +175,10 @@ fn every_crate_depends_only_on_the_crates_the_codemap_allows() {
     let graph = metadata();
     let listed: BTreeSet<&str> = ALLOWED.iter().map(|(name, _)| *name).collect();
     let actual: BTreeSet<&str> = graph.members.keys().map(String::as_str).collect();
-    assert_eq!(listed, actual, "every workspace member has a row in ALLOWED (and ARCHITECTURE.md)");
+    assert_eq!(
+        listed, actual,
+        "every workspace member has a row in ALLOWED (and ARCHITECTURE.md)"
+    );
     for (member, allowed) in ALLOWED {
         let internal: BTreeSet<String> = graph
             .direct(member)
@@ -155,8 +194,15 @@ fn every_crate_depends_only_on_the_crates_the_codemap_allows() {
 fn tauri_is_reachable_from_the_app_package_only() {
     let graph = metadata();
     for member in graph.members.keys() {
-        let reaches_tauri = graph.reachable(member).iter().any(|d| d == "tauri" || d.starts_with("webkit2gtk"));
-        assert_eq!(reaches_tauri, member == "inpatient-hub", "{member} and Tauri/WebKit");
+        let reaches_tauri = graph
+            .reachable(member)
+            .iter()
+            .any(|d| d == "tauri" || d.starts_with("webkit2gtk"));
+        assert_eq!(
+            reaches_tauri,
+            member == "inpatient-hub",
+            "{member} and Tauri/WebKit"
+        );
     }
 }
 
@@ -171,7 +217,10 @@ fn only_the_store_and_the_simulator_speak_sql() {
         let expected = matches!(member.as_str(), "store" | "simulator" | "domain");
         assert_eq!(direct, expected, "{member} depends on rusqlite directly");
     }
-    assert_eq!(graph.optional_deps["domain"], BTreeSet::from(["rusqlite".to_owned()]));
+    assert_eq!(
+        graph.optional_deps["domain"],
+        BTreeSet::from(["rusqlite".to_owned()])
+    );
 }
 
 #[test]
@@ -192,7 +241,9 @@ fn no_window_command_runs_on_the_main_thread() {
                     .find(|l| !l.starts_with("#[") && !l.starts_with("//"))
                     .unwrap();
                 assert!(
-                    line.contains("async") || signature.starts_with("async fn") || signature.starts_with("pub async fn"),
+                    line.contains("async")
+                        || signature.starts_with("async fn")
+                        || signature.starts_with("pub async fn"),
                     "{}: `{signature}` is a synchronous command",
                     path.display()
                 );

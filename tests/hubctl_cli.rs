@@ -1,4 +1,6 @@
 //! `hubctl` end to end as trust IT would use it: the real binary on a temporary data dir.
+// Test code: a panic is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -15,12 +17,20 @@ fn hubctl(data_dir: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "hubctl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hubctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).expect("utf-8 output")
 }
 
 fn fails_with(out: &Output, needle: &str) {
-    assert!(!out.status.success(), "expected failure, got: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "expected failure, got: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "one-line reason: {err}");
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
@@ -30,30 +40,79 @@ fn fails_with(out: &Output, needle: &str) {
 fn tasks_lifecycle_with_json_and_audit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fails_with(&hubctl(d, &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"]), "Settings");
+    fails_with(
+        &hubctl(
+            d,
+            &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"],
+        ),
+        "Settings",
+    );
     ok(&hubctl(d, &["user", "Nurse Able"]));
-    let patient: serde_json::Value =
-        serde_json::from_str(&ok(&hubctl(d, &["--json", "patients", "add", "--bed", "Bed 1", "--name", "Ann Other"]))).unwrap();
+    let patient: serde_json::Value = serde_json::from_str(&ok(&hubctl(
+        d,
+        &[
+            "--json",
+            "patients",
+            "add",
+            "--bed",
+            "Bed 1",
+            "--name",
+            "Ann Other",
+        ],
+    )))
+    .unwrap();
     let pid = patient["id"].as_i64().unwrap().to_string();
     let task: serde_json::Value = serde_json::from_str(&ok(&hubctl(
         d,
-        &["--json", "tasks", "add", "--patient", &pid, "--title", "Bloods <urgent>", "--due", "2030-01-02 09:00", "--assign", "Dr Baker"],
+        &[
+            "--json",
+            "tasks",
+            "add",
+            "--patient",
+            &pid,
+            "--title",
+            "Bloods <urgent>",
+            "--due",
+            "2030-01-02 09:00",
+            "--assign",
+            "Dr Baker",
+        ],
     )))
     .unwrap();
     let tid = task["id"].as_i64().unwrap().to_string();
-    let listed: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "tasks", "list"]))).unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "tasks", "list"]))).unwrap();
     assert_eq!(listed[0]["title"], "Bloods <urgent>");
     assert_eq!(listed[0]["assignee"], "Dr Baker");
     ok(&hubctl(d, &["tasks", "done", &tid]));
     assert!(ok(&hubctl(d, &["tasks", "list"])).contains("no tasks"));
     assert!(ok(&hubctl(d, &["tasks", "list", "--status", "done"])).contains("Bloods <urgent>"));
-    let audit: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "--entity", "task"]))).unwrap();
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "--entity", "task"]))).unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["task.completed", "task.added"]);
     assert_eq!(audit[0]["actor"], "Nurse Able");
     // --as acts under another name without changing the saved user.
-    ok(&hubctl(d, &["--as", "IT Script", "tasks", "add", "--patient", &pid, "--title", "Check obs"]));
-    let audit: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "--limit", "1"]))).unwrap();
+    ok(&hubctl(
+        d,
+        &[
+            "--as",
+            "IT Script",
+            "tasks",
+            "add",
+            "--patient",
+            &pid,
+            "--title",
+            "Check obs",
+        ],
+    ));
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "--limit", "1"]))).unwrap();
     assert_eq!(audit[0]["actor"], "IT Script");
 }
 
@@ -62,15 +121,64 @@ fn bad_input_exits_non_zero_with_one_line_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&hubctl(d, &["user", "Nurse Able"]));
-    ok(&hubctl(d, &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"]));
-    fails_with(&hubctl(d, &["tasks", "add", "--patient", "1", "--title", "   "]), "must not be empty");
+    ok(&hubctl(
+        d,
+        &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"],
+    ));
+    fails_with(
+        &hubctl(d, &["tasks", "add", "--patient", "1", "--title", "   "]),
+        "must not be empty",
+    );
     let long = "x".repeat(201);
-    fails_with(&hubctl(d, &["tasks", "add", "--patient", "1", "--title", &long]), "too long");
-    fails_with(&hubctl(d, &["tasks", "add", "--patient", "1", "--title", "ok", "--due", "2026-02-30"]), "not a date");
-    fails_with(&hubctl(d, &["tasks", "add", "--patient", "99", "--title", "ok"]), "no patient on the ward with id 99");
-    fails_with(&hubctl(d, &["tasks", "done", "12345"]), "no task with id 12345");
-    fails_with(&hubctl(d, &["patients", "add", "--bed", "2", "--name", "B C", "--nhs", "9434765918"]), "check digit");
-    let listed: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "tasks", "list", "--status", "all"]))).unwrap();
+    fails_with(
+        &hubctl(d, &["tasks", "add", "--patient", "1", "--title", &long]),
+        "too long",
+    );
+    fails_with(
+        &hubctl(
+            d,
+            &[
+                "tasks",
+                "add",
+                "--patient",
+                "1",
+                "--title",
+                "ok",
+                "--due",
+                "2026-02-30",
+            ],
+        ),
+        "not a date",
+    );
+    fails_with(
+        &hubctl(d, &["tasks", "add", "--patient", "99", "--title", "ok"]),
+        "no patient on the ward with id 99",
+    );
+    fails_with(
+        &hubctl(d, &["tasks", "done", "12345"]),
+        "no task with id 12345",
+    );
+    fails_with(
+        &hubctl(
+            d,
+            &[
+                "patients",
+                "add",
+                "--bed",
+                "2",
+                "--name",
+                "B C",
+                "--nhs",
+                "9434765918",
+            ],
+        ),
+        "check digit",
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(&hubctl(
+        d,
+        &["--json", "tasks", "list", "--status", "all"],
+    )))
+    .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 0);
 }
 
@@ -84,18 +192,39 @@ fn a_corrupt_database_is_a_clear_error() {
 #[test]
 fn decode_prints_a_captured_response_as_json_and_refuses_garbage() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/patient_search_response.xml");
-    let json: serde_json::Value = serde_json::from_str(&ok(&hubctl(dir.path(), &["decode", fixture.to_str().unwrap()]))).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/patient_search_response.xml");
+    let json: serde_json::Value = serde_json::from_str(&ok(&hubctl(
+        dir.path(),
+        &["decode", fixture.to_str().unwrap()],
+    )))
+    .unwrap();
     assert_eq!(json["function"], "PatientSearch");
     let text = json.to_string();
-    assert!(text.contains("O'Brien-Jones") && text.contains("9990000018"), "{text}");
+    assert!(
+        text.contains("O'Brien-Jones") && text.contains("9990000018"),
+        "{text}"
+    );
     let garbage = dir.path().join("garbage.xml");
-    std::fs::write(&garbage, "<!DOCTYPE x [<!ENTITY a 'b'>]><ClientIntegrationResponse/>").unwrap();
-    fails_with(&hubctl(dir.path(), &["decode", garbage.to_str().unwrap()]), "DOCTYPE");
+    std::fs::write(
+        &garbage,
+        "<!DOCTYPE x [<!ENTITY a 'b'>]><ClientIntegrationResponse/>",
+    )
+    .unwrap();
+    fails_with(
+        &hubctl(dir.path(), &["decode", garbage.to_str().unwrap()]),
+        "DOCTYPE",
+    );
     let wrong = dir.path().join("wrong.xml");
     std::fs::write(&wrong, "<ClientIntegrationRequest/>").unwrap();
-    fails_with(&hubctl(dir.path(), &["decode", wrong.to_str().unwrap()]), "ClientIntegrationResponse");
-    fails_with(&hubctl(dir.path(), &["decode", "/nonexistent/file.xml"]), "cannot read");
+    fails_with(
+        &hubctl(dir.path(), &["decode", wrong.to_str().unwrap()]),
+        "ClientIntegrationResponse",
+    );
+    fails_with(
+        &hubctl(dir.path(), &["decode", "/nonexistent/file.xml"]),
+        "cannot read",
+    );
 }
 
 #[test]
@@ -103,22 +232,72 @@ fn ward_settings_drive_co_signature_and_notes_work_offline() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&hubctl(d, &["user", "Sam Student"]));
-    ok(&hubctl(d, &["settings", "set", "current-user-role", "Student Nurse"]));
-    ok(&hubctl(d, &["settings", "set", "require-cosignature", "yes"]));
-    fails_with(&hubctl(d, &["settings", "set", "require-cosignature", "maybe"]), "not true or false");
-    fails_with(&hubctl(d, &["settings", "set", "colour", "blue"]), "not a ward setting");
-    fails_with(&hubctl(d, &["settings", "set", "task-default-assignee", "Ward 5"]), "team:NAME");
-    let shown: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "settings", "show"]))).unwrap();
+    ok(&hubctl(
+        d,
+        &["settings", "set", "current-user-role", "Student Nurse"],
+    ));
+    ok(&hubctl(
+        d,
+        &["settings", "set", "require-cosignature", "yes"],
+    ));
+    fails_with(
+        &hubctl(d, &["settings", "set", "require-cosignature", "maybe"]),
+        "not true or false",
+    );
+    fails_with(
+        &hubctl(d, &["settings", "set", "colour", "blue"]),
+        "not a ward setting",
+    );
+    fails_with(
+        &hubctl(d, &["settings", "set", "task-default-assignee", "Ward 5"]),
+        "team:NAME",
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "settings", "show"]))).unwrap();
     assert_eq!(shown["require-cosignature"], "true");
-    ok(&hubctl(d, &["patients", "add", "--bed", "Bed 2", "--name", "Ann Other", "--nhs", "9434765919"]));
+    ok(&hubctl(
+        d,
+        &[
+            "patients",
+            "add",
+            "--bed",
+            "Bed 2",
+            "--name",
+            "Ann Other",
+            "--nhs",
+            "9434765919",
+        ],
+    ));
     // No SystmOne here: the patient is already on the ward, so the draft is made offline.
-    let out = ok(&hubctl(d, &["--systmone", "127.0.0.1:9", "notes", "add", "--nhs", "943 476 5919", "--text", "Seen & settled <ok>"]));
+    let out = ok(&hubctl(
+        d,
+        &[
+            "--systmone",
+            "127.0.0.1:9",
+            "notes",
+            "add",
+            "--nhs",
+            "943 476 5919",
+            "--text",
+            "Seen & settled <ok>",
+        ],
+    ));
     let id = out.trim().lines().last().unwrap().to_owned();
     let preview = ok(&hubctl(d, &["notes", "preview", &id]));
-    assert!(preview.starts_with("Seen & settled <ok>\nInpatient Hub ref IH-"), "{preview}");
-    let approved: serde_json::Value = serde_json::from_str(&ok(&hubctl(d, &["--json", "notes", "approve", &id]))).unwrap();
-    assert_eq!(approved["note"]["status"], "awaiting_cosignature", "a student's note waits for a registered clinician");
-    assert!(approved["outbox"].is_null(), "nothing is queued before co-signature");
+    assert!(
+        preview.starts_with("Seen & settled <ok>\nInpatient Hub ref IH-"),
+        "{preview}"
+    );
+    let approved: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "notes", "approve", &id]))).unwrap();
+    assert_eq!(
+        approved["note"]["status"], "awaiting_cosignature",
+        "a student's note waits for a registered clinician"
+    );
+    assert!(
+        approved["outbox"].is_null(),
+        "nothing is queued before co-signature"
+    );
     assert!(ok(&hubctl(d, &["outbox"])).contains("outbox empty"));
     let audit = ok(&hubctl(d, &["audit", "--entity", "setting"]));
     assert!(audit.contains("require_cosignature"), "{audit}");

@@ -3,13 +3,13 @@
 //! SystmOne, fall back to the ward's own patients when SystmOne is away, and refuse a
 //! simulator outside demo mode.
 
-use hub::{Hub, PatientInput, SearchSource};
 use hub::lookup::SearchInput;
+use hub::{Hub, PatientInput, SearchSource};
 use simulator::{SimConfig, SimControl, Simulator};
 use store::AuditQuery;
 
 /// The tests set and clear INPATIENT_HUB_API_KEY; this keeps them from interleaving.
-static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn simulator() -> (simulator::SimHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -28,55 +28,109 @@ fn hub(data: &std::path::Path, demo: bool, addr: std::net::SocketAddr) -> Hub {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_review_confirm_follow_and_fall_back() {
-    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let _env = ENV.lock().await;
     let (sim, _sim_dir) = simulator().await;
     let data = tempfile::tempdir().unwrap();
     let hub = hub(data.path(), true, sim.addr());
 
     // Two details with an apostrophe and a non-ASCII letter; names match by prefix.
     let found = hub
-        .search_patients(&SearchInput { surname: Some("O'Bri".into()), first_name: Some("Siân".into()), ..Default::default() })
+        .search_patients(&SearchInput {
+            surname: Some("O'Bri".into()),
+            first_name: Some("Siân".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(matches!(found.source, SearchSource::Systmone));
-    let sian = found.results.iter().find(|r| r.name.contains("O'Brien")).expect("Siân O'Brien is found");
+    let sian = found
+        .results
+        .iter()
+        .find(|r| r.name.contains("O'Brien"))
+        .expect("Siân O'Brien is found");
     assert_eq!(sian.nhs_number_formatted.as_deref(), Some("999 000 0018"));
 
     // One detail is refused before anything is sent; a future date of birth too.
-    let err = hub.search_patients(&SearchInput { surname: Some("Smith".into()), ..Default::default() }).await.unwrap_err();
+    let err = hub
+        .search_patients(&SearchInput {
+            surname: Some("Smith".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "invalid_search");
     let err = hub
-        .search_patients(&SearchInput { surname: Some("Smith".into()), date_of_birth: Some("2099-01-01".into()), ..Default::default() })
+        .search_patients(&SearchInput {
+            surname: Some("Smith".into()),
+            date_of_birth: Some("2099-01-01".into()),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert!(err.to_string().contains("future"), "{err}");
 
     // Exact NHS number: demographics-only read, marked as an exact match.
-    let exact = hub.search_patients(&SearchInput { nhs_number: Some("999 000 0018".into()), ..Default::default() }).await.unwrap();
+    let exact = hub
+        .search_patients(&SearchInput {
+            nhs_number: Some("999 000 0018".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(exact.results[0].exact_nhs_match);
 
     // Review beside the ward patient, then confirm.
-    let local = hub.add_patient(&PatientInput { bed: "Bed 4".into(), name: "Sian O'Brien".into(), nhs_number: None }).unwrap();
+    let local = hub
+        .add_patient(&PatientInput {
+            bed: "Bed 4".into(),
+            name: "Sian O'Brien".into(),
+            nhs_number: None,
+        })
+        .unwrap();
     let review = hub.review_link(local.id, "9990000018").await.unwrap();
     let name = review.fields.iter().find(|f| f.label == "Name").unwrap();
-    assert!(name.differs, "Sian vs Siân is highlighted for the clinician");
+    assert!(
+        name.differs,
+        "Sian vs Siân is highlighted for the clinician"
+    );
     let linked = hub.confirm_link(local.id, "9990000018").await.unwrap();
-    assert_eq!(linked.nhs_number.as_ref().map(|n| n.digits()).as_deref(), Some("9990000018"));
+    assert_eq!(
+        linked.nhs_number.as_ref().map(|n| n.digits()).as_deref(),
+        Some("9990000018")
+    );
     assert!(linked.demographics_as_of.is_some());
-    let audit = hub.audit(&AuditQuery { entity: Some("patient".into()), entity_id: Some(local.id.to_string()), limit: None }).unwrap();
+    let audit = hub
+        .audit(&AuditQuery {
+            entity: Some("patient".into()),
+            entity_id: Some(local.id.to_string()),
+            limit: None,
+        })
+        .unwrap();
     assert_eq!(audit[0].action, "patient.linked");
     assert_eq!(audit[0].actor, "Dr Lookup");
-    assert!(hub.board(&Default::default()).unwrap().patients.iter().any(|p| p.nhs_number.is_some()));
+    assert!(hub
+        .board(&Default::default())
+        .unwrap()
+        .patients
+        .iter()
+        .any(|p| p.nhs_number.is_some()));
 
     // Follow: the clinician opens the patient in SystmOne; the hub shows them.
-    SimControl::open(sim.data_dir()).unwrap().open_patient("9990000018").unwrap();
+    SimControl::open(sim.data_dir())
+        .unwrap()
+        .open_patient("9990000018")
+        .unwrap();
     let follow = hub.follow_systmone().await.unwrap();
     assert_eq!(follow.patient.map(|p| p.id), Some(local.id));
 
     // SystmOne goes away: the search degrades to the ward's own patients, with a banner.
     sim.shutdown().await;
     let fallback = hub
-        .search_patients(&SearchInput { surname: Some("O'Brien".into()), first_name: Some("Sian".into()), ..Default::default() })
+        .search_patients(&SearchInput {
+            surname: Some("O'Brien".into()),
+            first_name: Some("Sian".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(matches!(fallback.source, SearchSource::LocalCache));
@@ -87,7 +141,7 @@ async fn search_review_confirm_follow_and_fall_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulator_is_refused_outside_demo_mode() {
-    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let _env = ENV.lock().await;
     let (sim, _sim_dir) = simulator().await;
     let data = tempfile::tempdir().unwrap();
     // The simulator's APIKey, given explicitly as trust IT would give a real one.
@@ -96,42 +150,75 @@ async fn a_simulator_is_refused_outside_demo_mode() {
     hub.set_current_user("Dr Lookup").unwrap();
     hub.start_systmone(sim.addr()).unwrap();
     std::env::remove_var("INPATIENT_HUB_API_KEY");
-    let err = hub.search_patients(&SearchInput { nhs_number: Some("9990000018".into()), ..Default::default() }).await.unwrap_err();
+    let err = hub
+        .search_patients(&SearchInput {
+            nhs_number: Some("9990000018".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "simulator_not_in_demo_mode", "{err}");
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_give_a_clear_outcome_never_a_crash_or_a_wrong_patient() {
-    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let _env = ENV.lock().await;
     let (sim, _sim_dir) = simulator().await;
     let data = tempfile::tempdir().unwrap();
     let hub = hub(data.path(), true, sim.addr());
-    let local = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Zoe Smith-Jones".into(), nhs_number: None }).unwrap();
+    let local = hub
+        .add_patient(&PatientInput {
+            bed: "Bed 1".into(),
+            name: "Zoe Smith-Jones".into(),
+            nhs_number: None,
+        })
+        .unwrap();
     // Prove the connection (and the demo guard) before the faults start.
     hub.verified_client_probe().await.unwrap();
     let mut control = SimControl::open(sim.data_dir()).unwrap();
 
     // Every connection reset: reads are asked once more, then the ward's own patients are searched.
-    control.set_faults("reset=1.0".parse().unwrap(), None).unwrap();
+    control
+        .set_faults("reset=1.0".parse().unwrap(), None)
+        .unwrap();
     let outcome = hub
-        .search_patients(&SearchInput { surname: Some("Smith-J".into()), first_name: Some("Zo".into()), ..Default::default() })
+        .search_patients(&SearchInput {
+            surname: Some("Smith-J".into()),
+            first_name: Some("Zo".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert!(matches!(outcome.source, SearchSource::LocalCache), "{outcome:?}");
+    assert!(
+        matches!(outcome.source, SearchSource::LocalCache),
+        "{outcome:?}"
+    );
     assert_eq!(outcome.results.len(), 1);
 
     // SystmOne asks to try again later: a clear, typed error; nothing is linked.
-    control.set_faults("temporary=1.0".parse().unwrap(), None).unwrap();
+    control
+        .set_faults("temporary=1.0".parse().unwrap(), None)
+        .unwrap();
     let err = hub.review_link(local.id, "9990000026").await.unwrap_err();
     assert!(err.to_string().contains("try again"), "{err}");
     let err = hub.confirm_link(local.id, "9990000026").await.unwrap_err();
     assert!(err.to_string().contains("try again"), "{err}");
-    assert!(hub.patients().unwrap()[0].nhs_number.is_none(), "nothing linked on a failed read");
+    assert!(
+        hub.patients().unwrap()[0].nhs_number.is_none(),
+        "nothing linked on a failed read"
+    );
 
     // Garbage instead of an answer: refused as unreadable, never taken for a patient.
-    control.set_faults("garbage=1.0".parse().unwrap(), None).unwrap();
-    let result = hub.search_patients(&SearchInput { nhs_number: Some("9990000026".into()), ..Default::default() }).await;
+    control
+        .set_faults("garbage=1.0".parse().unwrap(), None)
+        .unwrap();
+    let result = hub
+        .search_patients(&SearchInput {
+            nhs_number: Some("9990000026".into()),
+            ..Default::default()
+        })
+        .await;
     match result {
         Ok(o) => assert!(matches!(o.source, SearchSource::LocalCache), "{o:?}"),
         Err(e) => assert_eq!(e.code(), "systmone_protocol_error", "{e}"),

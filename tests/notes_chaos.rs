@@ -3,11 +3,13 @@
 //! are killed with SIGKILL at random moments, many times over. Afterwards every approved note
 //! must be in the simulator's record exactly once, the simulator must have seen no throttle
 //! violation, and the ward database must pass `PRAGMA integrity_check`.
+// Test code: a panic is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use domain::{FilingRoute, NoteId};
 use hub::{DraftInput, Hub, PatientInput};
-use simulator::{SimConfig, SimControl, Simulator};
 use rand::{Rng, SeedableRng};
+use simulator::{SimConfig, SimControl, Simulator};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,8 +20,25 @@ fn sync_command(data_dir: &std::path::Path, addr: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubctl"));
     cmd.args(["--data-dir"])
         .arg(data_dir)
-        .args(["--demo", "--systmone", addr, "--systmone-timeout", "2", "--as", "Chaos Worker"])
-        .args(["sync", "--until-empty", "--max-wait", "240", "--reconcile-grace", "2", "--retry-base", "1"])
+        .args([
+            "--demo",
+            "--systmone",
+            addr,
+            "--systmone-timeout",
+            "2",
+            "--as",
+            "Chaos Worker",
+        ])
+        .args([
+            "sync",
+            "--until-empty",
+            "--max-wait",
+            "240",
+            "--reconcile-grace",
+            "2",
+            "--retry-base",
+            "1",
+        ])
         .env_remove("INPATIENT_HUB_API_KEY")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -29,7 +48,10 @@ fn sync_command(data_dir: &std::path::Path, addr: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_workers_and_faults_never_lose_or_duplicate_a_note() {
-    let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("chaos seed {seed} (rerun with CHAOS_SEED={seed})");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
 
@@ -38,7 +60,9 @@ async fn killed_workers_and_faults_never_lose_or_duplicate_a_note() {
     config.port = 0;
     config.seed = 7;
     config.slow_ms = 1_500;
-    config.faults = "drop=0.08,slow=0.08,garbage=0.04,reset=0.04,temporary=0.08".parse().unwrap();
+    config.faults = "drop=0.08,slow=0.08,garbage=0.04,reset=0.04,temporary=0.08"
+        .parse()
+        .unwrap();
     let sim = Simulator::start(config).await.unwrap();
     let addr = sim.addr().to_string();
     let control = SimControl::open(sim.data_dir()).unwrap();
@@ -53,16 +77,30 @@ async fn killed_workers_and_faults_never_lose_or_duplicate_a_note() {
         let mut ids = Vec::new();
         for (i, p) in patients.iter().enumerate() {
             let patient = hub
-                .add_patient(&PatientInput { bed: format!("Bed {i}"), name: p.name.clone(), nhs_number: Some(p.nhs_number.clone()) })
+                .add_patient(&PatientInput {
+                    bed: format!("Bed {i}"),
+                    name: p.name.clone(),
+                    nhs_number: Some(p.nhs_number.clone()),
+                })
                 .unwrap();
             ids.push((patient.id, p.nhs_number.clone()));
         }
         for n in 0..NOTES {
             let (patient_id, nhs) = &ids[n % ids.len()];
-            let text = format!("Chaos note {n}: reviewed <obs> & \"meds\"; {}", "long line ".repeat(30));
-            let note = hub.create_note(&DraftInput { patient_id: patient_id.0, text: Some(text), ..Default::default() }).unwrap();
+            let text = format!(
+                "Chaos note {n}: reviewed <obs> & \"meds\"; {}",
+                "long line ".repeat(30)
+            );
+            let note = hub
+                .create_note(&DraftInput {
+                    patient_id: patient_id.0,
+                    text: Some(text),
+                    ..Default::default()
+                })
+                .unwrap();
             let preview = hub.preview_note(NoteId(note.id.0)).unwrap();
-            hub.approve_note(note.id, Some(&preview.text_sha256), Some(FilingRoute::Api)).unwrap();
+            hub.approve_note(note.id, Some(&preview.text_sha256), Some(FilingRoute::Api))
+                .unwrap();
             references.push((nhs.clone(), note.reference.clone()));
         }
     }
@@ -94,10 +132,20 @@ async fn killed_workers_and_faults_never_lose_or_duplicate_a_note() {
 
     for (nhs, reference) in &references {
         let events = control.filed_events(nhs, false).unwrap();
-        let copies = events.iter().filter(|e| e.narrative.lines().any(|l| l.ends_with(reference.as_str()))).count();
-        assert_eq!(copies, 1, "note {reference} for {nhs} must be filed exactly once (seed {seed})");
+        let copies = events
+            .iter()
+            .filter(|e| e.narrative.lines().any(|l| l.ends_with(reference.as_str())))
+            .count();
+        assert_eq!(
+            copies, 1,
+            "note {reference} for {nhs} must be filed exactly once (seed {seed})"
+        );
     }
-    assert_eq!(control.violation_count().unwrap(), 0, "no throttle violations (seed {seed})");
+    assert_eq!(
+        control.violation_count().unwrap(),
+        0,
+        "no throttle violations (seed {seed})"
+    );
     let hub = Hub::open(data.path()).unwrap();
     assert_eq!(hub.store().integrity_check().unwrap(), "ok");
     let outbox = hub.outbox(false).unwrap();

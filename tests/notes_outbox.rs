@@ -5,16 +5,14 @@
 //! the record exactly once, or parked and reported. Then two workers (two Stores on one file,
 //! two threads) drain concurrently and never send one entry twice.
 
-use domain::{
-    BedLabel, FilingRoute, NhsNumber, NoteId, NoteStatus, PatientName, Role, StaffName,
-};
-use test_support::notes_fake::{FakeRecord, Fault, FaultRates};
+use domain::{BedLabel, FilingRoute, NhsNumber, NoteId, NoteStatus, PatientName, Role, StaffName};
 use hub::notes::outbox_machine::{OutboxState, Policy};
 use hub::notes::{self, DraftSource, RecordWriter, WorkerConfig};
-use store::{NewPatient, Store};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use store::{NewPatient, Store};
+use test_support::notes_fake::{FakeRecord, Fault, FaultRates};
 
 const NHS: [&str; 3] = ["9434765919", "4010232137", "9990000034"];
 
@@ -211,9 +209,7 @@ fn every_approved_note_is_filed_exactly_once_through_faults_and_restarts() {
     assert!(fake.concurrent_sends().is_empty());
     let reconciled = notes_filed
         .iter()
-        .filter(|(id, _)| {
-            store.note(*id).unwrap().filed_how == Some(domain::FiledHow::Reconciled)
-        })
+        .filter(|(id, _)| store.note(*id).unwrap().filed_how == Some(domain::FiledHow::Reconciled))
         .count();
     assert!(
         reconciled > 0 && fake.reads() > 0,

@@ -2,18 +2,20 @@
 //! (`test_support::notes_fake`): order, lost answers reconciled by reading back, poison
 //! entries parked, unavailability, hung requests, and "file now" first.
 
+use domain::{BedLabel, FilingRoute, NoteBody, NoteId, PatientName, Role};
 use domain::{NhsNumber, SystmOneFailure};
 use hub::notes::worker::{drain_until_empty, run_worker_once, WorkerStep};
 use hub::notes::{FiledEntry, OutboxState, Policy, RecordWriter, WorkerConfig};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use store::Store;
-use domain::{BedLabel, FilingRoute, NoteBody, NoteId, PatientName, Role};
-use test_support::notes_fake::{FakeRecord, Fault};
 use store::NewPatient;
+use store::Store;
+use test_support::notes_fake::{FakeRecord, Fault};
 
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn store_with_notes(n: usize) -> (Mutex<Store>, Vec<(NoteId, String)>) {
@@ -49,10 +51,7 @@ fn store_with_notes(n: usize) -> (Mutex<Store>, Vec<(NoteId, String)>) {
                 FilingRoute::Api,
             )
             .unwrap();
-        notes.push((
-            note.id,
-            domain::render::reference_line(&note.reference),
-        ));
+        notes.push((note.id, domain::render::reference_line(&note.reference)));
     }
     (Mutex::new(store), notes)
 }

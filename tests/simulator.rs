@@ -2,11 +2,9 @@
 //! each of the three terminators seen in the field, responses read with the framing reader
 //! and checked with an independent XML parser (roxmltree).
 
-use simulator::{
-    ApprovalMode, FaultRates, SimConfig, SimControl, SimHandle, Simulator,
-};
-use systmone::framing::FrameReader;
+use simulator::{ApprovalMode, FaultRates, SimConfig, SimControl, SimHandle, Simulator};
 use std::time::{Duration, Instant};
+use systmone::framing::FrameReader;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -422,20 +420,14 @@ async fn thirty_second_record_rule_and_the_device_registry() {
 
     // Blocked in the Device Manager: the block message; lifted: served again under the same ID.
     control
-        .set_device_status(
-            &device_id,
-            simulator::state::DeviceStatus::Blocked,
-        )
+        .set_device_status(&device_id, simulator::state::DeviceStatus::Blocked)
         .unwrap();
     tokio::time::sleep(PACE).await;
     let xml = client.call(&request(&device_id, "GetFunctions", "")).await;
     let doc = roxmltree::Document::parse(&xml).unwrap();
     assert!(text_of(&doc, "ErrorMessage").unwrap().contains("blocked"));
     control
-        .set_device_status(
-            &device_id,
-            simulator::state::DeviceStatus::Approved,
-        )
+        .set_device_status(&device_id, simulator::state::DeviceStatus::Approved)
         .unwrap();
     tokio::time::sleep(PACE).await;
     let xml = client.call(&request(&device_id, "GetFunctions", "")).await;

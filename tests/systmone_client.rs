@@ -5,6 +5,8 @@
 
 use domain::NhsNumber;
 use simulator::{ApprovalMode, SimConfig, SimControl, SimHandle, Simulator};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use store::{SettingKey, Store};
 use systmone::client::{ClientConfig, ClientError, Lane, SystmOneClient};
 use systmone::codec::{
@@ -13,8 +15,6 @@ use systmone::codec::{
 };
 use systmone::connection::ConnectionState;
 use systmone::secrets::ApiKey;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 const API_KEY: &str = "f31e26725b5491f2";
 

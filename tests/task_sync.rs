@@ -8,8 +8,6 @@ use domain::{
     BedLabel, NhsNumber, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter, TaskId,
     TaskStatus, TaskTitle,
 };
-use store::{AuditQuery, NewPatient, Store};
-use test_support::tasks_fake::{FakeRemote, Fault};
 use hub::tasksync::{
     strip_reference, title_from_content, Budgets, LinkState, Op, RemoteAssignee, RemoteTaskChanges,
     TaskSyncEngine,
@@ -18,6 +16,8 @@ use proptest::prelude::*;
 use std::future::Future;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
+use store::{AuditQuery, NewPatient, Store};
+use test_support::tasks_fake::{FakeRemote, Fault};
 
 const NHS: [&str; 2] = ["9434765919", "4010232137"];
 
@@ -959,13 +959,13 @@ fn a_refused_completion_is_explained_once_not_on_every_pull() {
 
 mod against_the_simulator {
     use super::*;
+    use hub::tasksync::systmone_remote::SystmOneTasks;
     use simulator::state::TaskChange;
     use simulator::{ApprovalMode, SimConfig, Simulator};
+    use std::time::Duration;
     use systmone::client::{ClientConfig, SystmOneClient};
     use systmone::connection::ConnectionState;
     use systmone::secrets::ApiKey;
-    use hub::tasksync::systmone_remote::SystmOneTasks;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn a_ward_task_goes_to_systmone_and_changes_come_back() {

@@ -3,16 +3,16 @@
 
 use chrono::Local;
 use domain::task_link::LinkState;
+use domain::{BedLabel, NewTask, PatientName, StaffName, TaskTitle};
 use domain::{NhsNumber, SystmOneFailure, TaskId};
 use hub::tasksync::engine::{StoreAccess, TaskSyncEngine};
 use hub::tasksync::planner::Op;
 use std::future::Future;
-use store::Store;
-use domain::{BedLabel, NewTask, PatientName, StaffName, TaskTitle};
-use store::NewPatient;
-use test_support::tasks_fake::{FakeRemote, Fault};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
+use store::NewPatient;
+use store::Store;
+use test_support::tasks_fake::{FakeRemote, Fault};
 
 fn poll_once<F: Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
@@ -112,8 +112,7 @@ fn the_plan_holds_pushes_until_the_backoff_and_skips_refused_versions() {
         .with_store(|s| s.edit_task(&actor, task_id, None, &changes))
         .unwrap();
     let plan = engine.plan(&store, now).unwrap();
-    let Some(Op::Update { changes, .. }) =
-        plan.iter().find(|op| matches!(op, Op::Update { .. }))
+    let Some(Op::Update { changes, .. }) = plan.iter().find(|op| matches!(op, Op::Update { .. }))
     else {
         panic!("{plan:?}")
     };
@@ -159,4 +158,3 @@ fn the_plan_holds_pushes_until_the_backoff_and_skips_refused_versions() {
         .iter()
         .any(|op| matches!(op, Op::Update { .. })));
 }
-

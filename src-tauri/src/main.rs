@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "inpatient-hub", version, about = "Inpatient Hub: ward tasks and case notes beside SystmOne")]
+#[command(
+    name = "inpatient-hub",
+    version,
+    about = "Inpatient Hub: ward tasks and case notes beside SystmOne"
+)]
 struct Args {
     /// Where the ward database lives (default: the OS's per-user data directory).
     #[arg(long, global = true)]
@@ -38,7 +42,10 @@ fn main() -> ExitCode {
     // double-clicking; there is no terminal to read), and on stderr for IT.
     let hub = Hub::open(&data_dir).map(|hub| hub.with_demo_mode(args.demo));
     if let Err(e) = &hub {
-        tracing::error!(code = e.code(), "the ward database could not be opened: {e}");
+        tracing::error!(
+            code = e.code(),
+            "the ward database could not be opened: {e}"
+        );
     }
     tracing::info!(data_dir = %data_dir.display(), demo = args.demo, "starting Inpatient Hub");
     match shell::run(hub, systmone) {
@@ -55,5 +62,8 @@ fn fail(message: &str) -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("INPATIENT_HUB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -24,7 +24,9 @@ pub mod task_link;
 pub use failure::SystmOneFailure;
 pub use ids::{AuditId, NoteId, OutboxId, PatientId, TaskId};
 pub use nhs_number::{NhsNumber, NhsNumberError};
-pub use note::{FiledHow, FilingPayload, FilingRoute, Note, NoteBody, NoteStatus, NoteTemplate, Role};
+pub use note::{
+    FiledHow, FilingPayload, FilingRoute, Note, NoteBody, NoteStatus, NoteTemplate, Role,
+};
 pub use sensitive::Sensitive;
 pub use task::{NewTask, Task, TaskChanges, TaskFilter, TaskStatus};
 pub use text::{parse_due, BedLabel, PatientName, StaffName, TaskTitle, ValidationError};

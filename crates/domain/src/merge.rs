@@ -2,8 +2,8 @@
 //! task, and SystmOne's task (or its absence from the non-completed list). Pure: no I/O.
 //! The rules are written down in the module doc of `tasksync`.
 
-use crate::{Sensitive, StaffName, Task, TaskStatus};
 use crate::task_link::{AssigneeKind, LinkBase, RemoteAssignee, SyncFields};
+use crate::{Sensitive, StaffName, Task, TaskStatus};
 use chrono::{DateTime, Local, NaiveDate, NaiveTime, TimeZone};
 
 /// Fields to set; `None` leaves a field alone, `Some(None)` clears it.

@@ -124,7 +124,12 @@ mod tests {
 
     #[test]
     fn accepts_the_published_example_in_any_spacing() {
-        for typed in ["9434765919", "943 476 5919", "943-476-5919", " 943 4765919 "] {
+        for typed in [
+            "9434765919",
+            "943 476 5919",
+            "943-476-5919",
+            " 943 4765919 ",
+        ] {
             let n = NhsNumber::parse(typed).unwrap();
             assert_eq!(n.formatted(), "943 476 5919");
             assert_eq!(n.digits(), "9434765919");
@@ -133,10 +138,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_check_digit_length_and_letters() {
-        assert_eq!(NhsNumber::parse("9434765918"), Err(NhsNumberError::BadCheckDigit));
-        assert_eq!(NhsNumber::parse("943476591"), Err(NhsNumberError::WrongLength(9)));
-        assert_eq!(NhsNumber::parse("94347659190"), Err(NhsNumberError::WrongLength(11)));
-        assert_eq!(NhsNumber::parse("94347A5919"), Err(NhsNumberError::NotDigits));
+        assert_eq!(
+            NhsNumber::parse("9434765918"),
+            Err(NhsNumberError::BadCheckDigit)
+        );
+        assert_eq!(
+            NhsNumber::parse("943476591"),
+            Err(NhsNumberError::WrongLength(9))
+        );
+        assert_eq!(
+            NhsNumber::parse("94347659190"),
+            Err(NhsNumberError::WrongLength(11))
+        );
+        assert_eq!(
+            NhsNumber::parse("94347A5919"),
+            Err(NhsNumberError::NotDigits)
+        );
         assert_eq!(NhsNumber::parse(""), Err(NhsNumberError::WrongLength(0)));
     }
 

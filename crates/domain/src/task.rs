@@ -79,7 +79,9 @@ impl Task {
     /// Open and due before the end of today.
     pub fn is_due_today(&self, now: DateTime<Local>) -> bool {
         self.status == TaskStatus::Open
-            && self.due.is_some_and(|due| due >= now && due.date_naive() == now.date_naive())
+            && self
+                .due
+                .is_some_and(|due| due >= now && due.date_naive() == now.date_naive())
     }
 }
 

@@ -3,7 +3,8 @@
 //! Tasks filter returns them. Pure values; the store persists them, task sync decides with them.
 
 use crate::{
-    NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle, ValidationError,
+    NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle,
+    ValidationError,
 };
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};

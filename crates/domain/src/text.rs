@@ -9,7 +9,11 @@ pub enum ValidationError {
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
     #[error("{field} is too long ({len} characters; the limit is {max})")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{field} contains control characters; please retype it")]
     ControlCharacters { field: &'static str },
     #[error("'{input}' is not a date and time this app understands (use YYYY-MM-DD or YYYY-MM-DD HH:MM)")]
@@ -20,7 +24,12 @@ pub enum ValidationError {
 
 /// Trims, then checks length (in characters) and refuses control characters (tabs and
 /// newlines only where `multiline`).
-fn clean(field: &'static str, raw: &str, max: usize, multiline: bool) -> Result<String, ValidationError> {
+fn clean(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<String, ValidationError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(ValidationError::Empty { field });
@@ -122,17 +131,24 @@ impl From<PatientName> for String {
 /// (2025-02-30, 25:00) are refused. The result is local time, as SystmOne uses.
 pub fn parse_due(input: &str) -> Result<DateTime<Local>, ValidationError> {
     let s = input.trim();
-    let bad = || ValidationError::BadDate { input: input.chars().take(40).collect() };
+    let bad = || ValidationError::BadDate {
+        input: input.chars().take(40).collect(),
+    };
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Ok(dt.with_timezone(&Local));
     }
     let naive = if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         d.and_time(NaiveTime::from_hms_opt(23, 59, 0).ok_or_else(bad)?)
     } else {
-        ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-            .iter()
-            .find_map(|fmt| NaiveDateTime::parse_from_str(s, fmt).ok())
-            .ok_or_else(bad)?
+        [
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S",
+        ]
+        .iter()
+        .find_map(|fmt| NaiveDateTime::parse_from_str(s, fmt).ok())
+        .ok_or_else(bad)?
     };
     use chrono::Datelike;
     if !(2000..=2100).contains(&naive.year()) {
@@ -148,11 +164,29 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_bounded() {
-        assert_eq!(TaskTitle::parse("  Obs at 14:00 ").unwrap().as_str(), "Obs at 14:00");
-        assert_eq!(TaskTitle::parse("   "), Err(ValidationError::Empty { field: "The task title" }));
+        assert_eq!(
+            TaskTitle::parse("  Obs at 14:00 ").unwrap().as_str(),
+            "Obs at 14:00"
+        );
+        assert_eq!(
+            TaskTitle::parse("   "),
+            Err(ValidationError::Empty {
+                field: "The task title"
+            })
+        );
         let long = "x".repeat(201);
-        assert!(matches!(TaskTitle::parse(&long), Err(ValidationError::TooLong { len: 201, max: 200, .. })));
-        assert!(matches!(TaskTitle::parse("a\u{7}b"), Err(ValidationError::ControlCharacters { .. })));
+        assert!(matches!(
+            TaskTitle::parse(&long),
+            Err(ValidationError::TooLong {
+                len: 201,
+                max: 200,
+                ..
+            })
+        ));
+        assert!(matches!(
+            TaskTitle::parse("a\u{7}b"),
+            Err(ValidationError::ControlCharacters { .. })
+        ));
         // Non-ASCII counts as characters, not bytes.
         assert!(TaskTitle::parse(&"é".repeat(200)).is_ok());
     }

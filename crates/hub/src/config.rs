@@ -11,7 +11,9 @@ pub const DATABASE_FILE: &str = "inpatient-hub.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no data directory could be found for this user; pass --data-dir or set {DATA_DIR_ENV}")]
+    #[error(
+        "no data directory could be found for this user; pass --data-dir or set {DATA_DIR_ENV}"
+    )]
     NoDataDir,
     #[error("'{0}' is not a SystmOne address (expected HOST:PORT, e.g. 127.0.0.1:40700)")]
     BadAddress(String),
@@ -42,7 +44,11 @@ pub fn parse_systmone_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
     raw.trim()
         .to_socket_addrs()
         .ok()
-        .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()).or_else(|| raw.trim().to_socket_addrs().ok()?.next()))
+        .and_then(|mut addrs| {
+            addrs
+                .find(|a| a.is_ipv4())
+                .or_else(|| raw.trim().to_socket_addrs().ok()?.next())
+        })
         .ok_or_else(|| ConfigError::BadAddress(raw.to_owned()))
 }
 
@@ -58,7 +64,10 @@ mod tests {
 
     #[test]
     fn parses_addresses() {
-        assert_eq!(parse_systmone_addr("127.0.0.1:40700").unwrap().port(), 40700);
+        assert_eq!(
+            parse_systmone_addr("127.0.0.1:40700").unwrap().port(),
+            40700
+        );
         assert_eq!(parse_systmone_addr("localhost:1234").unwrap().port(), 1234);
         assert!(parse_systmone_addr("nonsense").is_err());
         assert!(parse_systmone_addr("127.0.0.1:99999").is_err());

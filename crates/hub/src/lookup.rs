@@ -2,11 +2,11 @@
 //! SystmOne record beside the local ward patient so a clinician can check the match before
 //! linking. Pure logic; the hub does the I/O.
 
+use chrono::NaiveDate;
 use domain::{NhsNumber, NhsNumberError};
+use serde::{Deserialize, Serialize};
 use store::Patient;
 use systmone::codec::{Demographics, PatientSearchParams, SearchResult, Sex};
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
@@ -23,13 +23,19 @@ pub enum LookupError {
     #[error("sex must be M or F for a SystmOne search")]
     BadSex,
     #[error("{label} may contain letters, spaces, apostrophes and hyphens only")]
-    BadName { field: &'static str, label: &'static str },
+    BadName {
+        field: &'static str,
+        label: &'static str,
+    },
     #[error("'{0}' is not a UK postcode or postcode district")]
     BadPostcode(String),
     #[error("a telephone number contains digits, spaces and + only")]
     BadTelephone,
     #[error("{label} is too long")]
-    TooLong { field: &'static str, label: &'static str },
+    TooLong {
+        field: &'static str,
+        label: &'static str,
+    },
 }
 
 impl LookupError {
@@ -38,9 +44,9 @@ impl LookupError {
         match self {
             LookupError::NhsNumber(_) => Some("nhs_number"),
             LookupError::TooFewCriteria => None,
-            LookupError::BadDate(_) | LookupError::FutureDateOfBirth(_) | LookupError::AncientDateOfBirth(_) => {
-                Some("date_of_birth")
-            }
+            LookupError::BadDate(_)
+            | LookupError::FutureDateOfBirth(_)
+            | LookupError::AncientDateOfBirth(_) => Some("date_of_birth"),
             LookupError::BadSex => Some("sex"),
             LookupError::BadName { field, .. } | LookupError::TooLong { field, .. } => Some(field),
             LookupError::BadPostcode(_) => Some("postcode"),
@@ -74,14 +80,20 @@ fn clean(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn name(field: &'static str, label: &'static str, raw: Option<&str>) -> Result<Option<String>, LookupError> {
+fn name(
+    field: &'static str,
+    label: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<String>, LookupError> {
     let Some(raw) = raw else { return Ok(None) };
     if raw.chars().count() > 60 {
         return Err(LookupError::TooLong { field, label });
     }
     // Names may be Siân, O'Brien, Smith-Jones, Zoë: letters in any script, spaces, apostrophes (both
     // typewriter and typographic), hyphens and full stops.
-    let ok = raw.chars().all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '’' | '-' | '.'));
+    let ok = raw
+        .chars()
+        .all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '’' | '-' | '.'));
     if !ok {
         return Err(LookupError::BadName { field, label });
     }
@@ -95,7 +107,8 @@ pub fn parse_query(input: &SearchInput, today: NaiveDate) -> Result<LookupQuery,
     }
     let date_of_birth = clean(&input.date_of_birth)
         .map(|raw| {
-            let d = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| LookupError::BadDate(raw.chars().take(20).collect()))?;
+            let d = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| LookupError::BadDate(raw.chars().take(20).collect()))?;
             if d > today {
                 return Err(LookupError::FutureDateOfBirth(d));
             }
@@ -118,14 +131,28 @@ pub fn parse_query(input: &SearchInput, today: NaiveDate) -> Result<LookupQuery,
             let compact: String = upper.chars().filter(|c| !c.is_whitespace()).collect();
             let valid = (2..=7).contains(&compact.len())
                 && compact.chars().all(|c| c.is_ascii_alphanumeric())
-                && compact.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-            if valid { Ok(upper.split_whitespace().collect::<Vec<_>>().join(" ")) } else { Err(LookupError::BadPostcode(raw.chars().take(12).collect())) }
+                && compact
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic());
+            if valid {
+                Ok(upper.split_whitespace().collect::<Vec<_>>().join(" "))
+            } else {
+                Err(LookupError::BadPostcode(raw.chars().take(12).collect()))
+            }
         })
         .transpose()?;
     let telephone = clean(&input.telephone)
         .map(|raw| {
-            let ok = raw.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '+') && raw.chars().filter(char::is_ascii_digit).count() >= 6;
-            if ok { Ok(raw.replace(' ', "")) } else { Err(LookupError::BadTelephone) }
+            let ok = raw
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ' ' || c == '+')
+                && raw.chars().filter(char::is_ascii_digit).count() >= 6;
+            if ok {
+                Ok(raw.replace(' ', ""))
+            } else {
+                Err(LookupError::BadTelephone)
+            }
         })
         .transpose()?;
     let params = PatientSearchParams {
@@ -156,18 +183,32 @@ pub struct LookupResult {
 }
 
 fn full_name(first: Option<&str>, surname: Option<&str>) -> String {
-    [first, surname].into_iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+    [first, surname]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn one_line_address(a: Option<&systmone::codec::Address>) -> String {
     a.map(|a| {
-        [&a.house_name, &a.house_number, &a.road, &a.locality, &a.town, &a.county, &a.postcode]
-            .into_iter()
-            .flatten()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(", ")
+        [
+            &a.house_name,
+            &a.house_number,
+            &a.road,
+            &a.locality,
+            &a.town,
+            &a.county,
+            &a.postcode,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
     })
     .unwrap_or_default()
 }
@@ -220,30 +261,75 @@ pub struct MatchReview {
 }
 
 fn normalise(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase().replace('’', "'")
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+        .replace('’', "'")
 }
 
-fn compare(label: &'static str, local: Option<String>, systmone: Option<String>) -> FieldComparison {
+fn compare(
+    label: &'static str,
+    local: Option<String>,
+    systmone: Option<String>,
+) -> FieldComparison {
     let differs = matches!((&local, &systmone), (Some(a), Some(b)) if normalise(a) != normalise(b));
-    FieldComparison { label, local, systmone, differs }
+    FieldComparison {
+        label,
+        local,
+        systmone,
+        differs,
+    }
 }
 
 /// Lays SystmOne's demographics beside the local patient (and the cached demographics of a
 /// previous link, when refreshing) field by field.
-pub fn review(patient: Patient, nhs: NhsNumber, fresh: Demographics, cached: Option<&Demographics>) -> MatchReview {
+pub fn review(
+    patient: Patient,
+    nhs: NhsNumber,
+    fresh: Demographics,
+    cached: Option<&Demographics>,
+) -> MatchReview {
     let mut fields = vec![
-        compare("Name", Some(patient.name.expose().to_owned()), Some(full_name(fresh.first_name.as_deref(), fresh.surname.as_deref()))),
-        compare("NHS number", patient.nhs_number.as_ref().map(NhsNumber::formatted), Some(nhs.formatted())),
+        compare(
+            "Name",
+            Some(patient.name.expose().to_owned()),
+            Some(full_name(
+                fresh.first_name.as_deref(),
+                fresh.surname.as_deref(),
+            )),
+        ),
+        compare(
+            "NHS number",
+            patient.nhs_number.as_ref().map(NhsNumber::formatted),
+            Some(nhs.formatted()),
+        ),
     ];
     let date = |d: Option<NaiveDate>| d.map(|d| d.format("%d %b %Y").to_string());
     let sex = |d: &Demographics| d.sex.map(|s| s.code().to_owned());
-    let addr = |d: &Demographics| Some(one_line_address(d.address.as_ref())).filter(|s| !s.is_empty());
-    fields.push(compare("Date of birth", cached.and_then(|c| date(c.date_of_birth)), date(fresh.date_of_birth)));
+    let addr =
+        |d: &Demographics| Some(one_line_address(d.address.as_ref())).filter(|s| !s.is_empty());
+    fields.push(compare(
+        "Date of birth",
+        cached.and_then(|c| date(c.date_of_birth)),
+        date(fresh.date_of_birth),
+    ));
     fields.push(compare("Sex", cached.and_then(sex), sex(&fresh)));
     fields.push(compare("Address", cached.and_then(addr), addr(&fresh)));
-    fields.push(compare("Usual GP", cached.and_then(|c| c.usual_gp_user_name.clone()), fresh.usual_gp_user_name.clone()));
+    fields.push(compare(
+        "Usual GP",
+        cached.and_then(|c| c.usual_gp_user_name.clone()),
+        fresh.usual_gp_user_name.clone(),
+    ));
     let any_differences = fields.iter().any(|f| f.differs);
-    MatchReview { nhs_number_formatted: nhs.formatted(), patient, nhs_number: nhs, fields, demographics: fresh, any_differences }
+    MatchReview {
+        nhs_number_formatted: nhs.formatted(),
+        patient,
+        nhs_number: nhs,
+        fields,
+        demographics: fresh,
+        any_differences,
+    }
 }
 
 #[cfg(test)]
@@ -262,10 +348,21 @@ mod tests {
 
     #[test]
     fn an_nhs_number_is_checked_before_anything_is_sent() {
-        let q = parse_query(&input(|i| i.nhs_number = Some("943 476 5919".into())), today()).unwrap();
+        let q = parse_query(
+            &input(|i| i.nhs_number = Some("943 476 5919".into())),
+            today(),
+        )
+        .unwrap();
         assert!(matches!(q, LookupQuery::ByNhsNumber(_)));
-        let err = parse_query(&input(|i| i.nhs_number = Some("943 476 5918".into())), today()).unwrap_err();
-        assert!(matches!(err, LookupError::NhsNumber(NhsNumberError::BadCheckDigit)));
+        let err = parse_query(
+            &input(|i| i.nhs_number = Some("943 476 5918".into())),
+            today(),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            LookupError::NhsNumber(NhsNumberError::BadCheckDigit)
+        ));
     }
 
     #[test]
@@ -280,23 +377,58 @@ mod tests {
             today(),
         )
         .unwrap();
-        let LookupQuery::ByDetails(p) = q else { panic!("details search") };
+        let LookupQuery::ByDetails(p) = q else {
+            panic!("details search")
+        };
         assert_eq!(p.surname.as_deref(), Some("O'Brien-Jones"));
         assert_eq!(p.first_name.as_deref(), Some("Siân"));
     }
 
     #[test]
     fn bad_dates_names_and_postcodes_are_clear_errors() {
-        let future = parse_query(&input(|i| { i.surname = Some("Smith".into()); i.date_of_birth = Some("2027-01-01".into()) }), today());
+        let future = parse_query(
+            &input(|i| {
+                i.surname = Some("Smith".into());
+                i.date_of_birth = Some("2027-01-01".into())
+            }),
+            today(),
+        );
         assert!(matches!(future, Err(LookupError::FutureDateOfBirth(_))));
-        let bad = parse_query(&input(|i| { i.surname = Some("Smith".into()); i.date_of_birth = Some("31/01/1980".into()) }), today());
+        let bad = parse_query(
+            &input(|i| {
+                i.surname = Some("Smith".into());
+                i.date_of_birth = Some("31/01/1980".into())
+            }),
+            today(),
+        );
         assert!(matches!(bad, Err(LookupError::BadDate(_))));
-        let markup = parse_query(&input(|i| { i.surname = Some("<script>".into()); i.first_name = Some("A".into()) }), today());
+        let markup = parse_query(
+            &input(|i| {
+                i.surname = Some("<script>".into());
+                i.first_name = Some("A".into())
+            }),
+            today(),
+        );
         assert!(matches!(markup, Err(LookupError::BadName { .. })));
-        let pc = parse_query(&input(|i| { i.surname = Some("Smith".into()); i.postcode = Some("!!".into()) }), today());
+        let pc = parse_query(
+            &input(|i| {
+                i.surname = Some("Smith".into());
+                i.postcode = Some("!!".into())
+            }),
+            today(),
+        );
         assert!(matches!(pc, Err(LookupError::BadPostcode(_))));
-        let ok = parse_query(&input(|i| { i.surname = Some("Smith".into()); i.postcode = Some("ls1  4ab".into()) }), today()).unwrap();
-        let LookupQuery::ByDetails(p) = ok else { panic!() };
+        let ok = parse_query(
+            &input(|i| {
+                i.surname = Some("Smith".into());
+                i.postcode = Some("ls1  4ab".into())
+            }),
+            today(),
+        )
+        .unwrap();
+        let LookupQuery::ByDetails(p) = ok else {
+            panic!()
+        };
         assert_eq!(p.post_code.as_deref(), Some("LS1 4AB"));
     }
 
@@ -314,11 +446,29 @@ mod tests {
             systmone_linked_by: None,
             demographics_as_of: None,
         };
-        let fresh = Demographics { first_name: Some("Ann".into()), surname: Some("O'Neill".into()), ..Default::default() };
-        let r = review(patient.clone(), NhsNumber::parse("9434765919").unwrap(), fresh, None);
+        let fresh = Demographics {
+            first_name: Some("Ann".into()),
+            surname: Some("O'Neill".into()),
+            ..Default::default()
+        };
+        let r = review(
+            patient.clone(),
+            NhsNumber::parse("9434765919").unwrap(),
+            fresh,
+            None,
+        );
         assert!(!r.any_differences, "{:?}", r.fields);
-        let other = Demographics { first_name: Some("Anne".into()), surname: Some("Neill".into()), ..Default::default() };
-        let r = review(patient, NhsNumber::parse("9434765919").unwrap(), other, None);
+        let other = Demographics {
+            first_name: Some("Anne".into()),
+            surname: Some("Neill".into()),
+            ..Default::default()
+        };
+        let r = review(
+            patient,
+            NhsNumber::parse("9434765919").unwrap(),
+            other,
+            None,
+        );
         assert!(r.fields[0].differs);
         assert!(r.any_differences);
     }

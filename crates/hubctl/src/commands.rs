@@ -4,13 +4,20 @@
 use crate::{ApiKeyCmd, NotesCmd, Out, PatientsCmd, SearchArgs, Session, SettingsCmd, TasksCmd};
 use domain::{FilingRoute, NoteId, PatientId, TaskStatus};
 use hub::lookup::SearchInput;
-use hub::{AuditQuery, BoardFilter, DraftInput, Hub, HubError, PatientInput, TaskEditInput, TaskInput};
+use hub::{
+    AuditQuery, BoardFilter, DraftInput, Hub, HubError, PatientInput, TaskEditInput, TaskInput,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-fn print<T: Serialize>(out: Out, value: &T, text: impl FnOnce(&T) -> String) -> Result<(), HubError> {
+fn print<T: Serialize>(
+    out: Out,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<(), HubError> {
     if out.json {
-        let json = serde_json::to_string_pretty(value).map_err(|e| HubError::BadRequest(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(value).map_err(|e| HubError::BadRequest(e.to_string()))?;
         println!("{json}");
     } else {
         println!("{}", text(value));
@@ -27,7 +34,8 @@ fn status_name<T: Serialize>(value: &T) -> String {
 }
 
 pub fn decode(file: &Path) -> Result<(), HubError> {
-    let bytes = std::fs::read(file).map_err(|e| HubError::BadRequest(format!("cannot read {}: {e}", file.display())))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| HubError::BadRequest(format!("cannot read {}: {e}", file.display())))?;
     let response = systmone_wire::codec::decode_response(&bytes)
         .map_err(|e| HubError::BadRequest(format!("{}: {e}", file.display())))?;
     // Always JSON: a decoded record has no sensible one-line form.
@@ -35,15 +43,22 @@ pub fn decode(file: &Path) -> Result<(), HubError> {
 }
 
 pub fn sim(args: simulator::cli::SimArgs, data_dir: &Path) -> Result<(), HubError> {
-    let config = args.into_config(data_dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
+    let config = args
+        .into_config(data_dir)
+        .map_err(|e| HubError::BadRequest(e.to_string()))?;
     crate::new_runtime()?
         .block_on(simulator::run_server(config))
         .map_err(|e| HubError::BadRequest(e.to_string()))
 }
 
-pub fn simctl(command: simulator::cli::SimCtlCommand, sim_dir: Option<PathBuf>, data_dir: &Path) -> Result<(), HubError> {
+pub fn simctl(
+    command: simulator::cli::SimCtlCommand,
+    sim_dir: Option<PathBuf>,
+    data_dir: &Path,
+) -> Result<(), HubError> {
     let dir = simulator::cli::default_sim_data_dir(sim_dir, data_dir);
-    let out = simulator::cli::run_ctl(command, &dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
+    let out =
+        simulator::cli::run_ctl(command, &dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
     println!("{out}");
     Ok(())
 }
@@ -53,7 +68,11 @@ pub fn tasks(session: &mut Session, cmd: TasksCmd) -> Result<(), HubError> {
     let hub = &session.hub;
     match cmd {
         TasksCmd::List(args) => {
-            let board = hub.board(&BoardFilter { patient_id: args.patient, assignee: args.assignee, status: Some(args.status) })?;
+            let board = hub.board(&BoardFilter {
+                patient_id: args.patient,
+                assignee: args.assignee,
+                status: Some(args.status),
+            })?;
             print(out, &board.tasks, |tasks| {
                 if tasks.is_empty() {
                     return "no tasks".into();
@@ -61,35 +80,105 @@ pub fn tasks(session: &mut Session, cmd: TasksCmd) -> Result<(), HubError> {
                 tasks
                     .iter()
                     .map(|t| {
-                        let due = t.task.due.map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into());
+                        let due = t
+                            .task
+                            .due
+                            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_else(|| "-".into());
                         let flag = if t.overdue { " OVERDUE" } else { "" };
                         let who = t.task.assignee.as_ref().map(|a| a.as_str()).unwrap_or("-");
                         let sync = t.sync.as_ref().map(|l| l.state.as_str()).unwrap_or("local");
-                        let notice = t.sync.as_ref().and_then(|l| l.notice.as_ref()).map(|n| format!("\tNOTICE: {}", n.expose())).unwrap_or_default();
-                        format!("{}\t{}\tpatient {}\t{}\tdue {}{}\tsync {}\t{}{}", t.task.id, t.task.status.as_str(), t.task.patient_id, who, due, flag, sync, t.task.title, notice)
+                        let notice = t
+                            .sync
+                            .as_ref()
+                            .and_then(|l| l.notice.as_ref())
+                            .map(|n| format!("\tNOTICE: {}", n.expose()))
+                            .unwrap_or_default();
+                        format!(
+                            "{}\t{}\tpatient {}\t{}\tdue {}{}\tsync {}\t{}{}",
+                            t.task.id,
+                            t.task.status.as_str(),
+                            t.task.patient_id,
+                            who,
+                            due,
+                            flag,
+                            sync,
+                            t.task.title,
+                            notice
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
         }
-        TasksCmd::Add { nhs: Some(nhs), task_type, title, due, assign, .. } => session.block_on(async |hub, out| {
+        TasksCmd::Add {
+            nhs: Some(nhs),
+            task_type,
+            title,
+            due,
+            assign,
+            ..
+        } => session.block_on(async |hub, out| {
             let patient = hub.patient_for_nhs(&nhs).await?;
-            let task = hub.add_task(&TaskInput { patient_id: patient.id.0, title, assignee: assign, due })?;
+            let task = hub.add_task(&TaskInput {
+                patient_id: patient.id.0,
+                title,
+                assignee: assign,
+                due,
+            })?;
             let link = hub.request_task_push(task.id.0, task_type.as_deref())?;
-            print(out, &serde_json::json!({ "task": task, "sync": link }), |v| format!("added task {} (queued for SystmOne)", v["task"]["id"]))
+            print(
+                out,
+                &serde_json::json!({ "task": task, "sync": link }),
+                |v| format!("added task {} (queued for SystmOne)", v["task"]["id"]),
+            )
         }),
-        TasksCmd::Add { patient, nhs: None, task_type: _, title, due, assign } => {
-            let patient = patient.ok_or_else(|| HubError::BadRequest("give --patient or --nhs".into()))?;
-            let task = hub.add_task(&TaskInput { patient_id: patient, title, assignee: assign, due })?;
+        TasksCmd::Add {
+            patient,
+            nhs: None,
+            task_type: _,
+            title,
+            due,
+            assign,
+        } => {
+            let patient =
+                patient.ok_or_else(|| HubError::BadRequest("give --patient or --nhs".into()))?;
+            let task = hub.add_task(&TaskInput {
+                patient_id: patient,
+                title,
+                assignee: assign,
+                due,
+            })?;
             print(out, &task, |t| format!("added task {}", t.id))
         }
-        TasksCmd::Edit { id, title, due, assign } => {
-            let task = hub.edit_task(id, &TaskEditInput { title, assignee: assign, due, version: None })?;
-            print(out, &task, |t| format!("updated task {} (version {})", t.id, t.version))
+        TasksCmd::Edit {
+            id,
+            title,
+            due,
+            assign,
+        } => {
+            let task = hub.edit_task(
+                id,
+                &TaskEditInput {
+                    title,
+                    assignee: assign,
+                    due,
+                    version: None,
+                },
+            )?;
+            print(out, &task, |t| {
+                format!("updated task {} (version {})", t.id, t.version)
+            })
         }
         TasksCmd::Push { id, task_type } => {
             let link = hub.request_task_push(id, task_type.as_deref())?;
-            print(out, &link, |l| format!("task {} queued for SystmOne ({})", l.task_id, l.state.as_str()))
+            print(out, &link, |l| {
+                format!(
+                    "task {} queued for SystmOne ({})",
+                    l.task_id,
+                    l.state.as_str()
+                )
+            })
         }
         TasksCmd::Done { id } => {
             let task = hub.set_task_status(id, TaskStatus::Done, None)?;
@@ -109,7 +198,11 @@ pub fn patients(session: &Session, cmd: PatientsCmd) -> Result<(), HubError> {
             print(session.out, &patients, |ps| {
                 ps.iter()
                     .map(|p| {
-                        let nhs = p.nhs_number.as_ref().map(|n| n.formatted()).unwrap_or_else(|| "-".into());
+                        let nhs = p
+                            .nhs_number
+                            .as_ref()
+                            .map(|n| n.formatted())
+                            .unwrap_or_else(|| "-".into());
                         format!("{}\t{}\t{}\t{}", p.id, p.bed, p.name.expose(), nhs)
                     })
                     .collect::<Vec<_>>()
@@ -117,14 +210,27 @@ pub fn patients(session: &Session, cmd: PatientsCmd) -> Result<(), HubError> {
             })
         }
         PatientsCmd::Add { bed, name, nhs } => {
-            let p = session.hub.add_patient(&PatientInput { bed, name, nhs_number: nhs })?;
+            let p = session.hub.add_patient(&PatientInput {
+                bed,
+                name,
+                nhs_number: nhs,
+            })?;
             print(session.out, &p, |p| format!("added patient {}", p.id))
         }
     }
 }
 
-pub fn audit(session: &Session, entity: Option<String>, id: Option<String>, limit: u32) -> Result<(), HubError> {
-    let entries = session.hub.audit(&AuditQuery { entity, entity_id: id, limit: Some(limit) })?;
+pub fn audit(
+    session: &Session,
+    entity: Option<String>,
+    id: Option<String>,
+    limit: u32,
+) -> Result<(), HubError> {
+    let entries = session.hub.audit(&AuditQuery {
+        entity,
+        entity_id: id,
+        limit: Some(limit),
+    })?;
     print(session.out, &entries, |es| {
         es.iter()
             .map(|e| {
@@ -145,17 +251,29 @@ pub fn audit(session: &Session, entity: Option<String>, id: Option<String>, limi
 
 pub fn user(session: &Session, name: &str) -> Result<(), HubError> {
     let staff = session.hub.set_current_user(name)?;
-    print(session.out, &staff.as_str(), |s| format!("current user: {s}"))
+    print(session.out, &staff.as_str(), |s| {
+        format!("current user: {s}")
+    })
 }
 
 pub async fn status(hub: &Hub, out: Out) -> Result<(), HubError> {
     // Asking who is logged in both proves the connection and names user and site.
     let probe = hub.verified_client_probe().await;
     let status = hub.systmone_status();
-    let reachable = probe.as_ref().map(|_| "reachable".to_owned()).unwrap_or_else(|e| e.to_string());
-    print(out, &serde_json::json!({ "status": status, "probe": reachable }), |v| {
-        format!("SystmOne: {}\nqueue: {}\nAPIKey: {}\n{}", v["status"]["state"], v["status"]["queue"], v["status"]["key_source"], v["probe"])
-    })?;
+    let reachable = probe
+        .as_ref()
+        .map(|_| "reachable".to_owned())
+        .unwrap_or_else(|e| e.to_string());
+    print(
+        out,
+        &serde_json::json!({ "status": status, "probe": reachable }),
+        |v| {
+            format!(
+                "SystmOne: {}\nqueue: {}\nAPIKey: {}\n{}",
+                v["status"]["state"], v["status"]["queue"], v["status"]["key_source"], v["probe"]
+            )
+        },
+    )?;
     probe
 }
 
@@ -187,14 +305,28 @@ pub async fn search(hub: &Hub, out: Out, a: SearchArgs) -> Result<(), HubError> 
 }
 
 pub async fn lookup(hub: &Hub, out: Out, nhs: String) -> Result<(), HubError> {
-    let outcome = hub.search_patients(&SearchInput { nhs_number: Some(nhs), ..Default::default() }).await?;
+    let outcome = hub
+        .search_patients(&SearchInput {
+            nhs_number: Some(nhs),
+            ..Default::default()
+        })
+        .await?;
     if outcome.results.is_empty() {
         return Err(HubError::NoSuchPatient(outcome.notice.unwrap_or_default()));
     }
     print(out, &outcome, |o| {
         o.results
             .iter()
-            .map(|r| format!("{}\n{}\nborn {}\nsex {}\n{}", r.nhs_number_formatted.as_deref().unwrap_or("-"), r.name, r.date_of_birth.map(|d| d.to_string()).unwrap_or_default(), r.sex.as_deref().unwrap_or("-"), r.address))
+            .map(|r| {
+                format!(
+                    "{}\n{}\nborn {}\nsex {}\n{}",
+                    r.nhs_number_formatted.as_deref().unwrap_or("-"),
+                    r.name,
+                    r.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+                    r.sex.as_deref().unwrap_or("-"),
+                    r.address
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     })
@@ -207,7 +339,16 @@ pub async fn record(hub: &Hub, nhs: &str, filter: &[String]) -> Result<(), HubEr
 
 pub async fn link(hub: &Hub, out: Out, nhs: &str, patient: i64) -> Result<(), HubError> {
     let linked = hub.confirm_link(PatientId(patient), nhs).await?;
-    print(out, &linked, |p| format!("patient {} linked to NHS number {}", p.id, p.nhs_number.as_ref().map(|n| n.formatted()).unwrap_or_default()))
+    print(out, &linked, |p| {
+        format!(
+            "patient {} linked to NHS number {}",
+            p.id,
+            p.nhs_number
+                .as_ref()
+                .map(|n| n.formatted())
+                .unwrap_or_default()
+        )
+    })
 }
 
 pub fn settings(session: &Session, cmd: SettingsCmd) -> Result<(), HubError> {
@@ -217,13 +358,21 @@ pub fn settings(session: &Session, cmd: SettingsCmd) -> Result<(), HubError> {
             // Scripts get `{name: value}`; people get one setting a line, in the window's order.
             let settings = hub.ward_settings()?;
             if session.out.json {
-                let map: std::collections::BTreeMap<String, Option<String>> =
-                    settings.into_iter().map(|s| (s.setting.to_string(), s.value)).collect();
+                let map: std::collections::BTreeMap<String, Option<String>> = settings
+                    .into_iter()
+                    .map(|s| (s.setting.to_string(), s.value))
+                    .collect();
                 return print(session.out, &map, |_| String::new());
             }
             print(session.out, &settings, |all| {
                 all.iter()
-                    .map(|s| format!("{}\t{}", s.setting, s.value.as_deref().unwrap_or("(default)")))
+                    .map(|s| {
+                        format!(
+                            "{}\t{}",
+                            s.setting,
+                            s.value.as_deref().unwrap_or("(default)")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
@@ -242,20 +391,39 @@ pub fn settings(session: &Session, cmd: SettingsCmd) -> Result<(), HubError> {
 pub fn notes(session: &mut Session, cmd: NotesCmd) -> Result<(), HubError> {
     let out = session.out;
     match cmd {
-        NotesCmd::Add { nhs, text, template } => session.block_on(async |hub, out| {
+        NotesCmd::Add {
+            nhs,
+            text,
+            template,
+        } => session.block_on(async |hub, out| {
             let patient = hub.patient_for_nhs(&nhs).await?;
-            let note = hub.create_note(&DraftInput { patient_id: patient.id.0, text, template_id: None, template_name: template })?;
-            print(out, &note, |n| format!("draft note for patient {}\n{}", n.patient_id, n.id))
+            let note = hub.create_note(&DraftInput {
+                patient_id: patient.id.0,
+                text,
+                template_id: None,
+                template_name: template,
+            })?;
+            print(out, &note, |n| {
+                format!("draft note for patient {}\n{}", n.patient_id, n.id)
+            })
         }),
         NotesCmd::Preview { id } => {
             let preview = session.hub.preview_note(NoteId(id))?;
-            print(out, &preview, |p| format!("{}\n-- sha256 {}", p.text, p.text_sha256))
+            print(out, &preview, |p| {
+                format!("{}\n-- sha256 {}", p.text, p.text_sha256)
+            })
         }
         NotesCmd::Approve { id } => {
             // The command line has no clipboard: an approved note always goes to the outbox.
             let preview = session.hub.preview_note(NoteId(id))?;
-            let result = session.hub.approve_note(NoteId(id), Some(&preview.text_sha256), Some(FilingRoute::Api))?;
-            print(out, &result, |r| format!("note {} {}", r.note.id, status_name(&r.note.status)))
+            let result = session.hub.approve_note(
+                NoteId(id),
+                Some(&preview.text_sha256),
+                Some(FilingRoute::Api),
+            )?;
+            print(out, &result, |r| {
+                format!("note {} {}", r.note.id, status_name(&r.note.status))
+            })
         }
         NotesCmd::List { patient } => {
             let notes = session.hub.list_notes(patient, None)?;
@@ -264,7 +432,15 @@ pub fn notes(session: &mut Session, cmd: NotesCmd) -> Result<(), HubError> {
                     return "no notes".into();
                 }
                 ns.iter()
-                    .map(|n| format!("{}\tpatient {}\t{}\t{}", n.id, n.patient_id, status_name(&n.status), n.reference))
+                    .map(|n| {
+                        format!(
+                            "{}\tpatient {}\t{}\t{}",
+                            n.id,
+                            n.patient_id,
+                            status_name(&n.status),
+                            n.reference
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
@@ -279,21 +455,38 @@ pub fn outbox(session: &Session, all: bool) -> Result<(), HubError> {
             return "outbox empty".into();
         }
         es.iter()
-            .map(|e| format!("{}\tnote {}\t{}\t{}\teta {}", e.entry.id, e.entry.note_id, e.state_kind, e.status_text, e.eta.map(|d| d.format("%H:%M:%S").to_string()).unwrap_or_else(|| "-".into())))
+            .map(|e| {
+                format!(
+                    "{}\tnote {}\t{}\t{}\teta {}",
+                    e.entry.id,
+                    e.entry.note_id,
+                    e.state_kind,
+                    e.status_text,
+                    e.eta
+                        .map(|d| d.format("%H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into())
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     })
 }
 
 pub async fn sync(hub: &Hub, out: Out, until_empty: bool, max_wait: u64) -> Result<(), HubError> {
-    let wait = if until_empty { std::time::Duration::from_secs(max_wait) } else { std::time::Duration::ZERO };
+    let wait = if until_empty {
+        std::time::Duration::from_secs(max_wait)
+    } else {
+        std::time::Duration::ZERO
+    };
     let started = std::time::Instant::now();
     // hubctl cannot know whether a clipboard note was pasted: such notes are asked about
     // in the window, never filed on a guess.
     hub.verified_client_probe().await?;
     hub.systmone_came_back("hubctl")?;
     let report = hub.drain_outbox("hubctl", wait).await?;
-    let task_wait = wait.saturating_sub(started.elapsed()).max(std::time::Duration::from_secs(u64::from(until_empty)));
+    let task_wait = wait
+        .saturating_sub(started.elapsed())
+        .max(std::time::Duration::from_secs(u64::from(until_empty)));
     let tasks = hub.sync_tasks_until_settled(task_wait).await?;
     let left = hub.outbox(false)?.len();
     let summary = serde_json::json!({
@@ -303,18 +496,33 @@ pub async fn sync(hub: &Hub, out: Out, until_empty: bool, max_wait: u64) -> Resu
         "unavailable": report.unavailable,
         "still_pending": left,
     });
-    print(out, &summary, |s| format!("notes: filed {}, parked {}, still pending {}{}\ntasks: {} operations, {} failed, {} pushes pending", s["filed"], s["parked"].as_array().map_or(0, Vec::len), s["still_pending"], s["unavailable"].as_str().map(|u| format!(" (SystmOne unavailable: {u})")).unwrap_or_default(), s["tasks"]["operations"], s["tasks"]["failures"], s["tasks"]["pending_pushes"]))?;
+    print(out, &summary, |s| {
+        format!("notes: filed {}, parked {}, still pending {}{}\ntasks: {} operations, {} failed, {} pushes pending", s["filed"], s["parked"].as_array().map_or(0, Vec::len), s["still_pending"], s["unavailable"].as_str().map(|u| format!(" (SystmOne unavailable: {u})")).unwrap_or_default(), s["tasks"]["operations"], s["tasks"]["failures"], s["tasks"]["pending_pushes"])
+    })?;
     if let Some(why) = report.unavailable {
         return Err(HubError::SystmOneUnavailable(why));
     }
     if !report.parked.is_empty() {
-        return Err(HubError::BadRequest(format!("{} entr{} parked: see `hubctl outbox`", report.parked.len(), if report.parked.len() == 1 { "y is" } else { "ies are" })));
+        return Err(HubError::BadRequest(format!(
+            "{} entr{} parked: see `hubctl outbox`",
+            report.parked.len(),
+            if report.parked.len() == 1 {
+                "y is"
+            } else {
+                "ies are"
+            }
+        )));
     }
     if until_empty && left > 0 {
-        return Err(HubError::BadRequest(format!("{left} entries still waiting after {max_wait} s")));
+        return Err(HubError::BadRequest(format!(
+            "{left} entries still waiting after {max_wait} s"
+        )));
     }
     if until_empty && tasks.pending_pushes > 0 {
-        return Err(HubError::BadRequest(format!("{} task changes still waiting to reach SystmOne", tasks.pending_pushes)));
+        return Err(HubError::BadRequest(format!(
+            "{} task changes still waiting to reach SystmOne",
+            tasks.pending_pushes
+        )));
     }
     Ok(())
 }
@@ -323,11 +531,19 @@ pub fn api_key(session: &Session, cmd: ApiKeyCmd) -> Result<(), HubError> {
     match cmd {
         ApiKeyCmd::Set { key } => {
             session.hub.set_api_key(&key)?;
-            print(session.out, &"saved", |_| "SystmOne APIKey saved in this PC's keychain".into())
+            print(session.out, &"saved", |_| {
+                "SystmOne APIKey saved in this PC's keychain".into()
+            })
         }
         ApiKeyCmd::Clear => {
             let removed = session.hub.clear_api_key()?;
-            print(session.out, &removed, |r| if *r { "SystmOne APIKey removed from the keychain".into() } else { "no SystmOne APIKey was stored".into() })
+            print(session.out, &removed, |r| {
+                if *r {
+                    "SystmOne APIKey removed from the keychain".into()
+                } else {
+                    "no SystmOne APIKey was stored".into()
+                }
+            })
         }
     }
 }

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "hubctl", version, about = "Inpatient Hub command line (works on the app's database)")]
+#[command(
+    name = "hubctl",
+    version,
+    about = "Inpatient Hub command line (works on the app's database)"
+)]
 struct Cli {
     /// The data directory (default: INPATIENT_HUB_DATA_DIR, else the OS's per-user data directory).
     #[arg(long, global = true)]
@@ -207,7 +211,11 @@ pub(crate) enum NotesCmd {
     Add {
         #[arg(long)]
         nhs: String,
-        #[arg(long, conflicts_with = "template", required_unless_present = "template")]
+        #[arg(
+            long,
+            conflicts_with = "template",
+            required_unless_present = "template"
+        )]
         text: Option<String>,
         /// A ward template by name, e.g. "Ward round".
         #[arg(long)]
@@ -252,7 +260,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // Every error is one line, as for the commands' own errors (clap's ends with a hint).
             let text = e.to_string();
-            let reason = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            let reason = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
             eprintln!("hubctl: {reason} (see hubctl --help)");
             return ExitCode::from(2);
         }
@@ -277,7 +289,9 @@ impl Command {
             | Command::Link { .. }
             | Command::Sync { .. } => true,
             Command::Notes(NotesCmd::Add { .. }) => true,
-            Command::Notes(NotesCmd::Preview { .. } | NotesCmd::Approve { .. } | NotesCmd::List { .. }) => false,
+            Command::Notes(
+                NotesCmd::Preview { .. } | NotesCmd::Approve { .. } | NotesCmd::List { .. },
+            ) => false,
             Command::Tasks(TasksCmd::Add { nhs, .. }) => nhs.is_some(),
             Command::Tasks(
                 TasksCmd::List(_)
@@ -332,7 +346,8 @@ impl Session {
         hub.set_filing_policy(seconds(settings.filing.0)?, seconds(settings.filing.1)?);
         let mut runtime = None;
         if settings.needs_systmone {
-            let addr = config::parse_systmone_addr(&settings.systmone).map_err(|e| HubError::BadRequest(e.to_string()))?;
+            let addr = config::parse_systmone_addr(&settings.systmone)
+                .map_err(|e| HubError::BadRequest(e.to_string()))?;
             let read_timeout = seconds(settings.systmone_timeout)?;
             let rt = new_runtime()?;
             // The client spawns its connection owner on this runtime.
@@ -343,7 +358,10 @@ impl Session {
     }
 
     /// Runs a SystmOne command to completion on the session's runtime.
-    pub fn block_on<T>(&mut self, work: impl AsyncFnOnce(&Hub, Out) -> Result<T, HubError>) -> Result<T, HubError> {
+    pub fn block_on<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&Hub, Out) -> Result<T, HubError>,
+    ) -> Result<T, HubError> {
         let runtime = match self.runtime.take() {
             Some(rt) => rt,
             None => new_runtime()?,
@@ -368,7 +386,9 @@ fn seconds(value: Option<f64>) -> Result<Option<std::time::Duration>, HubError> 
             std::time::Duration::try_from_secs_f64(s)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| HubError::BadRequest(format!("{s} is not a positive number of seconds")))
+                .ok_or_else(|| {
+                    HubError::BadRequest(format!("{s} is not a positive number of seconds"))
+                })
         })
         .transpose()
 }
@@ -376,7 +396,15 @@ fn seconds(value: Option<f64>) -> Result<Option<std::time::Duration>, HubError> 
 /// One exhaustive match: every subcommand has its own function in `commands`, and opens
 /// only what it needs (the database; SystmOne when `needs_systmone` says so).
 fn run(cli: Cli) -> Result<(), HubError> {
-    let Cli { data_dir, json, systmone, systmone_timeout, demo, as_user, command } = cli;
+    let Cli {
+        data_dir,
+        json,
+        systmone,
+        systmone_timeout,
+        demo,
+        as_user,
+        command,
+    } = cli;
     let out = Out { json };
     let settings = SessionSettings {
         demo,
@@ -385,11 +413,17 @@ fn run(cli: Cli) -> Result<(), HubError> {
         systmone_timeout,
         needs_systmone: command.needs_systmone(),
         filing: match &command {
-            Command::Sync { reconcile_grace, retry_base, .. } => (*reconcile_grace, *retry_base),
+            Command::Sync {
+                reconcile_grace,
+                retry_base,
+                ..
+            } => (*reconcile_grace, *retry_base),
             _ => (None, None),
         },
     };
-    let data_dir = || config::resolve_data_dir(data_dir.clone()).map_err(|e| HubError::BadRequest(e.to_string()));
+    let data_dir = || {
+        config::resolve_data_dir(data_dir.clone()).map_err(|e| HubError::BadRequest(e.to_string()))
+    };
     let session = || Session::open(&settings, out, &data_dir()?);
     match command {
         Command::Decode { file } => commands::decode(&file),
@@ -400,16 +434,27 @@ fn run(cli: Cli) -> Result<(), HubError> {
         Command::Audit { entity, id, limit } => commands::audit(&session()?, entity, id, limit),
         Command::User { name } => commands::user(&session()?, &name),
         Command::Status => session()?.block_on(commands::status),
-        Command::Search(args) => session()?.block_on(async |hub, out| commands::search(hub, out, args).await),
-        Command::Lookup { nhs } => session()?.block_on(async |hub, out| commands::lookup(hub, out, nhs).await),
-        Command::Record { nhs, filter } => session()?.block_on(async |hub, _| commands::record(hub, &nhs, &filter).await),
-        Command::Link { nhs, patient } => session()?.block_on(async |hub, out| commands::link(hub, out, &nhs, patient).await),
+        Command::Search(args) => {
+            session()?.block_on(async |hub, out| commands::search(hub, out, args).await)
+        }
+        Command::Lookup { nhs } => {
+            session()?.block_on(async |hub, out| commands::lookup(hub, out, nhs).await)
+        }
+        Command::Record { nhs, filter } => {
+            session()?.block_on(async |hub, _| commands::record(hub, &nhs, &filter).await)
+        }
+        Command::Link { nhs, patient } => {
+            session()?.block_on(async |hub, out| commands::link(hub, out, &nhs, patient).await)
+        }
         Command::Settings(cmd) => commands::settings(&session()?, cmd),
         Command::Notes(cmd) => commands::notes(&mut session()?, cmd),
         Command::Outbox { all } => commands::outbox(&session()?, all),
-        Command::Sync { until_empty, max_wait, .. } => {
-            session()?.block_on(async |hub, out| commands::sync(hub, out, until_empty, max_wait).await)
-        }
+        Command::Sync {
+            until_empty,
+            max_wait,
+            ..
+        } => session()?
+            .block_on(async |hub, out| commands::sync(hub, out, until_empty, max_wait).await),
         Command::ApiKey(cmd) => commands::api_key(&session()?, cmd),
     }
 }

@@ -286,13 +286,16 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/simx"));
         let defaulted = Serve::try_parse_from(["sim"]).unwrap();
         assert_eq!(
-            defaulted.args.into_config(Path::new("/app")).unwrap().data_dir,
+            defaulted
+                .args
+                .into_config(Path::new("/app"))
+                .unwrap()
+                .data_dir,
             PathBuf::from("/app/simulator")
         );
         assert!(Serve::try_parse_from(["sim", "--faults", "drop=3"]).is_err());
         let bad_user =
-            Serve::try_parse_from(["sim", "--user", "real.person", "--sim-dir", "/tmp/x"])
-                .unwrap();
+            Serve::try_parse_from(["sim", "--user", "real.person", "--sim-dir", "/tmp/x"]).unwrap();
         assert!(matches!(
             bad_user.args.into_config(Path::new("/app")),
             Err(SimError::UnknownUser(_))
@@ -361,7 +364,14 @@ mod hubctl_shape {
     #[test]
     fn sim_and_simctl_fit_under_a_global_data_dir() {
         let cli = Cli::try_parse_from([
-            "hubctl", "--data-dir", "/tmp/app", "sim", "--sim-dir", "/tmp/a", "--port", "1",
+            "hubctl",
+            "--data-dir",
+            "/tmp/app",
+            "sim",
+            "--sim-dir",
+            "/tmp/a",
+            "--port",
+            "1",
         ])
         .unwrap();
         assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/app")));

@@ -7,11 +7,11 @@ use super::state::{
     now_local, ApprovalMode, Device, DeviceStatus, LogEntry, SimDb, SimSettings, TaskChange,
 };
 use super::SimError;
-use systmone_wire::NhsNumber;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::path::Path;
+use systmone_wire::NhsNumber;
 
 /// An event as the control surface reports it, with how many events on the same record
 /// carry exactly the same narrative (a duplicate filing shows up as a count above 1).

@@ -11,7 +11,6 @@
 //!
 //! Their events and tasks, and all other patients, depend on the seed.
 
-use systmone_wire::NhsNumber;
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -19,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
+use systmone_wire::NhsNumber;
 
 /// How many patients a generated world holds (the brief asks for at least 200).
 pub const PATIENT_COUNT: usize = 240;

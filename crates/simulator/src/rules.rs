@@ -7,7 +7,7 @@ use super::data::{
 };
 use super::state::{SimDb, SimSettings, TaskChange};
 use super::SimError;
-use systmone_wire::{NhsNumber, Sensitive};
+use chrono::{NaiveDate, NaiveDateTime};
 use systmone_wire::codec::{
     Address, ClinicalCodeEntry, Code, CurrentActivity, DeletePatientRecordParams,
     DeletePatientRecordResponse, Demographics, Event, FilterFlag, Function, GetFunctionsResponse,
@@ -16,7 +16,7 @@ use systmone_wire::codec::{
     ResponseBody, SearchResult, Sex, Site, SupportedFunction, Task, Telephone, TelephoneKind,
     UpdatePatientRecordParams, UpdatePatientRecordResponse, User,
 };
-use chrono::{NaiveDate, NaiveDateTime};
+use systmone_wire::{NhsNumber, Sensitive};
 
 /// Verbatim from TPP's specification.
 pub const TOO_FEW_SEARCH_PARAMETERS: &str = "At least two search parameters must be specified";

@@ -11,11 +11,6 @@ use super::state::{
 };
 use super::throttle::{Throttle, Throttled, Verdict};
 use super::{SimConfig, SimControl, SimError, BLOCKED_MESSAGE};
-use systmone_wire::codec::{
-    decode_request, decode_request_header, encode_response, Request, RequestParams, Response,
-    ResponseBody,
-};
-use systmone_wire::framing::FrameReader;
 use chrono::SubsecRound;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +19,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use systmone_wire::codec::{
+    decode_request, decode_request_header, encode_response, Request, RequestParams, Response,
+    ResponseBody,
+};
+use systmone_wire::framing::FrameReader;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -179,7 +179,10 @@ impl Simulator {
 pub async fn run_server(config: SimConfig) -> Result<(), SimError> {
     let handle = Simulator::start(config).await?;
     // The bound address, so `--port 0` tells scripts which port was chosen.
-    println!("SystmOne SIMULATOR (fictitious patients) listening on {}", handle.addr());
+    println!(
+        "SystmOne SIMULATOR (fictitious patients) listening on {}",
+        handle.addr()
+    );
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
     Ok(())

@@ -1,8 +1,8 @@
 //! The append-only audit log: who did what, when, to which record.
 
 use super::{Store, StoreError, StoreResult};
-use domain::AuditId;
 use chrono::{DateTime, Local};
+use domain::AuditId;
 use rusqlite::{params, Transaction};
 use serde::Serialize;
 
@@ -65,7 +65,8 @@ impl Store {
                     action: r.get(3)?,
                     entity: r.get(4)?,
                     entity_id: r.get(5)?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                    detail: serde_json::from_str(&detail)
+                        .unwrap_or(serde_json::Value::String(detail)),
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -92,9 +93,21 @@ mod tests {
     fn audit_rows_cannot_be_changed_or_deleted() {
         let mut store = Store::open_in_memory().unwrap();
         store
-            .write(|tx| record(tx, "Nurse A", "test", "task", Some("1"), serde_json::json!({"x": 1})))
+            .write(|tx| {
+                record(
+                    tx,
+                    "Nurse A",
+                    "test",
+                    "task",
+                    Some("1"),
+                    serde_json::json!({"x": 1}),
+                )
+            })
             .unwrap();
-        assert!(store.connection().execute("UPDATE audit SET actor = 'someone else'", []).is_err());
+        assert!(store
+            .connection()
+            .execute("UPDATE audit SET actor = 'someone else'", [])
+            .is_err());
         assert!(store.connection().execute("DELETE FROM audit", []).is_err());
         let entries = store.audit_entries(&AuditQuery::default()).unwrap();
         assert_eq!(entries.len(), 1);

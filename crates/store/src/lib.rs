@@ -17,7 +17,7 @@ mod tasks;
 mod templates;
 
 pub use audit::{AuditEntry, AuditQuery};
-pub use migrations::{SCHEMA_VERSION, MIGRATIONS};
+pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use notes::NoteFilter;
 pub use outbox::{OutboxClaim, OutboxEntry};
 pub use pacing::DEVICE_ID_ACTOR;
@@ -41,7 +41,9 @@ pub enum StoreError {
     ReadOnly { path: String },
     #[error("the database file at {path} is damaged; nothing was saved. Ask IT to restore it from backup")]
     Corrupt { path: String },
-    #[error("the disk holding the database is full; nothing was saved. Free some space and try again")]
+    #[error(
+        "the disk holding the database is full; nothing was saved. Free some space and try again"
+    )]
     DiskFull,
     #[error("the database at {path} could not be opened: {reason}")]
     CannotOpen { path: String, reason: String },
@@ -83,11 +85,14 @@ impl StoreError {
             return match ffi.code {
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Locked,
                 ErrorCode::ReadOnly => StoreError::ReadOnly { path: path_str },
-                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt { path: path_str },
-                ErrorCode::DiskFull => StoreError::DiskFull,
-                ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
-                    StoreError::CannotOpen { path: path_str, reason: err.to_string() }
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                    StoreError::Corrupt { path: path_str }
                 }
+                ErrorCode::DiskFull => StoreError::DiskFull,
+                ErrorCode::CannotOpen | ErrorCode::PermissionDenied => StoreError::CannotOpen {
+                    path: path_str,
+                    reason: err.to_string(),
+                },
                 _ => StoreError::Sqlite(err),
             };
         }
@@ -106,7 +111,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).field("read_only", &self.read_only).finish()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .finish()
     }
 }
 
@@ -146,7 +154,11 @@ impl Store {
     /// An in-memory store for unit tests.
     pub fn open_in_memory() -> StoreResult<Store> {
         let conn = Connection::open_in_memory().map_err(StoreError::Sqlite)?;
-        let mut store = Store { conn, path: PathBuf::from(":memory:"), read_only: false };
+        let mut store = Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+            read_only: false,
+        };
         store.configure()?;
         migrations::migrate(&mut store.conn).map_err(|e| store.err_migrate(e))?;
         Ok(store)
@@ -156,18 +168,30 @@ impl Store {
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
         };
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::classify(e, path))?;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| StoreError::classify(e, path))?;
         // SQLite may open a file it cannot write (immutable file, read-only media) without
         // complaint; ask it, so the window says so before the first save fails.
-        let read_only = read_only || conn.is_readonly(rusqlite::DatabaseName::Main).unwrap_or(false);
-        let mut store = Store { conn, path: path.to_path_buf(), read_only };
+        let read_only = read_only
+            || conn
+                .is_readonly(rusqlite::DatabaseName::Main)
+                .unwrap_or(false);
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            read_only,
+        };
         store.configure()?;
         if read_only {
             let version = migrations::current_version(&store.conn).map_err(|e| store.err(e))?;
             if version != SCHEMA_VERSION {
-                return Err(StoreError::ReadOnly { path: path.display().to_string() });
+                return Err(StoreError::ReadOnly {
+                    path: path.display().to_string(),
+                });
             }
         } else {
             migrations::migrate(&mut store.conn).map_err(|e| store.err_migrate(e))?;
@@ -176,14 +200,18 @@ impl Store {
     }
 
     fn configure(&mut self) -> StoreResult<()> {
-        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.err(e))?;
         // A damaged file is reported up front, not halfway through a write.
         let check: String = self
             .conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         if check != "ok" {
-            return Err(StoreError::Corrupt { path: self.path.display().to_string() });
+            return Err(StoreError::Corrupt {
+                path: self.path.display().to_string(),
+            });
         }
         if !self.read_only {
             // WAL lets the window read while hubctl or the sync worker writes.
@@ -191,8 +219,12 @@ impl Store {
                 .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
                 .map_err(|e| self.err(e))?;
         }
-        self.conn.pragma_update(None, "synchronous", "FULL").map_err(|e| self.err(e))?;
-        self.conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -221,7 +253,9 @@ impl Store {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         if self.read_only {
-            return Err(StoreError::ReadOnly { path: self.path.display().to_string() });
+            return Err(StoreError::ReadOnly {
+                path: self.path.display().to_string(),
+            });
         }
         let path = self.path.clone();
         let tx = self
@@ -238,19 +272,25 @@ impl Store {
 
     /// `PRAGMA integrity_check` — used by the chaos tests and `hubctl` diagnostics.
     pub fn integrity_check(&self) -> StoreResult<String> {
-        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 }
 
 /// A stored value that no longer validates (edited outside the app, or an older rule):
 /// reported as a conversion failure of column `idx`, never a panic.
 pub(crate) fn decode(idx: usize, e: impl ToString) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.to_string().into())
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        rusqlite::types::Type::Text,
+        e.to_string().into(),
+    )
 }
 
 /// Current local time, truncated to whole milliseconds so stored and in-memory values compare equal.
 pub fn now() -> chrono::DateTime<chrono::Local> {
-    use chrono::{SubsecRound, Local};
+    use chrono::{Local, SubsecRound};
     Local::now().trunc_subsecs(3)
 }
 
@@ -262,11 +302,20 @@ mod tests {
     fn pragmas_are_applied() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("hub.sqlite")).unwrap();
-        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
-        let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
-        let fk: i64 = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let fk: i64 = store
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(fk, 1);
     }
 
@@ -274,7 +323,11 @@ mod tests {
     fn a_corrupt_file_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
-        std::fs::write(&path, b"this is not a database, it is a shopping list".repeat(200)).unwrap();
+        std::fs::write(
+            &path,
+            b"this is not a database, it is a shopping list".repeat(200),
+        )
+        .unwrap();
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("damaged"));
@@ -288,12 +341,16 @@ mod tests {
         store.set_busy_timeout(Duration::from_millis(100)).unwrap();
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let err = store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap_err();
+        let err = store
+            .set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A"))
+            .unwrap_err();
         assert!(matches!(err, StoreError::Locked), "{err:?}");
         other.execute_batch("ROLLBACK").unwrap();
         assert_eq!(store.setting(SettingKey::CurrentUser).unwrap(), None);
         // Once the other writer is gone, the same write succeeds.
-        store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap();
+        store
+            .set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A"))
+            .unwrap();
     }
 
     #[test]
@@ -301,12 +358,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
         let mut store = Store::open(&path).unwrap();
-        store.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A")).unwrap();
+        store
+            .set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A"))
+            .unwrap();
         drop(store);
         let mut ro = Store::open_read_only(&path).unwrap();
         assert!(ro.is_read_only());
-        assert_eq!(ro.setting(SettingKey::CurrentUser).unwrap().as_deref(), Some("Nurse A"));
-        let err = ro.set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse B")).unwrap_err();
+        assert_eq!(
+            ro.setting(SettingKey::CurrentUser).unwrap().as_deref(),
+            Some("Nurse A")
+        );
+        let err = ro
+            .set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse B"))
+            .unwrap_err();
         assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
     }
 
@@ -316,7 +380,8 @@ mod tests {
         let path = dir.path().join("hub.sqlite");
         drop(Store::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
         drop(conn);
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");

@@ -261,7 +261,10 @@ impl super::Store {
     pub(super) fn err_migrate(&self, e: MigrateError) -> StoreError {
         match e {
             MigrateError::Sqlite(inner) => self.err(inner),
-            MigrateError::TooNew(found) => StoreError::TooNew { found, known: SCHEMA_VERSION },
+            MigrateError::TooNew(found) => StoreError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            },
         }
     }
 }
@@ -289,10 +292,18 @@ mod tests {
                     .unwrap();
                 }
             }
-            let mut store = Store::open(&path).unwrap_or_else(|e| panic!("upgrade from v{start}: {e}"));
+            let mut store =
+                Store::open(&path).unwrap_or_else(|e| panic!("upgrade from v{start}: {e}"));
             assert_eq!(current_version(store.connection()).unwrap(), SCHEMA_VERSION);
-            let patients: i64 = store.connection().query_row("SELECT count(*) FROM patients", [], |r| r.get(0)).unwrap();
-            assert_eq!(patients, i64::from(start >= 1), "data kept when upgrading from v{start}");
+            let patients: i64 = store
+                .connection()
+                .query_row("SELECT count(*) FROM patients", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                patients,
+                i64::from(start >= 1),
+                "data kept when upgrading from v{start}"
+            );
             assert_eq!(store.integrity_check().unwrap(), "ok");
         }
     }

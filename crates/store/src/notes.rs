@@ -3,12 +3,12 @@
 //! v4) and writes its outbox entry in the same transaction as the new state and the audit row.
 
 use super::{audit, outbox, Store, StoreError, StoreResult};
+use domain::outbox_machine::OutboxState;
+use domain::render;
 use domain::{
     FiledHow, FilingPayload, FilingRoute, NhsNumber, Note, NoteBody, NoteId, NoteStatus, PatientId,
     Role, Sensitive, ValidationError,
 };
-use domain::outbox_machine::OutboxState;
-use domain::render;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde_json::json;
 
@@ -393,8 +393,8 @@ fn queue_for_filing(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::{BedLabel, PatientName};
     use crate::NewPatient;
+    use domain::{BedLabel, PatientName};
 
     fn setup() -> (Store, PatientId) {
         let mut store = Store::open_in_memory().unwrap();

@@ -4,9 +4,9 @@
 //! audit row and the note's own state or not at all.
 
 use super::{audit, Store, StoreError, StoreResult};
-use domain::{FiledHow, FilingPayload, NoteId, OutboxId, PatientId};
-use domain::outbox_machine::{self, Event, OutboxState, Policy};
 use chrono::{DateTime, Local};
+use domain::outbox_machine::{self, Event, OutboxState, Policy};
+use domain::{FiledHow, FilingPayload, NoteId, OutboxId, PatientId};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 use serde_json::json;
@@ -311,9 +311,9 @@ fn pending_in_tx(tx: &Transaction<'_>) -> StoreResult<Vec<OutboxEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::{BedLabel, FilingRoute, NhsNumber, NoteBody, PatientName, Role};
-    use domain::outbox_machine::SendOutcome;
     use crate::NewPatient;
+    use domain::outbox_machine::SendOutcome;
+    use domain::{BedLabel, FilingRoute, NhsNumber, NoteBody, PatientName, Role};
 
     fn approved_note(store: &mut Store, route: FilingRoute) -> OutboxId {
         let pid = match store.patients().unwrap().first() {

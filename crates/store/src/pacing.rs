@@ -79,8 +79,12 @@ impl DeviceIdentity for Store {
     }
 
     fn save_device_id(&mut self, device_id: &str) -> Result<(), PortError> {
-        self.set_setting(DEVICE_ID_ACTOR, SettingKey::SystmOneDeviceId, Some(device_id))
-            .map_err(port)
+        self.set_setting(
+            DEVICE_ID_ACTOR,
+            SettingKey::SystmOneDeviceId,
+            Some(device_id),
+        )
+        .map_err(port)
     }
 
     fn api_switched_off(&mut self) -> Result<bool, PortError> {
@@ -102,23 +106,41 @@ mod tests {
         let mut a = Store::open(&path).unwrap();
         let mut b = Store::open(&path).unwrap();
         assert_eq!(b.budgets().unwrap(), PacingBudgets::default());
-        a.reserve(&mut |_| LedgerWrite::Book { at_ms: 1_000, record_budget: false })
-            .unwrap();
+        a.reserve(&mut |_| LedgerWrite::Book {
+            at_ms: 1_000,
+            record_budget: false,
+        })
+        .unwrap();
         assert_eq!(
             b.budgets().unwrap(),
-            PacingBudgets { last_any_ms: Some(1_000), last_record_ms: None }
+            PacingBudgets {
+                last_any_ms: Some(1_000),
+                last_record_ms: None
+            }
         );
         let mut seen = None;
         b.reserve(&mut |budgets| {
             seen = Some(budgets);
-            LedgerWrite::Book { at_ms: 2_100, record_budget: true }
+            LedgerWrite::Book {
+                at_ms: 2_100,
+                record_budget: true,
+            }
         })
         .unwrap();
-        assert_eq!(seen, Some(PacingBudgets { last_any_ms: Some(1_000), last_record_ms: None }));
+        assert_eq!(
+            seen,
+            Some(PacingBudgets {
+                last_any_ms: Some(1_000),
+                last_record_ms: None
+            })
+        );
         a.reserve(&mut |_| LedgerWrite::Nothing).unwrap();
         assert_eq!(
             a.budgets().unwrap(),
-            PacingBudgets { last_any_ms: Some(2_100), last_record_ms: Some(2_100) }
+            PacingBudgets {
+                last_any_ms: Some(2_100),
+                last_record_ms: Some(2_100)
+            }
         );
     }
 

@@ -2,8 +2,8 @@
 //! links the patient.
 
 use super::{audit, Store, StoreError, StoreResult};
-use domain::{BedLabel, NhsNumber, PatientId, PatientName};
 use chrono::{DateTime, Local};
+use domain::{BedLabel, NhsNumber, PatientId, PatientName};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
@@ -38,7 +38,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
         id: r.get(0)?,
         bed: BedLabel::parse(&bed).map_err(|e| decode(1, e.to_string()))?,
         name: PatientName::parse(&name).map_err(|e| decode(2, e.to_string()))?,
-        nhs_number: nhs.map(|n| NhsNumber::parse(&n)).transpose().map_err(|e| decode(3, e.to_string()))?,
+        nhs_number: nhs
+            .map(|n| NhsNumber::parse(&n))
+            .transpose()
+            .map_err(|e| decode(3, e.to_string()))?,
         created_at: r.get(4)?,
         created_by: r.get(5)?,
         systmone_linked_at: r.get(6)?,
@@ -82,15 +85,26 @@ impl Store {
 
     pub fn patient(&self, id: PatientId) -> StoreResult<Patient> {
         self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM patients WHERE id = ?1"), [id], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM patients WHERE id = ?1"),
+                [id],
+                from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or(StoreError::NotFound { what: "patient", id: id.to_string() })
+            .ok_or(StoreError::NotFound {
+                what: "patient",
+                id: id.to_string(),
+            })
     }
 
     pub fn patient_by_nhs_number(&self, nhs: &NhsNumber) -> StoreResult<Option<Patient>> {
         self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM patients WHERE nhs_number = ?1"), [nhs.digits()], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM patients WHERE nhs_number = ?1"),
+                [nhs.digits()],
+                from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -140,7 +154,12 @@ impl Store {
     }
 
     /// Replaces the cached SystmOne demographics of a linked patient ("refresh").
-    pub fn refresh_demographics(&mut self, actor: &str, id: PatientId, demographics_json: &str) -> StoreResult<Patient> {
+    pub fn refresh_demographics(
+        &mut self,
+        actor: &str,
+        id: PatientId,
+        demographics_json: &str,
+    ) -> StoreResult<Patient> {
         self.write(|tx| {
             let changed = tx
                 .execute(
@@ -160,7 +179,11 @@ impl Store {
     /// The cached SystmOne demographics (JSON) of a patient, if any.
     pub fn cached_demographics(&self, id: PatientId) -> StoreResult<Option<String>> {
         self.conn
-            .query_row("SELECT demographics_json FROM patients WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT demographics_json FROM patients WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
             .map(Option::flatten)
@@ -170,7 +193,9 @@ impl Store {
     pub fn patients(&self) -> StoreResult<Vec<Patient>> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM patients WHERE discharged_at IS NULL ORDER BY bed, id"))
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM patients WHERE discharged_at IS NULL ORDER BY bed, id"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], from_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
@@ -192,7 +217,9 @@ mod tests {
     #[test]
     fn adds_and_reads_back_with_audit() {
         let mut store = Store::open_in_memory().unwrap();
-        let p = store.add_patient("Nurse A", &new_patient(Some("9434765919"))).unwrap();
+        let p = store
+            .add_patient("Nurse A", &new_patient(Some("9434765919")))
+            .unwrap();
         assert_eq!(p.name.expose(), "Ann O'Neill");
         assert_eq!(store.patients().unwrap().len(), 1);
         let audit = store.audit_entries(&Default::default()).unwrap();
@@ -204,7 +231,9 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let p = store.add_patient("Nurse A", &new_patient(None)).unwrap();
         let nhs = NhsNumber::parse("9434765919").unwrap();
-        let linked = store.link_patient("Dr B", p.id, &nhs, "{\"Surname\":\"O'Neill\"}").unwrap();
+        let linked = store
+            .link_patient("Dr B", p.id, &nhs, "{\"Surname\":\"O'Neill\"}")
+            .unwrap();
         assert_eq!(linked.nhs_number, Some(nhs.clone()));
         assert_eq!(linked.systmone_linked_by.as_deref(), Some("Dr B"));
         assert!(linked.demographics_as_of.is_some());
@@ -213,14 +242,21 @@ mod tests {
         assert_eq!(audit[0].actor, "Dr B");
         // A second ward patient cannot take the same NHS number.
         let q = store.add_patient("Nurse A", &new_patient(None)).unwrap();
-        assert!(matches!(store.link_patient("Dr B", q.id, &nhs, "{}"), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.link_patient("Dr B", q.id, &nhs, "{}"),
+            Err(StoreError::Conflict(_))
+        ));
     }
 
     #[test]
     fn the_same_nhs_number_cannot_be_added_twice() {
         let mut store = Store::open_in_memory().unwrap();
-        store.add_patient("Nurse A", &new_patient(Some("9434765919"))).unwrap();
-        let err = store.add_patient("Nurse A", &new_patient(Some("943 476 5919"))).unwrap_err();
+        store
+            .add_patient("Nurse A", &new_patient(Some("9434765919")))
+            .unwrap();
+        let err = store
+            .add_patient("Nurse A", &new_patient(Some("943 476 5919")))
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         assert_eq!(store.patients().unwrap().len(), 1);
     }

@@ -40,13 +40,22 @@ impl SettingKey {
 impl Store {
     pub fn setting(&self, key: SettingKey) -> StoreResult<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                [key.as_str()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
 
     /// Sets (or with `None` clears) a setting; audited, since settings change clinical behaviour.
-    pub fn set_setting(&mut self, actor: &str, key: SettingKey, value: Option<&str>) -> StoreResult<()> {
+    pub fn set_setting(
+        &mut self,
+        actor: &str,
+        key: SettingKey,
+        value: Option<&str>,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             match value {
                 Some(v) => tx.execute(

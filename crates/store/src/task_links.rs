@@ -11,17 +11,14 @@
 //! every sync write carries an audit row (`task.sync.*`) under the actor [`SYNC_ACTOR`].
 
 use super::{audit, Store, StoreError, StoreResult};
-pub use domain::task_link::{
-    AssigneeKind, LinkBase, LinkState, LinkedTask, LocalTaskUpdate, PatientTaskSync, RemoteAssignee,
-    SyncFields, TaskLink, TaskUid, SYNC_ACTOR,
-};
-use domain::{
-    NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle,
-};
 use chrono::{DateTime, Local};
+pub use domain::task_link::{
+    AssigneeKind, LinkBase, LinkState, LinkedTask, LocalTaskUpdate, PatientTaskSync,
+    RemoteAssignee, SyncFields, TaskLink, TaskUid, SYNC_ACTOR,
+};
+use domain::{NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::{json, Value};
-
 
 const LINK_COLUMNS: &str = "task_id, task_uid, state, reference, task_type, push_requested_at, push_requested_by,
     create_attempted_at, base_content, base_title, base_due, base_assignee_kind, base_assignee_name, base_status,
@@ -84,7 +81,6 @@ const TASK_COLUMNS: &str =
     t.updated_at, t.updated_by, t.version";
 
 const TASK_COLUMN_COUNT: usize = 11;
-
 
 fn linked_task_from_row(r: &Row<'_>) -> rusqlite::Result<LinkedTask> {
     let task = super::tasks::task_from_row_at(r, 0)?;
@@ -150,7 +146,6 @@ pub(crate) fn tasks_to_sync(conn: &Connection) -> StoreResult<Vec<(NhsNumber, Li
     rows.collect::<Result<Vec<_>, _>>()
         .map_err(StoreError::Sqlite)
 }
-
 
 pub(crate) fn linked_task(conn: &Connection, task_id: TaskId) -> StoreResult<LinkedTask> {
     conn.query_row(
@@ -270,7 +265,6 @@ pub(crate) fn audit_sync(
     )?;
     Ok(())
 }
-
 
 /// Applies SystmOne's values to a local task, refusing if the task changed since
 /// `expected_version` was read (the caller re-reads inside the same transaction, so this
@@ -563,9 +557,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{AuditQuery, NewPatient};
     use chrono::NaiveDate;
     use domain::{BedLabel, NewTask, PatientName};
-    use crate::{AuditQuery, NewPatient};
 
     fn setup(nhs: Option<&str>) -> (Store, Task, StaffName) {
         let mut store = Store::open_in_memory().unwrap();

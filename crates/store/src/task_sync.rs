@@ -331,8 +331,8 @@ impl SyncPolicy {
                 }
                 LinkState::CreateInFlight => {
                     let attempted = link.create_attempted_at.unwrap_or(now);
-                    let covered = coverage == PullCoverage::Full
-                        || today_pull_can_settle(attempted, now);
+                    let covered =
+                        coverage == PullCoverage::Full || today_pull_can_settle(attempted, now);
                     if covered && now >= attempted + self.unknown_outcome_grace {
                         let mut link = link;
                         link.state = LinkState::CreatePending;
@@ -651,7 +651,6 @@ impl SyncPolicy {
         }
         put_link(tx, &link, now)
     }
-
 }
 
 fn describe_push(changes: &FieldChanges, complete: bool) -> String {
@@ -721,4 +720,3 @@ fn reference_taken(tx: &Transaction<'_>, reference: &str) -> Result<bool, StoreE
         .map_err(StoreError::Sqlite)?;
     Ok(found.is_some())
 }
-

@@ -2,8 +2,8 @@
 //! (field: {from, to}) in the same transaction.
 
 use super::{audit, Store, StoreError, StoreResult};
-use domain::{NewTask, StaffName, Task, TaskChanges, TaskFilter, TaskId, TaskStatus, TaskTitle};
 use chrono::{DateTime, Local};
+use domain::{NewTask, StaffName, Task, TaskChanges, TaskFilter, TaskId, TaskStatus, TaskTitle};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde_json::{json, Map, Value};
 
@@ -24,9 +24,13 @@ pub(super) fn task_from_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> 
         id: r.get(o)?,
         patient_id: r.get(o + 1)?,
         title: TaskTitle::parse(&title).map_err(|e| decode(o + 2, e.to_string()))?,
-        assignee: assignee.map(|a| StaffName::parse(&a)).transpose().map_err(|e| decode(o + 3, e.to_string()))?,
+        assignee: assignee
+            .map(|a| StaffName::parse(&a))
+            .transpose()
+            .map_err(|e| decode(o + 3, e.to_string()))?,
         due: r.get(o + 4)?,
-        status: TaskStatus::parse(&status).ok_or_else(|| decode(o + 5, format!("unknown status {status}")))?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| decode(o + 5, format!("unknown status {status}")))?,
         created_at: r.get(o + 6)?,
         created_by: r.get(o + 7)?,
         updated_at: r.get(o + 8)?,
@@ -36,18 +40,32 @@ pub(super) fn task_from_row_at(r: &Row<'_>, o: usize) -> rusqlite::Result<Task> 
 }
 
 fn load(tx: &Transaction<'_>, id: TaskId) -> StoreResult<Task> {
-    tx.query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], from_row)
-        .optional()
-        .map_err(StoreError::Sqlite)?
-        .ok_or(StoreError::NotFound { what: "task", id: id.to_string() })
+    tx.query_row(
+        &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+    .map_err(StoreError::Sqlite)?
+    .ok_or(StoreError::NotFound {
+        what: "task",
+        id: id.to_string(),
+    })
 }
 
 fn ensure_patient_exists(tx: &Transaction<'_>, new: &NewTask) -> StoreResult<()> {
     let found: Option<i64> = tx
-        .query_row("SELECT id FROM patients WHERE id = ?1 AND discharged_at IS NULL", [new.patient_id], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM patients WHERE id = ?1 AND discharged_at IS NULL",
+            [new.patient_id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(StoreError::Sqlite)?;
-    found.map(|_| ()).ok_or(StoreError::NotFound { what: "patient on the ward", id: new.patient_id.to_string() })
+    found.map(|_| ()).ok_or(StoreError::NotFound {
+        what: "patient on the ward",
+        id: new.patient_id.to_string(),
+    })
 }
 
 fn fmt_due(due: &Option<DateTime<Local>>) -> Value {
@@ -55,7 +73,8 @@ fn fmt_due(due: &Option<DateTime<Local>>) -> Value {
 }
 
 fn fmt_staff(s: &Option<StaffName>) -> Value {
-    s.as_ref().map_or(Value::Null, |s| Value::String(s.as_str().to_owned()))
+    s.as_ref()
+        .map_or(Value::Null, |s| Value::String(s.as_str().to_owned()))
 }
 
 impl Store {
@@ -92,7 +111,9 @@ impl Store {
         changes: &TaskChanges,
     ) -> StoreResult<Task> {
         if changes.is_empty() {
-            return Err(StoreError::Invalid(domain::ValidationError::Other("nothing to change".into())));
+            return Err(StoreError::Invalid(domain::ValidationError::Other(
+                "nothing to change".into(),
+            )));
         }
         self.write(|tx| {
             let before = load(tx, id)?;
@@ -168,10 +189,17 @@ impl Store {
 
     pub fn task(&self, id: TaskId) -> StoreResult<Task> {
         self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"),
+                [id],
+                from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or(StoreError::NotFound { what: "task", id: id.to_string() })
+            .ok_or(StoreError::NotFound {
+                what: "task",
+                id: id.to_string(),
+            })
     }
 
     /// Tasks matching `filter`: open ones first, then by due time (undated last), then id.
@@ -187,11 +215,17 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(
-                params![filter.patient_id, filter.assignee.as_deref(), filter.status.map(TaskStatus::as_str)],
+                params![
+                    filter.patient_id,
+                    filter.assignee.as_deref(),
+                    filter.status.map(TaskStatus::as_str)
+                ],
                 from_row,
             )
             .map_err(|e| self.err(e))?;
-        let mut tasks = rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+        let mut tasks = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
         tasks.sort_by(|a, b| {
             (a.status != TaskStatus::Open)
                 .cmp(&(b.status != TaskStatus::Open))
@@ -220,22 +254,31 @@ fn check_version(task: &Task, expected: Option<i64>) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::{BedLabel, PatientId, PatientName};
     use crate::{AuditQuery, NewPatient};
+    use domain::{BedLabel, PatientId, PatientName};
 
     fn setup() -> (Store, PatientId, StaffName) {
         let mut store = Store::open_in_memory().unwrap();
         let p = store
             .add_patient(
                 "Nurse A",
-                &NewPatient { bed: BedLabel::parse("Bed 3").unwrap(), name: PatientName::parse("Test Patient").unwrap(), nhs_number: None },
+                &NewPatient {
+                    bed: BedLabel::parse("Bed 3").unwrap(),
+                    name: PatientName::parse("Test Patient").unwrap(),
+                    nhs_number: None,
+                },
             )
             .unwrap();
         (store, p.id, StaffName::parse("Nurse A").unwrap())
     }
 
     fn new_task(patient_id: PatientId, title: &str) -> NewTask {
-        NewTask { patient_id, title: TaskTitle::parse(title).unwrap(), assignee: None, due: None }
+        NewTask {
+            patient_id,
+            title: TaskTitle::parse(title).unwrap(),
+            assignee: None,
+            due: None,
+        }
     }
 
     #[test]
@@ -243,13 +286,24 @@ mod tests {
         let (mut store, pid, actor) = setup();
         let t = store.add_task(&actor, &new_task(pid, "Bloods")).unwrap();
         assert_eq!(t.status, TaskStatus::Open);
-        let changes = TaskChanges { assignee: Some(Some(StaffName::parse("Dr B").unwrap())), ..Default::default() };
-        let t = store.edit_task(&actor, t.id, Some(t.version), &changes).unwrap();
+        let changes = TaskChanges {
+            assignee: Some(Some(StaffName::parse("Dr B").unwrap())),
+            ..Default::default()
+        };
+        let t = store
+            .edit_task(&actor, t.id, Some(t.version), &changes)
+            .unwrap();
         assert_eq!(t.version, 2);
-        let t = store.set_task_status(&actor, t.id, Some(2), TaskStatus::Done).unwrap();
+        let t = store
+            .set_task_status(&actor, t.id, Some(2), TaskStatus::Done)
+            .unwrap();
         assert_eq!(t.status, TaskStatus::Done);
         let audit = store
-            .audit_entries(&AuditQuery { entity: Some("task".into()), entity_id: Some(t.id.to_string()), limit: None })
+            .audit_entries(&AuditQuery {
+                entity: Some("task".into()),
+                entity_id: Some(t.id.to_string()),
+                limit: None,
+            })
             .unwrap();
         let actions: Vec<_> = audit.iter().rev().map(|a| a.action.as_str()).collect();
         assert_eq!(actions, ["task.added", "task.reassigned", "task.completed"]);
@@ -260,9 +314,15 @@ mod tests {
     fn a_stale_edit_is_refused_and_nothing_written() {
         let (mut store, pid, actor) = setup();
         let t = store.add_task(&actor, &new_task(pid, "Bloods")).unwrap();
-        let changes = TaskChanges { title: Some(TaskTitle::parse("Bloods and ECG").unwrap()), ..Default::default() };
+        let changes = TaskChanges {
+            title: Some(TaskTitle::parse("Bloods and ECG").unwrap()),
+            ..Default::default()
+        };
         store.edit_task(&actor, t.id, Some(1), &changes).unwrap();
-        let stale = TaskChanges { title: Some(TaskTitle::parse("Overwrite").unwrap()), ..Default::default() };
+        let stale = TaskChanges {
+            title: Some(TaskTitle::parse("Overwrite").unwrap()),
+            ..Default::default()
+        };
         let err = store.edit_task(&actor, t.id, Some(1), &stale).unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)));
         assert_eq!(store.task(t.id).unwrap().title.as_str(), "Bloods and ECG");
@@ -271,9 +331,17 @@ mod tests {
     #[test]
     fn unknown_ids_are_clear_errors() {
         let (mut store, _pid, actor) = setup();
-        let err = store.add_task(&actor, &new_task(PatientId(999), "x")).unwrap_err();
-        assert!(err.to_string().contains("no patient on the ward with id 999"), "{err}");
-        let err = store.set_task_status(&actor, TaskId(42), None, TaskStatus::Done).unwrap_err();
+        let err = store
+            .add_task(&actor, &new_task(PatientId(999), "x"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no patient on the ward with id 999"),
+            "{err}"
+        );
+        let err = store
+            .set_task_status(&actor, TaskId(42), None, TaskStatus::Done)
+            .unwrap_err();
         assert_eq!(err.to_string(), "no task with id 42");
         assert_eq!(store.tasks(&TaskFilter::default()).unwrap().len(), 0);
     }
@@ -282,12 +350,21 @@ mod tests {
     fn a_full_disk_writes_nothing() {
         let (mut store, pid, actor) = setup();
         // Simulate a full disk: SQLite reports SQLITE_FULL when the page limit is reached.
-        let pages: i64 = store.connection().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
-        store.connection().pragma_update(None, "max_page_count", pages).unwrap();
+        let pages: i64 = store
+            .connection()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store
+            .connection()
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
         let before = store.audit_entries(&AuditQuery::default()).unwrap().len();
         let mut last = None;
         for i in 0..200 {
-            match store.add_task(&actor, &new_task(pid, &format!("Task {i} {}", "x".repeat(150)))) {
+            match store.add_task(
+                &actor,
+                &new_task(pid, &format!("Task {i} {}", "x".repeat(150))),
+            ) {
                 Ok(_) => continue,
                 Err(e) => {
                     last = Some(e);
@@ -310,10 +387,18 @@ mod tests {
         a.assignee = Some(StaffName::parse("Dr B").unwrap());
         store.add_task(&actor, &a).unwrap();
         let b = store.add_task(&actor, &new_task(pid, "B")).unwrap();
-        store.set_task_status(&actor, b.id, None, TaskStatus::Cancelled).unwrap();
-        let f = TaskFilter { assignee: Some("dr b".into()), ..Default::default() };
+        store
+            .set_task_status(&actor, b.id, None, TaskStatus::Cancelled)
+            .unwrap();
+        let f = TaskFilter {
+            assignee: Some("dr b".into()),
+            ..Default::default()
+        };
         assert_eq!(store.tasks(&f).unwrap().len(), 1);
-        let f = TaskFilter { status: Some(TaskStatus::Cancelled), ..Default::default() };
+        let f = TaskFilter {
+            status: Some(TaskStatus::Cancelled),
+            ..Default::default()
+        };
         assert_eq!(store.tasks(&f).unwrap()[0].title.as_str(), "B");
     }
 }

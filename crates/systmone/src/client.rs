@@ -14,8 +14,8 @@ use super::connection::{
 use super::pacing::{Pacer, PacingConfig, PacingError};
 use super::scheduler::{QueueSnapshot, Scheduler, Submitted, WeakScheduler};
 use super::secrets::ApiKey;
-use domain::{NhsNumber, Sensitive, SystmOneFailure};
 use domain::ports::{DeviceIdentity, PacingLedger};
+use domain::{NhsNumber, Sensitive, SystmOneFailure};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -477,8 +477,8 @@ mod tests {
     use super::super::codec::{Event, UpdatePatientRecordParams};
     use super::super::connection::fake_systmone::{answer, FakeSystmOne, Reply};
     use super::*;
-    use store::{SettingKey, Store};
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use store::{SettingKey, Store};
 
     const DEVICE: &str = "392752167bd7f69b";
 
@@ -826,8 +826,7 @@ mod tests {
             follow_user: true,
             ..quick_config(server.addr)
         };
-        let client =
-            SystmOneClient::start(
+        let client = SystmOneClient::start(
             config,
             ApiKey::parse("abc123").unwrap(),
             store,
@@ -926,14 +925,26 @@ mod tests {
             ClientError::NotRunning.failure(),
             SystmOneFailure::Unavailable(ClientError::NotRunning.to_string())
         );
-        assert_eq!(ClientError::ConnectionLost.failure(), SystmOneFailure::MaybeSent);
-        assert_eq!(ClientError::Protocol("garbage".into()).failure(), SystmOneFailure::MaybeSent);
         assert_eq!(
-            ClientError::OutcomeUnknown { reason: "timeout".into() }.failure(),
+            ClientError::ConnectionLost.failure(),
             SystmOneFailure::MaybeSent
         );
         assert_eq!(
-            ClientError::Timeout { after: Duration::from_secs(1) }.failure(),
+            ClientError::Protocol("garbage".into()).failure(),
+            SystmOneFailure::MaybeSent
+        );
+        assert_eq!(
+            ClientError::OutcomeUnknown {
+                reason: "timeout".into()
+            }
+            .failure(),
+            SystmOneFailure::MaybeSent
+        );
+        assert_eq!(
+            ClientError::Timeout {
+                after: Duration::from_secs(1)
+            }
+            .failure(),
             SystmOneFailure::MaybeSent
         );
         assert!(matches!(
@@ -956,7 +967,10 @@ mod tests {
             ClientError::Store("x".into()),
             ClientError::Stopped,
         ] {
-            assert!(matches!(nothing_sent.failure(), SystmOneFailure::Unavailable(_)));
+            assert!(matches!(
+                nothing_sent.failure(),
+                SystmOneFailure::Unavailable(_)
+            ));
         }
     }
 }

@@ -20,8 +20,8 @@ use super::framing::{FrameReader, FramingError, DEFAULT_MAX_FRAME};
 use super::pacing::SendClass;
 use super::scheduler::{Exchange, Lane};
 use super::secrets::ApiKey;
-use domain::ports::DeviceIdentity;
 use chrono::NaiveDate;
+use domain::ports::DeviceIdentity;
 use serde::Serialize;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,8 +33,6 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
-
-/// Who the audit trail names when this installation's DeviceID is saved.
 
 /// What the UI shows about the SystmOne link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -780,10 +778,10 @@ pub(crate) mod fake_systmone {
 mod tests {
     use super::fake_systmone::{answer, FakeSystmOne, Reply};
     use super::*;
-    use store::{SettingKey, Store};
     use crate::codec::{
         Event, Identity, Site, UpdatePatientRecordParams, UpdatePatientRecordResponse, User,
     };
+    use store::{SettingKey, Store};
 
     const DEVICE: &str = "392752167bd7f69b";
 
@@ -1007,19 +1005,11 @@ mod tests {
         let (mut conn, result) = pending.await.unwrap();
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(conn.device_id(), Some(ISSUED));
-        let saved = store
-            .open()
-            .setting(SettingKey::SystmOneDeviceId)
-            .unwrap();
+        let saved = store.open().setting(SettingKey::SystmOneDeviceId).unwrap();
         assert_eq!(saved.as_deref(), Some(ISSUED));
-        let audit = store
-            .open()
-            .audit_entries(&Default::default())
-            .unwrap();
-        assert!(audit
-            .iter()
-            .any(|a| a.actor == store::DEVICE_ID_ACTOR
-                && a.entity_id.as_deref() == Some("systmone_device_id")));
+        let audit = store.open().audit_entries(&Default::default()).unwrap();
+        assert!(audit.iter().any(|a| a.actor == store::DEVICE_ID_ACTOR
+            && a.entity_id.as_deref() == Some("systmone_device_id")));
 
         conn.exchange(
             Lane::Interactive,

@@ -157,12 +157,7 @@ impl Pacer {
         let config = self.config;
         let mut outcome = None;
         self.ledger.reserve(&mut |budgets: PacingBudgets| {
-            let view = compute_view(
-                &config,
-                now_ms,
-                budgets.last_any_ms,
-                budgets.last_record_ms,
-            );
+            let view = compute_view(&config, now_ms, budgets.last_any_ms, budgets.last_record_ms);
             if class == SendClass::ThrottledRecord && view.next_record_ms > view.next_any_ms {
                 outcome = Some(Reservation::RecordBudgetBusy {
                     until_ms: view.next_record_ms,
@@ -265,8 +260,8 @@ pub fn compute_view(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store::Store;
     use std::sync::{Arc, Barrier};
+    use store::Store;
 
     fn quick() -> PacingConfig {
         PacingConfig {

@@ -2,5 +2,5 @@
 //! worker ([`notes_fake`]) and task sync ([`tasks_fake`]), with scripted and random faults.
 
 pub mod notes_fake;
-pub mod tasks_fake;
 pub mod planner_model;
+pub mod tasks_fake;

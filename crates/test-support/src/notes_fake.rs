@@ -2,10 +2,10 @@
 //! faults (answers lost after or before the write applied, temporary and permanent errors,
 //! unavailability). For tests and demos only: the app files through the real client.
 
+use chrono::NaiveDate;
+use domain::NhsNumber;
 use domain::SystmOneFailure;
 use hub::notes::{FiledEntry, RecordWriter};
-use domain::NhsNumber;
-use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
@@ -229,9 +229,9 @@ impl RecordWriter for FakeRecord {
                 "the patient's record is open on this PC".into(),
             )),
             Some(Fault::Permanent) => Err(SystmOneFailure::Refused("patient not found".into())),
-            Some(Fault::Unavailable) => {
-                Err(SystmOneFailure::Unavailable("SystmOne is not logged in".into()))
-            }
+            Some(Fault::Unavailable) => Err(SystmOneFailure::Unavailable(
+                "SystmOne is not logged in".into(),
+            )),
         }
     }
 

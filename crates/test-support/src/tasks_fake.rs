@@ -5,12 +5,12 @@
 //! mid-operation, as a killed process would). A "SystmOne user" can create, edit,
 //! complete and remove tasks.
 
-use domain::task_link::{NewRemoteTask, RemoteTask, RemoteTaskChanges, COMPLETED_STATUS};
-use domain::SystmOneFailure;
-use hub::tasksync::RemoteTasks;
-use domain::{NhsNumber, Sensitive};
-use domain::task_link::{RemoteAssignee, TaskUid};
 use chrono::{NaiveDate, NaiveDateTime};
+use domain::task_link::{NewRemoteTask, RemoteTask, RemoteTaskChanges, COMPLETED_STATUS};
+use domain::task_link::{RemoteAssignee, TaskUid};
+use domain::SystmOneFailure;
+use domain::{NhsNumber, Sensitive};
+use hub::tasksync::RemoteTasks;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
@@ -193,9 +193,9 @@ impl FakeRemote {
             Some(Fault::Permanent) => {
                 Effect::Skip(SystmOneFailure::Refused("the request was refused".into()))
             }
-            Some(Fault::Unavailable) => {
-                Effect::Skip(SystmOneFailure::Unavailable("SystmOne is not running".into()))
-            }
+            Some(Fault::Unavailable) => Effect::Skip(SystmOneFailure::Unavailable(
+                "SystmOne is not running".into(),
+            )),
             Some(Fault::HangBeforeApplying) => Effect::Hang { apply: false },
             Some(Fault::HangAfterApplying) => Effect::Hang { apply: true },
         }
@@ -346,7 +346,11 @@ impl RemoteTasks for FakeRemote {
         result
     }
 
-    async fn create(&self, nhs: &NhsNumber, task: &NewRemoteTask) -> Result<TaskUid, SystmOneFailure> {
+    async fn create(
+        &self,
+        nhs: &NhsNumber,
+        task: &NewRemoteTask,
+    ) -> Result<TaskUid, SystmOneFailure> {
         let (result, hang) = self.create_now(nhs, task);
         if hang {
             std::future::pending::<()>().await;

@@ -30,9 +30,18 @@ pub async fn app_status(hub: State<'_, HubState>) -> Res<AppStatus> {
 }
 
 #[tauri::command]
-pub async fn set_current_user(app: AppHandle, hub: State<'_, HubState>, name: String) -> Res<String> {
+pub async fn set_current_user(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    name: String,
+) -> Res<String> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Settings], hub.set_current_user(&name).map(|s| s.to_string()))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Settings],
+        hub.set_current_user(&name).map(|s| s.to_string()),
+    )
 }
 
 #[tauri::command]
@@ -48,7 +57,11 @@ pub async fn handover(hub: State<'_, HubState>) -> Res<Vec<HandoverPatient>> {
 }
 
 #[tauri::command]
-pub async fn add_patient(app: AppHandle, hub: State<'_, HubState>, input: PatientInput) -> Res<Patient> {
+pub async fn add_patient(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    input: PatientInput,
+) -> Res<Patient> {
     let hub = hub.get()?;
     wrote(&app, hub, &[Scope::Patients], hub.add_patient(&input))
 }
@@ -60,15 +73,31 @@ pub async fn add_task(app: AppHandle, hub: State<'_, HubState>, input: TaskInput
 }
 
 #[tauri::command]
-pub async fn edit_task(app: AppHandle, hub: State<'_, HubState>, id: i64, input: TaskEditInput) -> Res<Task> {
+pub async fn edit_task(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    input: TaskEditInput,
+) -> Res<Task> {
     let hub = hub.get()?;
     wrote(&app, hub, &[Scope::Tasks], hub.edit_task(id, &input))
 }
 
 #[tauri::command]
-pub async fn set_task_status(app: AppHandle, hub: State<'_, HubState>, id: i64, status: TaskStatus, version: Option<i64>) -> Res<Task> {
+pub async fn set_task_status(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    status: TaskStatus,
+    version: Option<i64>,
+) -> Res<Task> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Tasks], hub.set_task_status(id, status, version))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Tasks],
+        hub.set_task_status(id, status, version),
+    )
 }
 
 #[tauri::command]
@@ -78,9 +107,17 @@ pub async fn systmone_status(hub: State<'_, HubState>) -> Res<SystmOneStatus> {
 }
 
 #[tauri::command]
-pub async fn audit(hub: State<'_, HubState>, entity: Option<String>, entity_id: Option<String>) -> Res<Vec<AuditEntry>> {
+pub async fn audit(
+    hub: State<'_, HubState>,
+    entity: Option<String>,
+    entity_id: Option<String>,
+) -> Res<Vec<AuditEntry>> {
     let hub = hub.get()?;
-    Ok(hub.audit(&AuditQuery { entity, entity_id, limit: Some(500) })?)
+    Ok(hub.audit(&AuditQuery {
+        entity,
+        entity_id,
+        limit: Some(500),
+    })?)
 }
 
 #[tauri::command]
@@ -90,15 +127,36 @@ pub async fn create_note(app: AppHandle, hub: State<'_, HubState>, input: DraftI
 }
 
 #[tauri::command]
-pub async fn create_correction(app: AppHandle, hub: State<'_, HubState>, original: i64, text: String) -> Res<Note> {
+pub async fn create_correction(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    original: i64,
+    text: String,
+) -> Res<Note> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Notes], hub.create_correction(NoteId(original), &text))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Notes],
+        hub.create_correction(NoteId(original), &text),
+    )
 }
 
 #[tauri::command]
-pub async fn save_note(app: AppHandle, hub: State<'_, HubState>, id: i64, text: String, version: Option<i64>) -> Res<Note> {
+pub async fn save_note(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    text: String,
+    version: Option<i64>,
+) -> Res<Note> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Notes], hub.save_note(NoteId(id), &text, version))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Notes],
+        hub.save_note(NoteId(id), &text, version),
+    )
 }
 
 #[tauri::command]
@@ -116,13 +174,28 @@ pub async fn preview_note(hub: State<'_, HubState>, id: i64) -> Res<Preview> {
 #[tauri::command]
 pub async fn confirm_pasted(app: AppHandle, hub: State<'_, HubState>, id: i64) -> Res<OutboxEntry> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Notes, Scope::Outbox], hub.confirm_pasted(NoteId(id)))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Notes, Scope::Outbox],
+        hub.confirm_pasted(NoteId(id)),
+    )
 }
 
 #[tauri::command]
-pub async fn answer_paste_question(app: AppHandle, hub: State<'_, HubState>, id: i64, pasted: bool) -> Res<OutboxEntry> {
+pub async fn answer_paste_question(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    pasted: bool,
+) -> Res<OutboxEntry> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Notes, Scope::Outbox], hub.answer_paste_question(NoteId(id), pasted))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Notes, Scope::Outbox],
+        hub.answer_paste_question(NoteId(id), pasted),
+    )
 }
 
 #[tauri::command]
@@ -132,9 +205,19 @@ pub async fn file_note_now(app: AppHandle, hub: State<'_, HubState>, id: i64) ->
 }
 
 #[tauri::command]
-pub async fn resolve_parked_note(app: AppHandle, hub: State<'_, HubState>, id: i64, found_in_record: bool) -> Res<OutboxEntry> {
+pub async fn resolve_parked_note(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    found_in_record: bool,
+) -> Res<OutboxEntry> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Notes, Scope::Outbox], hub.resolve_parked_note(NoteId(id), found_in_record))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Notes, Scope::Outbox],
+        hub.resolve_parked_note(NoteId(id), found_in_record),
+    )
 }
 
 #[tauri::command]
@@ -150,33 +233,71 @@ pub async fn outbox(hub: State<'_, HubState>, include_finished: bool) -> Res<Vec
 }
 
 #[tauri::command]
-pub async fn note_templates(hub: State<'_, HubState>, include_retired: bool) -> Res<Vec<NoteTemplate>> {
+pub async fn note_templates(
+    hub: State<'_, HubState>,
+    include_retired: bool,
+) -> Res<Vec<NoteTemplate>> {
     let hub = hub.get()?;
     Ok(hub.note_templates(include_retired)?)
 }
 
 #[tauri::command]
-pub async fn add_note_template(app: AppHandle, hub: State<'_, HubState>, name: String, body: String) -> Res<NoteTemplate> {
+pub async fn add_note_template(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    name: String,
+    body: String,
+) -> Res<NoteTemplate> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Templates], hub.add_note_template(&name, &body))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Templates],
+        hub.add_note_template(&name, &body),
+    )
 }
 
 #[tauri::command]
-pub async fn update_note_template(app: AppHandle, hub: State<'_, HubState>, id: i64, version: Option<i64>, name: Option<String>, body: Option<String>) -> Res<NoteTemplate> {
+pub async fn update_note_template(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    version: Option<i64>,
+    name: Option<String>,
+    body: Option<String>,
+) -> Res<NoteTemplate> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Templates], hub.update_note_template(id, version, name.as_deref(), body.as_deref()))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Templates],
+        hub.update_note_template(id, version, name.as_deref(), body.as_deref()),
+    )
 }
 
 #[tauri::command]
-pub async fn retire_note_template(app: AppHandle, hub: State<'_, HubState>, id: i64) -> Res<NoteTemplate> {
+pub async fn retire_note_template(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+) -> Res<NoteTemplate> {
     let hub = hub.get()?;
     wrote(&app, hub, &[Scope::Templates], hub.retire_note_template(id))
 }
 
 #[tauri::command]
-pub async fn restore_note_template(app: AppHandle, hub: State<'_, HubState>, id: i64) -> Res<NoteTemplate> {
+pub async fn restore_note_template(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+) -> Res<NoteTemplate> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Templates], hub.restore_note_template(id))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Templates],
+        hub.restore_note_template(id),
+    )
 }
 
 #[tauri::command]
@@ -186,21 +307,50 @@ pub async fn ward_settings(hub: State<'_, HubState>) -> Res<Vec<WardSettingView>
 }
 
 #[tauri::command]
-pub async fn set_ward_setting(app: AppHandle, hub: State<'_, HubState>, setting: WardSetting, value: Option<String>) -> Res<()> {
+pub async fn set_ward_setting(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    setting: WardSetting,
+    value: Option<String>,
+) -> Res<()> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Settings], hub.set_ward_setting(setting, value.as_deref()))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Settings],
+        hub.set_ward_setting(setting, value.as_deref()),
+    )
 }
 
 #[tauri::command]
-pub async fn request_task_push(app: AppHandle, hub: State<'_, HubState>, task_id: i64, task_type: Option<String>) -> Res<TaskLink> {
+pub async fn request_task_push(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    task_id: i64,
+    task_type: Option<String>,
+) -> Res<TaskLink> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Tasks, Scope::TaskSync], hub.request_task_push(task_id, task_type.as_deref()))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Tasks, Scope::TaskSync],
+        hub.request_task_push(task_id, task_type.as_deref()),
+    )
 }
 
 #[tauri::command]
-pub async fn dismiss_task_sync_notice(app: AppHandle, hub: State<'_, HubState>, task_id: i64) -> Res<()> {
+pub async fn dismiss_task_sync_notice(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    task_id: i64,
+) -> Res<()> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Tasks, Scope::TaskSync], hub.dismiss_task_sync_notice(task_id))
+    wrote(
+        &app,
+        hub,
+        &[Scope::Tasks, Scope::TaskSync],
+        hub.dismiss_task_sync_notice(task_id),
+    )
 }
 
 #[tauri::command]
@@ -216,21 +366,44 @@ pub async fn search_patients(hub: State<'_, HubState>, input: SearchInput) -> Re
 }
 
 #[tauri::command]
-pub async fn review_link(hub: State<'_, HubState>, patient_id: i64, nhs_number: String) -> Res<MatchReview> {
+pub async fn review_link(
+    hub: State<'_, HubState>,
+    patient_id: i64,
+    nhs_number: String,
+) -> Res<MatchReview> {
     let hub = hub.get()?;
     Ok(hub.review_link(PatientId(patient_id), &nhs_number).await?)
 }
 
 #[tauri::command]
-pub async fn confirm_link(app: AppHandle, hub: State<'_, HubState>, patient_id: i64, nhs_number: String) -> Res<Patient> {
+pub async fn confirm_link(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    patient_id: i64,
+    nhs_number: String,
+) -> Res<Patient> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Patients, Scope::TaskSync], hub.confirm_link(PatientId(patient_id), &nhs_number).await)
+    wrote(
+        &app,
+        hub,
+        &[Scope::Patients, Scope::TaskSync],
+        hub.confirm_link(PatientId(patient_id), &nhs_number).await,
+    )
 }
 
 #[tauri::command]
-pub async fn refresh_demographics(app: AppHandle, hub: State<'_, HubState>, patient_id: i64) -> Res<MatchReview> {
+pub async fn refresh_demographics(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    patient_id: i64,
+) -> Res<MatchReview> {
     let hub = hub.get()?;
-    wrote(&app, hub, &[Scope::Patients], hub.refresh_demographics(PatientId(patient_id)).await)
+    wrote(
+        &app,
+        hub,
+        &[Scope::Patients],
+        hub.refresh_demographics(PatientId(patient_id)).await,
+    )
 }
 
 #[tauri::command]
@@ -249,35 +422,67 @@ pub async fn approve_note(
     route: Option<FilingRoute>,
 ) -> Res<ApprovalResult> {
     let hub = hub.get()?;
-    let result = wrote(&app, hub, &[Scope::Notes, Scope::Outbox], hub.approve_note(NoteId(id), sha256.as_deref(), route))?;
+    let result = wrote(
+        &app,
+        hub,
+        &[Scope::Notes, Scope::Outbox],
+        hub.approve_note(NoteId(id), sha256.as_deref(), route),
+    )?;
     copy_for_paste(&app, result)
 }
 
 #[tauri::command]
-pub async fn cosign_note(app: AppHandle, hub: State<'_, HubState>, id: i64, route: Option<FilingRoute>) -> Res<ApprovalResult> {
+pub async fn cosign_note(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+    route: Option<FilingRoute>,
+) -> Res<ApprovalResult> {
     let hub = hub.get()?;
-    let result = wrote(&app, hub, &[Scope::Notes, Scope::Outbox], hub.cosign_note(NoteId(id), route))?;
+    let result = wrote(
+        &app,
+        hub,
+        &[Scope::Notes, Scope::Outbox],
+        hub.cosign_note(NoteId(id), route),
+    )?;
     copy_for_paste(&app, result)
 }
 
 #[tauri::command]
-pub async fn copy_note_to_clipboard(app: AppHandle, hub: State<'_, HubState>, id: i64) -> Res<String> {
+pub async fn copy_note_to_clipboard(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+) -> Res<String> {
     write_clipboard(&app, hub.get()?.note_clipboard_text(NoteId(id))?)
 }
 
 #[tauri::command]
-pub async fn switch_note_to_clipboard(app: AppHandle, hub: State<'_, HubState>, id: i64) -> Res<String> {
+pub async fn switch_note_to_clipboard(
+    app: AppHandle,
+    hub: State<'_, HubState>,
+    id: i64,
+) -> Res<String> {
     let hub = hub.get()?;
-    let text = wrote(&app, hub, &[Scope::Notes, Scope::Outbox], hub.switch_note_to_clipboard(NoteId(id)))?;
+    let text = wrote(
+        &app,
+        hub,
+        &[Scope::Notes, Scope::Outbox],
+        hub.switch_note_to_clipboard(NoteId(id)),
+    )?;
     write_clipboard(&app, text)
 }
 
 fn write_clipboard(app: &AppHandle, text: String) -> Res<String> {
-    app.clipboard().write_text(text.clone()).map_err(|e| UiError {
-        code: "clipboard_unavailable",
-        message: format!("the text could not be put on the clipboard ({e}); nothing was marked as filed"),
-        field: None,
-    })?;
+    app.clipboard()
+        .write_text(text.clone())
+        .map_err(|e| UiError {
+            code: "clipboard_unavailable",
+            message: format!(
+                "the text could not be put on the clipboard ({e}); nothing was marked as filed"
+            ),
+            field: None,
+        })?;
     Ok(text)
 }
 

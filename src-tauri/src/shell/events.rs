@@ -46,7 +46,9 @@ pub struct ChangeWatch {
 /// watcher does not announce it a second time).
 pub fn changed(app: &AppHandle, hub: &Hub, scopes: &[Scope]) {
     if let Ok(marker) = hub.change_marker() {
-        app.state::<ChangeWatch>().seen.fetch_max(marker, Ordering::SeqCst);
+        app.state::<ChangeWatch>()
+            .seen
+            .fetch_max(marker, Ordering::SeqCst);
     }
     if let Err(e) = app.emit(CHANGED, Changed { scopes }) {
         tracing::warn!(error = %e, "could not tell the window about a change");
@@ -74,9 +76,17 @@ pub async fn watch(app: AppHandle) {
             } => {}
         }
         if let Ok(marker) = hub.change_marker() {
-            let told = app.state::<ChangeWatch>().seen.fetch_max(marker, Ordering::SeqCst);
+            let told = app
+                .state::<ChangeWatch>()
+                .seen
+                .fetch_max(marker, Ordering::SeqCst);
             if marker > told {
-                if let Err(e) = app.emit(CHANGED, Changed { scopes: &[Scope::All] }) {
+                if let Err(e) = app.emit(
+                    CHANGED,
+                    Changed {
+                        scopes: &[Scope::All],
+                    },
+                ) {
                     tracing::warn!(error = %e, "could not tell the window about a change");
                 }
             }

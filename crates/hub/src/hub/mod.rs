@@ -2,28 +2,28 @@
 //! validating it, and calling the store (and, later, SystmOne). The tauri shell is one
 //! call into this per command, so the same behaviour is testable with no window.
 
-use domain::{
-    parse_due, BedLabel, NhsNumber, NhsNumberError, PatientId, PatientName, StaffName, Task, TaskChanges, TaskFilter,
-    TaskId, TaskStatus, TaskTitle, ValidationError,
-};
-use store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Store, StoreError};
 use chrono::{DateTime, Local};
+use domain::{
+    parse_due, BedLabel, NhsNumber, NhsNumberError, PatientId, PatientName, StaffName, Task,
+    TaskChanges, TaskFilter, TaskId, TaskStatus, TaskTitle, ValidationError,
+};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Store, StoreError};
 
 mod filing;
 mod notes;
 mod systmone_link;
 mod task_sync;
 mod ward_settings;
-pub use ward_settings::{SettingKind, WardSetting, WardSettingView};
-pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
 pub use filing::SystmOneRecordWriter;
 pub use notes::DraftInput;
 pub use systmone_link::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
+pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
+pub use ward_settings::{SettingKind, WardSetting, WardSettingView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -131,7 +131,10 @@ impl<T, E: Into<HubError>> InField<T> for Result<T, E> {
         self.map_err(|e| {
             let e = e.into();
             if e.is_input_error() {
-                HubError::Field { field, source: Box::new(e) }
+                HubError::Field {
+                    field,
+                    source: Box::new(e),
+                }
             } else {
                 e
             }
@@ -254,7 +257,9 @@ impl Hub {
     /// The store lock. A panic while holding it cannot leave a half-written row (every
     /// write is a transaction), so a poisoned lock is safe to reuse.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Marks this hub as running against the bundled simulator (fictitious patients).
@@ -263,14 +268,24 @@ impl Hub {
         self
     }
 
-    fn pending_reviews(&self) -> MutexGuard<'_, HashMap<(PatientId, String), systmone::codec::Demographics>> {
-        self.pending_reviews.lock().unwrap_or_else(|p| p.into_inner())
+    fn pending_reviews(
+        &self,
+    ) -> MutexGuard<'_, HashMap<(PatientId, String), systmone::codec::Demographics>> {
+        self.pending_reviews
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// How long to wait after a lost answer before reading the record back, and the first
     /// retry delay after a temporary error (IT tuning; tests).
-    pub fn set_filing_policy(&mut self, reconcile_grace: Option<std::time::Duration>, retry_base: Option<std::time::Duration>) {
-        let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90));
+    pub fn set_filing_policy(
+        &mut self,
+        reconcile_grace: Option<std::time::Duration>,
+        retry_base: Option<std::time::Duration>,
+    ) {
+        let to_chrono = |d: std::time::Duration| {
+            chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90))
+        };
         if let Some(g) = reconcile_grace {
             self.filing_policy.reconcile_grace = to_chrono(g);
         }
@@ -307,16 +322,28 @@ impl Hub {
     }
 
     pub fn current_user(&self) -> HubResult<StaffName> {
-        if let Some(staff) = self.acting_as.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(staff) = self
+            .acting_as
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
             return Ok(staff);
         }
-        let name = self.store().setting(SettingKey::CurrentUser)?.ok_or(HubError::NoCurrentUser)?;
+        let name = self
+            .store()
+            .setting(SettingKey::CurrentUser)?
+            .ok_or(HubError::NoCurrentUser)?;
         Ok(StaffName::parse(&name)?)
     }
 
     pub fn set_current_user(&self, name: &str) -> HubResult<StaffName> {
         let staff = StaffName::parse(name).in_field("name")?;
-        self.store().set_setting(staff.as_str(), SettingKey::CurrentUser, Some(staff.as_str()))?;
+        self.store().set_setting(
+            staff.as_str(),
+            SettingKey::CurrentUser,
+            Some(staff.as_str()),
+        )?;
         Ok(staff)
     }
 
@@ -325,7 +352,10 @@ impl Hub {
         let new = NewPatient {
             bed: BedLabel::parse(&input.bed).in_field("bed")?,
             name: PatientName::parse(&input.name).in_field("name")?,
-            nhs_number: non_empty(input.nhs_number.as_deref()).map(NhsNumber::parse).transpose().in_field("nhs_number")?,
+            nhs_number: non_empty(input.nhs_number.as_deref())
+                .map(NhsNumber::parse)
+                .transpose()
+                .in_field("nhs_number")?,
         };
         Ok(self.store().add_patient(actor.as_str(), &new)?)
     }
@@ -339,12 +369,21 @@ impl Hub {
         let new = domain::NewTask {
             patient_id: PatientId(input.patient_id),
             title: TaskTitle::parse(&input.title).in_field("title")?,
-            assignee: non_empty(input.assignee.as_deref()).map(StaffName::parse).transpose().in_field("assignee")?,
-            due: non_empty(input.due.as_deref()).map(parse_due).transpose().in_field("due")?,
+            assignee: non_empty(input.assignee.as_deref())
+                .map(StaffName::parse)
+                .transpose()
+                .in_field("assignee")?,
+            due: non_empty(input.due.as_deref())
+                .map(parse_due)
+                .transpose()
+                .in_field("due")?,
         };
         self.store().add_task(&actor, &new).map_err(|e| match e {
             // The only thing a new task refers to.
-            e @ StoreError::NotFound { .. } => HubError::Field { field: "patient_id", source: Box::new(e.into()) },
+            e @ StoreError::NotFound { .. } => HubError::Field {
+                field: "patient_id",
+                source: Box::new(e.into()),
+            },
             other => other.into(),
         })
     }
@@ -352,7 +391,12 @@ impl Hub {
     pub fn edit_task(&self, id: i64, input: &TaskEditInput) -> HubResult<Task> {
         let actor = self.current_user()?;
         let changes = TaskChanges {
-            title: input.title.as_deref().map(TaskTitle::parse).transpose().in_field("title")?,
+            title: input
+                .title
+                .as_deref()
+                .map(TaskTitle::parse)
+                .transpose()
+                .in_field("title")?,
             assignee: input
                 .assignee
                 .as_deref()
@@ -367,21 +411,34 @@ impl Hub {
                 .in_field("due")?,
         };
         if changes.is_empty() {
-            return Err(HubError::BadRequest("nothing to change: give a new title, assignee or due time".into()));
+            return Err(HubError::BadRequest(
+                "nothing to change: give a new title, assignee or due time".into(),
+            ));
         }
-        Ok(self.store().edit_task(&actor, TaskId(id), input.version, &changes)?)
+        Ok(self
+            .store()
+            .edit_task(&actor, TaskId(id), input.version, &changes)?)
     }
 
-    pub fn set_task_status(&self, id: i64, status: TaskStatus, version: Option<i64>) -> HubResult<Task> {
+    pub fn set_task_status(
+        &self,
+        id: i64,
+        status: TaskStatus,
+        version: Option<i64>,
+    ) -> HubResult<Task> {
         let actor = self.current_user()?;
-        Ok(self.store().set_task_status(&actor, TaskId(id), version, status)?)
+        Ok(self
+            .store()
+            .set_task_status(&actor, TaskId(id), version, status)?)
     }
 
     pub fn board(&self, filter: &BoardFilter) -> HubResult<Board> {
         let status = match filter.status.as_deref().map(str::trim) {
             None | Some("") | Some("all") => None,
             Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
-                HubError::BadRequest(format!("'{s}' is not a task status (use open, done, cancelled or all)"))
+                HubError::BadRequest(format!(
+                    "'{s}' is not a task status (use open, done, cancelled or all)"
+                ))
             })?),
         };
         let query = TaskFilter {
@@ -391,28 +448,49 @@ impl Hub {
         };
         let store = self.store();
         let now = Local::now();
-        let mut links: HashMap<_, _> = store.task_links()?.into_iter().map(|l| (l.task_id, l)).collect();
+        let mut links: HashMap<_, _> = store
+            .task_links()?
+            .into_iter()
+            .map(|l| (l.task_id, l))
+            .collect();
         let tasks = store
             .tasks(&query)?
             .into_iter()
             .map(|task| {
                 let link = links.remove(&task.id);
-                BoardTask { sync: link, ..board_task(task, now) }
+                BoardTask {
+                    sync: link,
+                    ..board_task(task, now)
+                }
             })
             .collect();
-        Ok(Board { now, patients: store.patients()?, tasks, read_only: store.is_read_only(), task_sync: store.task_sync_patients()? })
+        Ok(Board {
+            now,
+            patients: store.patients()?,
+            tasks,
+            read_only: store.is_read_only(),
+            task_sync: store.task_sync_patients()?,
+        })
     }
 
     /// What is open, patient by patient, for the shift handover.
     pub fn handover(&self) -> HubResult<Vec<HandoverPatient>> {
         let store = self.store();
         let now = Local::now();
-        let open = store.tasks(&TaskFilter { status: Some(TaskStatus::Open), ..Default::default() })?;
+        let open = store.tasks(&TaskFilter {
+            status: Some(TaskStatus::Open),
+            ..Default::default()
+        })?;
         Ok(store
             .patients()?
             .into_iter()
             .map(|patient| HandoverPatient {
-                open_tasks: open.iter().filter(|t| t.patient_id == patient.id).cloned().map(|t| board_task(t, now)).collect(),
+                open_tasks: open
+                    .iter()
+                    .filter(|t| t.patient_id == patient.id)
+                    .cloned()
+                    .map(|t| board_task(t, now))
+                    .collect(),
                 patient,
             })
             .collect())
@@ -430,7 +508,12 @@ impl Hub {
 }
 
 fn board_task(task: Task, now: DateTime<Local>) -> BoardTask {
-    BoardTask { overdue: task.is_overdue(now), due_today: task.is_due_today(now), task, sync: None }
+    BoardTask {
+        overdue: task.is_overdue(now),
+        due_today: task.is_due_today(now),
+        task,
+        sync: None,
+    }
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
@@ -442,7 +525,10 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::from("/nonexistent"));
+        let hub = Hub::from_store(
+            Store::open_in_memory().unwrap(),
+            PathBuf::from("/nonexistent"),
+        );
         hub.set_current_user("Nurse Able").unwrap();
         hub
     }
@@ -450,19 +536,43 @@ mod tests {
     #[test]
     fn changes_need_a_current_user() {
         let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::new());
-        let err = hub.add_patient(&PatientInput { bed: "1".into(), name: "A B".into(), nhs_number: None }).unwrap_err();
+        let err = hub
+            .add_patient(&PatientInput {
+                bed: "1".into(),
+                name: "A B".into(),
+                nhs_number: None,
+            })
+            .unwrap_err();
         assert_eq!(err.code(), "no_current_user");
     }
 
     #[test]
     fn board_flags_overdue_tasks_and_handover_lists_open_ones() {
         let hub = hub();
-        let p = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Pat One".into(), nhs_number: None }).unwrap();
-        let past = hub
-            .add_task(&TaskInput { patient_id: p.id.0, title: "Late".into(), due: Some("2020-01-01 09:00".into()), assignee: None })
+        let p = hub
+            .add_patient(&PatientInput {
+                bed: "Bed 1".into(),
+                name: "Pat One".into(),
+                nhs_number: None,
+            })
             .unwrap();
-        let done = hub.add_task(&TaskInput { patient_id: p.id.0, title: "Done".into(), ..Default::default() }).unwrap();
-        hub.set_task_status(done.id.0, TaskStatus::Done, None).unwrap();
+        let past = hub
+            .add_task(&TaskInput {
+                patient_id: p.id.0,
+                title: "Late".into(),
+                due: Some("2020-01-01 09:00".into()),
+                assignee: None,
+            })
+            .unwrap();
+        let done = hub
+            .add_task(&TaskInput {
+                patient_id: p.id.0,
+                title: "Done".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        hub.set_task_status(done.id.0, TaskStatus::Done, None)
+            .unwrap();
         let board = hub.board(&BoardFilter::default()).unwrap();
         let late = board.tasks.iter().find(|t| t.task.id == past.id).unwrap();
         assert!(late.overdue);
@@ -474,20 +584,49 @@ mod tests {
     #[test]
     fn bad_input_is_refused_with_a_clear_code_and_nothing_written() {
         let hub = hub();
-        let p = hub.add_patient(&PatientInput { bed: "Bed 1".into(), name: "Pat One".into(), nhs_number: None }).unwrap();
+        let p = hub
+            .add_patient(&PatientInput {
+                bed: "Bed 1".into(),
+                name: "Pat One".into(),
+                nhs_number: None,
+            })
+            .unwrap();
         let cases = [
-            TaskInput { patient_id: p.id.0, title: "   ".into(), ..Default::default() },
-            TaskInput { patient_id: p.id.0, title: "x".repeat(300), ..Default::default() },
-            TaskInput { patient_id: p.id.0, title: "ok".into(), due: Some("2026-02-31".into()), ..Default::default() },
+            TaskInput {
+                patient_id: p.id.0,
+                title: "   ".into(),
+                ..Default::default()
+            },
+            TaskInput {
+                patient_id: p.id.0,
+                title: "x".repeat(300),
+                ..Default::default()
+            },
+            TaskInput {
+                patient_id: p.id.0,
+                title: "ok".into(),
+                due: Some("2026-02-31".into()),
+                ..Default::default()
+            },
         ];
         for input in &cases {
             assert_eq!(hub.add_task(input).unwrap_err().code(), "invalid_input");
         }
-        let err = hub.add_task(&TaskInput { patient_id: 77, title: "ok".into(), ..Default::default() }).unwrap_err();
+        let err = hub
+            .add_task(&TaskInput {
+                patient_id: 77,
+                title: "ok".into(),
+                ..Default::default()
+            })
+            .unwrap_err();
         assert_eq!(err.code(), "not_found");
         assert!(hub.board(&BoardFilter::default()).unwrap().tasks.is_empty());
         let err = hub
-            .add_patient(&PatientInput { bed: "2".into(), name: "X Y".into(), nhs_number: Some("123 456 7890".into()) })
+            .add_patient(&PatientInput {
+                bed: "2".into(),
+                name: "X Y".into(),
+                nhs_number: Some("123 456 7890".into()),
+            })
             .unwrap_err();
         assert_eq!(err.code(), "invalid_nhs_number");
     }

@@ -3,12 +3,15 @@
 
 use super::filing::SystmOneRecordWriter;
 use super::{Hub, HubError, HubResult, InField};
+use crate::notes::{
+    self, ApprovalResult, DraftSource, DrainReport, OutboxView, ParkedResolution, Preview,
+    WorkerConfig,
+};
 use domain::{FilingRoute, Note, NoteBody, NoteId, NoteStatus, NoteTemplate, PatientId, Role};
-use crate::notes::{self, ApprovalResult, DraftSource, DrainReport, OutboxView, ParkedResolution, Preview, WorkerConfig};
-use store::{NoteFilter, OutboxEntry};
-use systmone::connection::ConnectionState;
 use serde::Deserialize;
 use std::time::Duration;
+use store::{NoteFilter, OutboxEntry};
+use systmone::connection::ConnectionState;
 
 impl From<notes::NotesError> for HubError {
     fn from(e: notes::NotesError) -> Self {
@@ -29,7 +32,10 @@ impl Hub {
     /// The approving clinician's role: SystmOne's logged-in user when connected, else Settings.
     pub fn current_role(&self) -> HubResult<Role> {
         if let Some(client) = self.systmone_client() {
-            if let ConnectionState::Connected { user: Some(user), .. } = &*client.state().borrow() {
+            if let ConnectionState::Connected {
+                user: Some(user), ..
+            } = &*client.state().borrow()
+            {
                 if let Some(role) = &user.role {
                     return Ok(Role::parse(role));
                 }
@@ -47,7 +53,11 @@ impl Hub {
         let usable = self
             .systmone_client()
             .is_some_and(|c| matches!(&*c.state().borrow(), ConnectionState::Connected { .. }));
-        Ok(if usable { FilingRoute::Api } else { FilingRoute::Clipboard })
+        Ok(if usable {
+            FilingRoute::Api
+        } else {
+            FilingRoute::Clipboard
+        })
     }
 
     pub fn create_note(&self, input: &DraftInput) -> HubResult<Note> {
@@ -56,9 +66,19 @@ impl Hub {
             (Some(text), None, None) => DraftSource::Text(text),
             (None, Some(id), None) => DraftSource::Template(id),
             (None, None, Some(name)) => DraftSource::TemplateNamed(name),
-            _ => return Err(HubError::BadRequest("start a note from text or from one template".into())),
+            _ => {
+                return Err(HubError::BadRequest(
+                    "start a note from text or from one template".into(),
+                ))
+            }
         };
-        notes::create_draft(&mut self.store(), &actor, PatientId(input.patient_id), source).in_field("text")
+        notes::create_draft(
+            &mut self.store(),
+            &actor,
+            PatientId(input.patient_id),
+            source,
+        )
+        .in_field("text")
     }
 
     pub fn create_correction(&self, original: NoteId, text: &str) -> HubResult<Note> {
@@ -83,14 +103,26 @@ impl Hub {
 
     /// Approves exactly the previewed text (`sha256` from the preview). `route` None = the
     /// default for the current SystmOne state.
-    pub fn approve_note(&self, id: NoteId, sha256: Option<&str>, route: Option<FilingRoute>) -> HubResult<ApprovalResult> {
+    pub fn approve_note(
+        &self,
+        id: NoteId,
+        sha256: Option<&str>,
+        route: Option<FilingRoute>,
+    ) -> HubResult<ApprovalResult> {
         let actor = self.current_user()?;
         let role = self.current_role()?;
         let route = match route {
             Some(r) => r,
             None => self.default_filing_route()?,
         };
-        Ok(notes::approve(&mut self.store(), &actor, role, id, sha256, route)?)
+        Ok(notes::approve(
+            &mut self.store(),
+            &actor,
+            role,
+            id,
+            sha256,
+            route,
+        )?)
     }
 
     pub fn cosign_note(&self, id: NoteId, route: Option<FilingRoute>) -> HubResult<ApprovalResult> {
@@ -112,7 +144,12 @@ impl Hub {
     /// they pasted it (never guessed).
     pub fn answer_paste_question(&self, id: NoteId, pasted: bool) -> HubResult<OutboxEntry> {
         let actor = self.current_user()?;
-        Ok(notes::answer_paste_question(&mut self.store(), &actor, id, pasted)?)
+        Ok(notes::answer_paste_question(
+            &mut self.store(),
+            &actor,
+            id,
+            pasted,
+        )?)
     }
 
     pub fn switch_note_to_clipboard(&self, id: NoteId) -> HubResult<String> {
@@ -133,12 +170,31 @@ impl Hub {
 
     pub fn resolve_parked_note(&self, id: NoteId, found_in_record: bool) -> HubResult<OutboxEntry> {
         let actor = self.current_user()?;
-        let resolution = if found_in_record { ParkedResolution::FoundInRecord } else { ParkedResolution::NotInRecord };
-        Ok(notes::resolve_parked(&mut self.store(), &actor, id, resolution)?)
+        let resolution = if found_in_record {
+            ParkedResolution::FoundInRecord
+        } else {
+            ParkedResolution::NotInRecord
+        };
+        Ok(notes::resolve_parked(
+            &mut self.store(),
+            &actor,
+            id,
+            resolution,
+        )?)
     }
 
-    pub fn list_notes(&self, patient_id: Option<i64>, status: Option<NoteStatus>) -> HubResult<Vec<Note>> {
-        Ok(notes::list_notes(&self.store(), &NoteFilter { patient_id: patient_id.map(PatientId), status })?)
+    pub fn list_notes(
+        &self,
+        patient_id: Option<i64>,
+        status: Option<NoteStatus>,
+    ) -> HubResult<Vec<Note>> {
+        Ok(notes::list_notes(
+            &self.store(),
+            &NoteFilter {
+                patient_id: patient_id.map(PatientId),
+                status,
+            },
+        )?)
     }
 
     pub fn outbox(&self, include_finished: bool) -> HubResult<Vec<OutboxView>> {
@@ -157,11 +213,26 @@ impl Hub {
         Ok(notes::add_template(&mut self.store(), &actor, name, body)?)
     }
 
-    pub fn update_note_template(&self, id: i64, version: Option<i64>, name: Option<&str>, body: Option<&str>) -> HubResult<NoteTemplate> {
+    pub fn update_note_template(
+        &self,
+        id: i64,
+        version: Option<i64>,
+        name: Option<&str>,
+        body: Option<&str>,
+    ) -> HubResult<NoteTemplate> {
         let actor = self.current_user()?;
-        name.map(store::clean_template_name).transpose().in_field("name")?;
+        name.map(store::clean_template_name)
+            .transpose()
+            .in_field("name")?;
         body.map(NoteBody::parse).transpose().in_field("body")?;
-        Ok(notes::update_template(&mut self.store(), &actor, id, version, name, body)?)
+        Ok(notes::update_template(
+            &mut self.store(),
+            &actor,
+            id,
+            version,
+            name,
+            body,
+        )?)
     }
 
     pub fn retire_note_template(&self, id: i64) -> HubResult<NoteTemplate> {
@@ -176,14 +247,22 @@ impl Hub {
 
     fn writer(&self) -> HubResult<SystmOneRecordWriter> {
         let client = self.systmone_client().ok_or_else(|| {
-            HubError::SystmOneUnavailable(self.systmone_problem.clone().unwrap_or_else(|| "SystmOne is not set up".into()))
+            HubError::SystmOneUnavailable(
+                self.systmone_problem
+                    .clone()
+                    .unwrap_or_else(|| "SystmOne is not set up".into()),
+            )
         })?;
         Ok(SystmOneRecordWriter::new(client.clone()))
     }
 
     /// Files queued notes through SystmOne until none is due (or SystmOne is unavailable, or
     /// `max_wait` passes). Used by the window's background worker and `hubctl sync`.
-    pub async fn drain_outbox(&self, worker_name: &str, max_wait: Duration) -> HubResult<DrainReport> {
+    pub async fn drain_outbox(
+        &self,
+        worker_name: &str,
+        max_wait: Duration,
+    ) -> HubResult<DrainReport> {
         self.verified_client().await?;
         let writer = self.writer()?;
         let mut config = WorkerConfig::new(worker_name);
@@ -198,12 +277,16 @@ impl Hub {
     /// SystmOne has become usable: notes copied to the clipboard while it was away now wait
     /// for the clinician's answer ("was it pasted?") instead of being filed on a guess.
     pub fn systmone_came_back(&self, worker_name: &str) -> HubResult<usize> {
-        let actor = self.current_user().map(|u| u.to_string()).unwrap_or_else(|_| worker_name.to_owned());
+        let actor = self
+            .current_user()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| worker_name.to_owned());
         Ok(notes::api_available_again(&mut self.store(), &actor)?.len())
     }
 
     fn systmone_connected(&self) -> bool {
-        self.systmone_client().is_some_and(|c| matches!(&*c.state().borrow(), ConnectionState::Connected { .. }))
+        self.systmone_client()
+            .is_some_and(|c| matches!(&*c.state().borrow(), ConnectionState::Connected { .. }))
     }
 
     /// The window's background filing: drains the outbox whenever SystmOne is usable, for
@@ -214,13 +297,23 @@ impl Hub {
             let connected = self.systmone_connected();
             if connected && !was_connected {
                 if let Err(e) = self.systmone_came_back(worker_name) {
-                    tracing::warn!(code = e.code(), "could not mark clipboard notes for a paste question");
+                    tracing::warn!(
+                        code = e.code(),
+                        "could not mark clipboard notes for a paste question"
+                    );
                 }
             }
             was_connected = connected;
-            match self.drain_outbox(worker_name, Duration::from_secs(10)).await {
+            match self
+                .drain_outbox(worker_name, Duration::from_secs(10))
+                .await
+            {
                 Ok(report) if !report.filed.is_empty() || !report.parked.is_empty() => {
-                    tracing::info!(filed = report.filed.len(), parked = report.parked.len(), "outbox drained");
+                    tracing::info!(
+                        filed = report.filed.len(),
+                        parked = report.parked.len(),
+                        "outbox drained"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::debug!(code = e.code(), "outbox not drained this round"),

@@ -5,16 +5,16 @@
 //! talks to a real SystmOne (the peer's site name tells them apart).
 
 use super::{Hub, HubError, HubResult};
-use domain::{NhsNumber, PatientId};
 use crate::lookup::{self, LookupQuery, LookupResult, MatchReview, SearchInput};
+use domain::{NhsNumber, PatientId};
+use serde::Serialize;
+use std::net::SocketAddr;
 use store::Patient;
 use systmone::client::{ClientConfig, ClientError, Lane, SystmOneClient};
 use systmone::codec::{Demographics, FilterFlag, RecordFilter};
 use systmone::connection::ConnectionState;
 use systmone::scheduler::QueueSnapshot;
 use systmone::secrets::{self, ApiKey, SecretSource};
-use serde::Serialize;
-use std::net::SocketAddr;
 
 /// The simulator names its site with this; real SystmOne sites never do.
 const SIMULATOR_MARKER: &str = "Inpatient Hub simulator";
@@ -86,17 +86,25 @@ impl Hub {
 
     /// As [`Hub::start_systmone`], with SystmOne's read timeout set (IT tuning; tests). The
     /// outbox's per-call bound follows it, so a live worker never loses its claim mid-call.
-    pub fn start_systmone_with(&mut self, addr: SocketAddr, read_timeout: Option<std::time::Duration>) -> HubResult<()> {
+    pub fn start_systmone_with(
+        &mut self,
+        addr: SocketAddr,
+        read_timeout: Option<std::time::Duration>,
+    ) -> HubResult<()> {
         self.systmone_addr = Some(addr);
         let (key, key_source) = match secrets::load_api_key() {
             Ok((key, SecretSource::Keychain)) => (key, KeySource::Keychain),
             Ok((key, SecretSource::Environment)) => (key, KeySource::Environment),
             Err(_) if self.demo_mode => (
-                ApiKey::parse(systmone_wire::SIMULATOR_API_KEY).map_err(|e| HubError::BadRequest(e.to_string()))?,
+                ApiKey::parse(systmone_wire::SIMULATOR_API_KEY)
+                    .map_err(|e| HubError::BadRequest(e.to_string()))?,
                 KeySource::DemoDefault,
             ),
             Err(e) => {
-                tracing::warn!(code = e.code(), "SystmOne APIKey unavailable; running offline");
+                tracing::warn!(
+                    code = e.code(),
+                    "SystmOne APIKey unavailable; running offline"
+                );
                 self.systmone_problem = Some(e.to_string());
                 return Ok(());
             }
@@ -112,7 +120,8 @@ impl Hub {
             config.timeouts.read = read;
             self.filing_call_timeout = read + std::time::Duration::from_secs(5);
         }
-        let client = SystmOneClient::start(config, key, device_store, pacing_ledger).map_err(HubError::SystmOne)?;
+        let client = SystmOneClient::start(config, key, device_store, pacing_ledger)
+            .map_err(HubError::SystmOne)?;
         self.systmone = Some(SystmOneLink { client, key_source });
         self.systmone_problem = None;
         Ok(())
@@ -125,7 +134,9 @@ impl Hub {
     pub fn systmone_status(&self) -> SystmOneStatus {
         let link = self.systmone.as_ref();
         SystmOneStatus {
-            state: link.map_or(ConnectionState::NotRunning, |l| l.client.state().borrow().clone()),
+            state: link.map_or(ConnectionState::NotRunning, |l| {
+                l.client.state().borrow().clone()
+            }),
             queue: link.map(|l| l.client.queue()),
             key_source: link.map(|l| l.key_source),
             problem: self.systmone_problem.clone(),
@@ -138,18 +149,35 @@ impl Hub {
     /// use, the simulator in demo mode. Asks who is logged in first if not yet known.
     pub(super) async fn verified_client(&self) -> HubResult<&SystmOneClient> {
         let link = self.systmone.as_ref().ok_or_else(|| {
-            HubError::SystmOneUnavailable(self.systmone_problem.clone().unwrap_or_else(|| "SystmOne is not set up".into()))
+            HubError::SystmOneUnavailable(
+                self.systmone_problem
+                    .clone()
+                    .unwrap_or_else(|| "SystmOne is not set up".into()),
+            )
         })?;
         let site = |state: &ConnectionState| match state {
-            ConnectionState::Connected { site: Some(site), .. } => Some(site.clone()),
+            ConnectionState::Connected {
+                site: Some(site), ..
+            } => Some(site.clone()),
             _ => None,
         };
         let mut known = site(&link.client.state().borrow());
         if known.is_none() {
-            let metadata = link.client.organisation(true, Lane::Interactive).await.map_err(HubError::SystmOne)?;
-            known = metadata.sites.iter().find(|s| s.current_site).or(metadata.sites.first()).and_then(|s| s.name.clone());
+            let metadata = link
+                .client
+                .organisation(true, Lane::Interactive)
+                .await
+                .map_err(HubError::SystmOne)?;
+            known = metadata
+                .sites
+                .iter()
+                .find(|s| s.current_site)
+                .or(metadata.sites.first())
+                .and_then(|s| s.name.clone());
         }
-        let is_simulator = known.as_deref().is_some_and(|s| s.contains(SIMULATOR_MARKER));
+        let is_simulator = known
+            .as_deref()
+            .is_some_and(|s| s.contains(SIMULATOR_MARKER));
         match (self.demo_mode, is_simulator) {
             (false, true) => Err(HubError::SimulatorNotInDemoMode),
             (true, false) => Err(HubError::RealSystmOneInDemoMode),
@@ -167,9 +195,13 @@ impl Hub {
             Err(e) => return Err(e),
         };
         let remote = match &query {
-            LookupQuery::ByNhsNumber(nhs) => self.fetch_demographics(client, nhs).await.map(|found| {
-                found.map(|d| vec![lookup::result_from_demographics(nhs, &d)]).unwrap_or_default()
-            }),
+            LookupQuery::ByNhsNumber(nhs) => {
+                self.fetch_demographics(client, nhs).await.map(|found| {
+                    found
+                        .map(|d| vec![lookup::result_from_demographics(nhs, &d)])
+                        .unwrap_or_default()
+                })
+            }
             LookupQuery::ByDetails(params) => client
                 .patient_search(params.clone(), Lane::Interactive)
                 .await
@@ -190,13 +222,25 @@ impl Hub {
             }
             _ => None,
         };
-        Ok(SearchOutcome { source: SearchSource::Systmone, results, total, notice })
+        Ok(SearchOutcome {
+            source: SearchSource::Systmone,
+            results,
+            total,
+            notice,
+        })
     }
 
     /// Demographics-only GetPatientRecord (exempt from the 30 s limit). None: no such patient.
-    async fn fetch_demographics(&self, client: &SystmOneClient, nhs: &NhsNumber) -> HubResult<Option<Demographics>> {
+    async fn fetch_demographics(
+        &self,
+        client: &SystmOneClient,
+        nhs: &NhsNumber,
+    ) -> HubResult<Option<Demographics>> {
         let filter = RecordFilter::with_flags([FilterFlag::Demographics]);
-        match client.patient_record(nhs, Some(filter), Lane::Interactive).await {
+        match client
+            .patient_record(nhs, Some(filter), Lane::Interactive)
+            .await
+        {
             Ok(record) => Ok(record.demographics),
             // SystmOne answers an unknown NHS number with a permanent error.
             Err(ClientError::Permanent(_)) => Ok(None),
@@ -213,11 +257,17 @@ impl Hub {
                 LookupQuery::ByDetails(params) => {
                     let name = p.name.expose().to_lowercase();
                     // "Smith-Jones" matches "smith", "jones" and "smith-j" alike.
-                    let words: Vec<&str> = name.split_whitespace().chain(name.split([' ', '-'])).collect();
+                    let words: Vec<&str> = name
+                        .split_whitespace()
+                        .chain(name.split([' ', '-']))
+                        .collect();
                     let matches = |term: &Option<String>| {
-                        term.as_ref().is_none_or(|t| words.iter().any(|w| w.starts_with(&t.to_lowercase())))
+                        term.as_ref()
+                            .is_none_or(|t| words.iter().any(|w| w.starts_with(&t.to_lowercase())))
                     };
-                    (params.surname.is_some() || params.first_name.is_some()) && matches(&params.surname) && matches(&params.first_name)
+                    (params.surname.is_some() || params.first_name.is_some())
+                        && matches(&params.surname)
+                        && matches(&params.first_name)
                 }
             })
             .map(|p| LookupResult {
@@ -244,10 +294,14 @@ impl Hub {
         let nhs = NhsNumber::parse(nhs)?;
         let patient = self.store().patient(patient_id)?;
         let client = self.verified_client().await?;
-        let fresh = self.fetch_demographics(client, &nhs).await?.ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
+        let fresh = self
+            .fetch_demographics(client, &nhs)
+            .await?
+            .ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
         let cached = self.cached_demographics(patient_id)?;
         let review = lookup::review(patient, nhs.clone(), fresh.clone(), cached.as_ref());
-        self.pending_reviews().insert((patient_id, nhs.digits()), fresh);
+        self.pending_reviews()
+            .insert((patient_id, nhs.digits()), fresh);
         Ok(review)
     }
 
@@ -261,11 +315,16 @@ impl Hub {
             Some(d) => d,
             None => {
                 let client = self.verified_client().await?;
-                self.fetch_demographics(client, &nhs).await?.ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?
+                self.fetch_demographics(client, &nhs)
+                    .await?
+                    .ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?
             }
         };
-        let json = serde_json::to_string(&demographics).map_err(|e| HubError::BadRequest(e.to_string()))?;
-        let patient = self.store().link_patient(actor.as_str(), patient_id, &nhs, &json)?;
+        let json = serde_json::to_string(&demographics)
+            .map_err(|e| HubError::BadRequest(e.to_string()))?;
+        let patient = self
+            .store()
+            .link_patient(actor.as_str(), patient_id, &nhs, &json)?;
         tracing::info!(patient = %patient_id, "patient linked to SystmOne record");
         Ok(patient)
     }
@@ -275,17 +334,28 @@ impl Hub {
     pub async fn refresh_demographics(&self, patient_id: PatientId) -> HubResult<MatchReview> {
         let actor = self.current_user()?;
         let patient = self.store().patient(patient_id)?;
-        let nhs = patient.nhs_number.clone().ok_or_else(|| HubError::BadRequest("this patient is not linked to SystmOne yet".into()))?;
+        let nhs = patient.nhs_number.clone().ok_or_else(|| {
+            HubError::BadRequest("this patient is not linked to SystmOne yet".into())
+        })?;
         let client = self.verified_client().await?;
-        let fresh = self.fetch_demographics(client, &nhs).await?.ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
+        let fresh = self
+            .fetch_demographics(client, &nhs)
+            .await?
+            .ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
         let cached = self.cached_demographics(patient_id)?;
-        let json = serde_json::to_string(&fresh).map_err(|e| HubError::BadRequest(e.to_string()))?;
-        let patient = self.store().refresh_demographics(actor.as_str(), patient_id, &json)?;
+        let json =
+            serde_json::to_string(&fresh).map_err(|e| HubError::BadRequest(e.to_string()))?;
+        let patient = self
+            .store()
+            .refresh_demographics(actor.as_str(), patient_id, &json)?;
         Ok(lookup::review(patient, nhs, fresh, cached.as_ref()))
     }
 
     fn cached_demographics(&self, patient_id: PatientId) -> HubResult<Option<Demographics>> {
-        Ok(self.store().cached_demographics(patient_id)?.and_then(|json| serde_json::from_str(&json).ok()))
+        Ok(self
+            .store()
+            .cached_demographics(patient_id)?
+            .and_then(|json| serde_json::from_str(&json).ok()))
     }
 
     /// The patient open in SystmOne now. Polled by the window while it is visible; skipped
@@ -294,15 +364,32 @@ impl Hub {
         let client = self.verified_client().await?;
         let queue = client.queue();
         if queue.interactive + queue.background > 0 || queue.in_flight.is_some() {
-            return Ok(FollowView { nhs_number: None, nhs_number_formatted: None, patient: None, skipped_busy: true });
+            return Ok(FollowView {
+                nhs_number: None,
+                nhs_number_formatted: None,
+                patient: None,
+                skipped_busy: true,
+            });
         }
-        let activity = client.current_activity(Lane::Background).await.map_err(HubError::SystmOne)?;
-        let nhs = activity.identity.as_ref().and_then(|i| i.nhs_number()).cloned();
+        let activity = client
+            .current_activity(Lane::Background)
+            .await
+            .map_err(HubError::SystmOne)?;
+        let nhs = activity
+            .identity
+            .as_ref()
+            .and_then(|i| i.nhs_number())
+            .cloned();
         let patient = match &nhs {
             Some(nhs) => self.store().patient_by_nhs_number(nhs)?,
             None => None,
         };
-        Ok(FollowView { nhs_number_formatted: nhs.as_ref().map(NhsNumber::formatted), nhs_number: nhs, patient, skipped_busy: false })
+        Ok(FollowView {
+            nhs_number_formatted: nhs.as_ref().map(NhsNumber::formatted),
+            nhs_number: nhs,
+            patient,
+            skipped_busy: false,
+        })
     }
 }
 
@@ -324,7 +411,11 @@ impl Hub {
                     FilterFlag::parse(f.trim()).ok_or_else(|| {
                         HubError::BadRequest(format!(
                             "'{f}' is not a record filter; use one of {}",
-                            FilterFlag::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+                            FilterFlag::ALL
+                                .iter()
+                                .map(|f| f.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ))
                     })
                 })
@@ -332,7 +423,10 @@ impl Hub {
             Some(RecordFilter::with_flags(parsed))
         };
         let client = self.verified_client().await?;
-        client.patient_record(&nhs, filter, Lane::Interactive).await.map_err(HubError::SystmOne)
+        client
+            .patient_record(&nhs, filter, Lane::Interactive)
+            .await
+            .map_err(HubError::SystmOne)
     }
 
     /// Saves the SystmOne APIKey in this PC's keychain (from Settings or `hubctl`).
@@ -340,14 +434,22 @@ impl Hub {
         let actor = self.current_user()?;
         secrets::store_api_key(raw).map_err(|e| HubError::BadRequest(e.to_string()))?;
         // The key itself is never audited or logged; that it changed, and by whom, is.
-        self.store().set_setting(actor.as_str(), store::SettingKey::SystmOneApiKeyChangedAt, Some(&chrono::Local::now().to_rfc3339()))?;
+        self.store().set_setting(
+            actor.as_str(),
+            store::SettingKey::SystmOneApiKeyChangedAt,
+            Some(&chrono::Local::now().to_rfc3339()),
+        )?;
         Ok(())
     }
 
     pub fn clear_api_key(&self) -> HubResult<bool> {
         let actor = self.current_user()?;
         let removed = secrets::clear_api_key().map_err(|e| HubError::BadRequest(e.to_string()))?;
-        self.store().set_setting(actor.as_str(), store::SettingKey::SystmOneApiKeyChangedAt, Some(&chrono::Local::now().to_rfc3339()))?;
+        self.store().set_setting(
+            actor.as_str(),
+            store::SettingKey::SystmOneApiKeyChangedAt,
+            Some(&chrono::Local::now().to_rfc3339()),
+        )?;
         Ok(removed)
     }
 }
@@ -370,18 +472,25 @@ impl Hub {
         }
         let actor = self.current_user()?;
         let client = self.verified_client().await?;
-        let demographics = self.fetch_demographics(client, &nhs).await?.ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
-        let name = [demographics.first_name.as_deref(), demographics.surname.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let demographics = self
+            .fetch_demographics(client, &nhs)
+            .await?
+            .ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
+        let name = [
+            demographics.first_name.as_deref(),
+            demographics.surname.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         let new = store::NewPatient {
             bed: domain::BedLabel::parse("Not yet allocated")?,
             name: domain::PatientName::parse(&name)?,
             nhs_number: None,
         };
-        let json = serde_json::to_string(&demographics).map_err(|e| HubError::BadRequest(e.to_string()))?;
+        let json = serde_json::to_string(&demographics)
+            .map_err(|e| HubError::BadRequest(e.to_string()))?;
         let mut store = self.store();
         let added = store.add_patient(actor.as_str(), &new)?;
         Ok(store.link_patient(actor.as_str(), added.id, &nhs, &json)?)

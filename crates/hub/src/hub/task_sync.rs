@@ -2,15 +2,15 @@
 //! SystmOne, the board's sync information, and running the sync engine through the client.
 
 use super::{Hub, HubError, HubResult};
-use domain::TaskId;
-use domain::task_link::{AssigneeKind, PatientTaskSync, RemoteAssignee, TaskLink};
-use store::{SettingKey, Store};
 use crate::tasksync::engine::{StoreAccess, TaskSyncEngine};
 use crate::tasksync::planner::{Budgets, Op};
 use crate::tasksync::systmone_remote::SystmOneTasks;
+use domain::task_link::{AssigneeKind, PatientTaskSync, RemoteAssignee, TaskLink};
+use domain::TaskId;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use store::{SettingKey, Store};
 
 /// TPP's default task type for work a clinician must look at.
 pub const DEFAULT_TASK_TYPE: &str = "Clinical Review Required";
@@ -51,18 +51,30 @@ fn parse_assignee(raw: &str) -> Option<RemoteAssignee> {
     let (kind, name) = raw.split_once(':')?;
     let kind = AssigneeKind::parse(kind.trim())?;
     let name = name.trim();
-    (!name.is_empty()).then(|| RemoteAssignee { kind, name: name.to_owned() })
+    (!name.is_empty()).then(|| RemoteAssignee {
+        kind,
+        name: name.to_owned(),
+    })
 }
 
 fn is_push(op: &Op) -> bool {
-    matches!(op, Op::Create { .. } | Op::Update { .. } | Op::Complete { .. })
+    matches!(
+        op,
+        Op::Create { .. } | Op::Update { .. } | Op::Complete { .. }
+    )
 }
 
 impl Hub {
     fn task_sync_engine(&self) -> HubResult<TaskSyncEngine> {
-        let configured = self.store().setting(SettingKey::TaskDefaultAssignee)?.and_then(|raw| parse_assignee(&raw));
+        let configured = self
+            .store()
+            .setting(SettingKey::TaskDefaultAssignee)?
+            .and_then(|raw| parse_assignee(&raw));
         let assignee = configured.or_else(|| {
-            self.demo_mode.then(|| RemoteAssignee { kind: AssigneeKind::Team, name: DEMO_TEAM.to_owned() })
+            self.demo_mode.then(|| RemoteAssignee {
+                kind: AssigneeKind::Team,
+                name: DEMO_TEAM.to_owned(),
+            })
         });
         Ok(TaskSyncEngine::new(Budgets::default()).with_default_assignee(assignee))
     }
@@ -70,17 +82,26 @@ impl Hub {
     /// The clinician chose to create this ward task in SystmOne too (audited).
     pub fn request_task_push(&self, task_id: i64, task_type: Option<&str>) -> HubResult<TaskLink> {
         let actor = self.current_user()?;
-        Ok(self.store().request_task_push(&actor, TaskId(task_id), task_type.unwrap_or(DEFAULT_TASK_TYPE))?)
+        Ok(self.store().request_task_push(
+            &actor,
+            TaskId(task_id),
+            task_type.unwrap_or(DEFAULT_TASK_TYPE),
+        )?)
     }
 
     pub fn dismiss_task_sync_notice(&self, task_id: i64) -> HubResult<()> {
         let actor = self.current_user()?;
-        Ok(self.store().dismiss_task_sync_notice(&actor, TaskId(task_id))?)
+        Ok(self
+            .store()
+            .dismiss_task_sync_notice(&actor, TaskId(task_id))?)
     }
 
     pub fn task_sync_view(&self) -> HubResult<TaskSyncView> {
         let store = self.store();
-        Ok(TaskSyncView { links: store.task_links()?, patients: store.task_sync_patients()? })
+        Ok(TaskSyncView {
+            links: store.task_links()?,
+            patients: store.task_sync_patients()?,
+        })
     }
 
     /// Runs up to `max_ops` due sync operations (one request each, paced by the client).
@@ -88,9 +109,19 @@ impl Hub {
         let client = self.verified_client().await?;
         let engine = self.task_sync_engine()?;
         let remote = SystmOneTasks::new(client);
-        let round = engine.run_round(self, &remote, chrono::Local::now(), max_ops).await?;
-        let pending_pushes = engine.plan(self, chrono::Local::now())?.iter().filter(|op| is_push(op)).count();
-        Ok(TaskSyncReport { operations: round.ops.len(), failures: round.ops.iter().filter(|o| o.remote.is_err()).count(), pending_pushes })
+        let round = engine
+            .run_round(self, &remote, chrono::Local::now(), max_ops)
+            .await?;
+        let pending_pushes = engine
+            .plan(self, chrono::Local::now())?
+            .iter()
+            .filter(|op| is_push(op))
+            .count();
+        Ok(TaskSyncReport {
+            operations: round.ops.len(),
+            failures: round.ops.iter().filter(|o| o.remote.is_err()).count(),
+            pending_pushes,
+        })
     }
 
     /// For `hubctl sync`: pushes every pending ward change and pulls each linked patient's
@@ -99,7 +130,12 @@ impl Hub {
         let client = self.verified_client().await?;
         let engine = self.task_sync_engine()?;
         let remote = SystmOneTasks::new(client);
-        let linked: HashSet<_> = self.store().task_sync_patients()?.into_iter().map(|p| p.patient_id).collect();
+        let linked: HashSet<_> = self
+            .store()
+            .task_sync_patients()?
+            .into_iter()
+            .map(|p| p.patient_id)
+            .collect();
         let mut pulled = HashSet::new();
         let mut report = TaskSyncReport::default();
         let started = Instant::now();
@@ -115,7 +151,9 @@ impl Hub {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             };
-            let outcome = engine.execute(self, &remote, &op, chrono::Local::now()).await?;
+            let outcome = engine
+                .execute(self, &remote, &op, chrono::Local::now())
+                .await?;
             report.operations += 1;
             match (&op, &outcome) {
                 (Op::PullToday { patient_id, .. } | Op::PullFull { patient_id, .. }, Ok(())) => {
@@ -151,8 +189,17 @@ mod tests {
 
     #[test]
     fn default_assignee_setting_is_kind_and_name() {
-        assert_eq!(parse_assignee("team: Willow Ward Team"), Some(RemoteAssignee { kind: AssigneeKind::Team, name: "Willow Ward Team".into() }));
-        assert_eq!(parse_assignee("user:demo.nurse").map(|a| a.kind), Some(AssigneeKind::User));
+        assert_eq!(
+            parse_assignee("team: Willow Ward Team"),
+            Some(RemoteAssignee {
+                kind: AssigneeKind::Team,
+                name: "Willow Ward Team".into()
+            })
+        );
+        assert_eq!(
+            parse_assignee("user:demo.nurse").map(|a| a.kind),
+            Some(AssigneeKind::User)
+        );
         assert_eq!(parse_assignee("ward team"), None);
         assert_eq!(parse_assignee("team:"), None);
     }

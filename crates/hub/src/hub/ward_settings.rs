@@ -60,8 +60,12 @@ impl WardSetting {
 
     pub fn label(self) -> &'static str {
         match self {
-            WardSetting::RequireCosignature => "Notes by students and healthcare assistants need a co-signature",
-            WardSetting::SystmoneApiDisabled => "SystmOne API switched off (approved notes go to the clipboard)",
+            WardSetting::RequireCosignature => {
+                "Notes by students and healthcare assistants need a co-signature"
+            }
+            WardSetting::SystmoneApiDisabled => {
+                "SystmOne API switched off (approved notes go to the clipboard)"
+            }
             WardSetting::CurrentUserRole => "Your role",
             WardSetting::TaskDefaultAssignee => "Default SystmOne assignee for ward tasks",
         }
@@ -101,7 +105,9 @@ impl WardSetting {
             SettingKind::Flag => match value.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "on" | "1" => Ok(Some("true".to_owned())),
                 "false" | "no" | "off" | "0" => Ok(Some("false".to_owned())),
-                other => Err(HubError::BadRequest(format!("'{other}' is not true or false"))),
+                other => Err(HubError::BadRequest(format!(
+                    "'{other}' is not true or false"
+                ))),
             },
             SettingKind::Text if value.is_empty() => Ok(None),
             SettingKind::Text => match self {
@@ -131,7 +137,11 @@ impl std::str::FromStr for WardSetting {
             .find(|w| w.name() == s.trim())
             .ok_or_else(|| {
                 let names: Vec<&str> = WardSetting::ALL.iter().map(|w| w.name()).collect();
-                format!("'{}' is not a ward setting; use {}", s.trim(), names.join(", "))
+                format!(
+                    "'{}' is not a ward setting; use {}",
+                    s.trim(),
+                    names.join(", ")
+                )
             })
     }
 }
@@ -153,7 +163,9 @@ impl Hub {
                 client.set_enabled(value.as_deref() != Some("true"));
             }
         }
-        Ok(self.store().set_setting(actor.as_str(), setting.key(), value.as_deref())?)
+        Ok(self
+            .store()
+            .set_setting(actor.as_str(), setting.key(), value.as_deref())?)
     }
 
     /// Every ward setting with its current value, in the order the window shows them.
@@ -182,7 +194,10 @@ mod tests {
     fn names_round_trip_and_match_serde() {
         for s in WardSetting::ALL {
             assert_eq!(s.name().parse::<WardSetting>(), Ok(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.name()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.name())
+            );
         }
         let err = "colour".parse::<WardSetting>().unwrap_err();
         assert!(err.contains("require-cosignature"), "{err}");
@@ -191,11 +206,20 @@ mod tests {
     #[test]
     fn values_are_validated_per_setting() {
         let flag = WardSetting::RequireCosignature;
-        assert_eq!(flag.normalise(Some(" Yes ")).unwrap().as_deref(), Some("true"));
-        assert_eq!(flag.normalise(Some("off")).unwrap().as_deref(), Some("false"));
+        assert_eq!(
+            flag.normalise(Some(" Yes ")).unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            flag.normalise(Some("off")).unwrap().as_deref(),
+            Some("false")
+        );
         assert!(flag.normalise(Some("maybe")).is_err());
         let assignee = WardSetting::TaskDefaultAssignee;
-        assert_eq!(assignee.normalise(Some("team:Ward 7")).unwrap().as_deref(), Some("team:Ward 7"));
+        assert_eq!(
+            assignee.normalise(Some("team:Ward 7")).unwrap().as_deref(),
+            Some("team:Ward 7")
+        );
         assert!(assignee.normalise(Some("Ward 7")).is_err());
         assert_eq!(assignee.normalise(Some("  ")).unwrap(), None);
         assert_eq!(WardSetting::CurrentUserRole.normalise(None).unwrap(), None);

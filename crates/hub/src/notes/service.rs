@@ -5,12 +5,12 @@
 use super::outbox_machine::{Event, OutboxState, Policy};
 use super::render;
 use super::{NotesError, NotesResult};
+use chrono::{DateTime, Local};
 use domain::{
     FilingRoute, Note, NoteBody, NoteId, NoteStatus, NoteTemplate, PatientId, Role, StaffName,
 };
-use store::{NoteFilter, OutboxEntry, SettingKey, Store};
-use chrono::{DateTime, Local};
 use serde::Serialize;
+use store::{NoteFilter, OutboxEntry, SettingKey, Store};
 
 /// Where a new draft's text comes from.
 #[derive(Debug, Clone)]

@@ -15,12 +15,12 @@
 
 use super::outbox_machine::{Event, OutboxState, Policy, SendOutcome};
 use super::NotesError;
-use domain::{NhsNumber, OutboxId, SystmOneFailure};
-use store::{OutboxClaim, Store};
 use chrono::{DateTime, Local};
+use domain::{NhsNumber, OutboxId, SystmOneFailure};
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+use store::{OutboxClaim, Store};
 
 /// What SystmOne created for a filed entry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -327,4 +327,3 @@ fn next_wake(pending: &[OutboxState], now: DateTime<Local>) -> Duration {
         .unwrap_or(Duration::ZERO)
         .min(Duration::from_secs(1))
 }
-

@@ -207,8 +207,15 @@ impl TaskSyncEngine {
     ) -> Result<Result<(), SystmOneFailure>, TaskSyncError> {
         match op {
             Op::PullToday { patient_id, nhs } => {
-                self.pull(store, remote, *patient_id, nhs, PullCoverage::EnteredToday, now)
-                    .await
+                self.pull(
+                    store,
+                    remote,
+                    *patient_id,
+                    nhs,
+                    PullCoverage::EnteredToday,
+                    now,
+                )
+                .await
             }
             Op::PullFull { patient_id, nhs } => {
                 self.pull(store, remote, *patient_id, nhs, PullCoverage::Full, now)
@@ -234,7 +241,10 @@ impl TaskSyncEngine {
             // Recorded before sending: after a crash the 30 s budget still holds.
             store.with_store(|s| s.record_full_pull_attempt(patient_id, now))?;
         }
-        let tasks = match remote.pull(nhs, coverage == PullCoverage::EnteredToday).await {
+        let tasks = match remote
+            .pull(nhs, coverage == PullCoverage::EnteredToday)
+            .await
+        {
             Ok(tasks) => tasks,
             Err(e) => return Ok(Err(e)),
         };

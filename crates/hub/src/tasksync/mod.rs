@@ -78,4 +78,3 @@ pub use domain::merge;
 pub use domain::task_link::*;
 pub use engine::{RemoteTasks, RoundReport, StoreAccess, TaskSyncEngine, TaskSyncError};
 pub use planner::{Budgets, Op};
-

@@ -12,10 +12,10 @@
 //! 4. entered-today pulls of every linked patient not pulled within `today_pull_every`,
 //!    least recently pulled first.
 
-use domain::{NhsNumber, PatientId, TaskId};
-use domain::task_link::{PatientTaskSync, TaskUid};
 use crate::tasksync::merge::FieldChanges;
 use chrono::{DateTime, Local, TimeDelta};
+use domain::task_link::{PatientTaskSync, TaskUid};
+use domain::{NhsNumber, PatientId, TaskId};
 use std::collections::HashSet;
 
 /// One unit of work for the scheduler.
@@ -183,7 +183,6 @@ pub fn plan(input: &PlanInput, now: DateTime<Local>, budgets: &Budgets) -> Vec<O
     }));
     ops
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -393,5 +392,4 @@ mod tests {
         assert!(!today_pull_can_settle(at(5, 0, 5), at(5, 0, 7)));
         assert!(!today_pull_can_settle(at(4, 12, 0), at(5, 12, 0)));
     }
-
 }

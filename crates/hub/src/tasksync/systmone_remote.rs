@@ -4,14 +4,14 @@
 
 use super::engine::RemoteTasks;
 use super::{NewRemoteTask, RemoteTask, RemoteTaskChanges};
+use chrono::{Local, NaiveDate, NaiveDateTime};
+use domain::task_link::{AssigneeKind, RemoteAssignee, TaskUid};
 use domain::SystmOneFailure;
 use domain::{NhsNumber, Sensitive};
-use domain::task_link::{AssigneeKind, RemoteAssignee, TaskUid};
 use systmone::client::{Lane, SystmOneClient};
 use systmone::codec::{
     FilterFlag, Identity, RecordFilter, Task, TaskAssignee, UpdatePatientRecordParams,
 };
-use chrono::{Local, NaiveDate, NaiveDateTime};
 
 /// The sync's view of SystmOne through the app's one client.
 #[derive(Clone, Copy)]
@@ -153,7 +153,11 @@ impl RemoteTasks for SystmOneTasks<'_> {
         Ok(record.tasks.iter().filter_map(remote_task).collect())
     }
 
-    async fn create(&self, nhs: &NhsNumber, task: &NewRemoteTask) -> Result<TaskUid, SystmOneFailure> {
+    async fn create(
+        &self,
+        nhs: &NhsNumber,
+        task: &NewRemoteTask,
+    ) -> Result<TaskUid, SystmOneFailure> {
         let mut params = UpdatePatientRecordParams::new(Identity::nhs(nhs.clone()));
         params.tasks.push(create_request(task));
         let response = self

@@ -8,8 +8,8 @@
 
 use super::xml::{Element, XmlOut};
 use super::CodecError;
-use domain::{NhsNumber, Sensitive};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use domain::{NhsNumber, Sensitive};
 use serde::Serialize;
 use std::fmt;
 

@@ -1,6 +1,6 @@
 use super::*;
-use domain::NhsNumber;
 use chrono::NaiveDate;
+use domain::NhsNumber;
 
 fn nhs() -> NhsNumber {
     NhsNumber::parse("9434765919").unwrap()
@@ -627,8 +627,8 @@ fn every_fixture_is_one_frame_and_round_trips() {
 mod props {
     use super::super::*;
     use super::FIXTURES;
-    use domain::NhsNumber;
     use chrono::{NaiveDate, NaiveDateTime};
+    use domain::NhsNumber;
     use proptest::option::of;
     use proptest::prelude::*;
 
