@@ -78,7 +78,7 @@ describe("patient lookup", () => {
         await app.fill("lookup-first-name", "Si");
         await app.click("lookup-submit");
         await app.waitFor(async () => {
-          // The message is redrawn every 500 ms: read it afresh each time.
+          // The message is redrawn every second and as the queue moves: read it afresh each time.
           const text = await app.driver.executeScript(
             'const el = document.querySelector(\'[data-testid="lookup-waiting-text"]\'); return el ? el.textContent : "";');
           return /waiting [1-9]\d* s so far\. (Sent: waiting for SystmOne's answer|Your search is number \d+ in the queue)/.test(text);

@@ -39,7 +39,8 @@ async function writeNote(app, text) {
   const editor = await app.findById("note-editor");
   await app.waitFor(async () => (await editor.getAttribute("value")) === text || (await app.value("note-editor")) === text,
     "the new draft never opened in the editor");
-  // Read in one go: the list is redrawn every 2 s, so a found row may be replaced before it is read.
+  // Read in one go: the list is redrawn whenever a note changes (autosave included), so a found row
+  // may be replaced before it is read.
   const testid = await app.driver.wait(
     async () => app.driver.executeScript('const row = document.querySelector(\'tr[data-testid^="note-"][data-status="draft"]\'); return row ? row.dataset.testid : null;'),
     10_000,
@@ -48,7 +49,7 @@ async function writeNote(app, text) {
   return Number(testid.replace(/^note-/, ""));
 }
 
-/** Clicks a button in a part of the view that is redrawn every 2 s, again if it was replaced meanwhile. */
+/** Clicks a button in a part of the view redrawn as notes and the outbox change, again if it was replaced meanwhile. */
 async function clickFresh(app, id) {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -60,7 +61,7 @@ async function clickFresh(app, id) {
   }
 }
 
-/** The text of `[data-testid=id]` read in one go (the views redraw every 2 s), or null. */
+/** The text of `[data-testid=id]` read in one go (the views redraw as the backend reports changes), or null. */
 async function liveText(app, id) {
   return app.driver.executeScript(`const el = document.querySelector('[data-testid="${id}"]'); return el ? el.textContent : null;`);
 }

@@ -1,6 +1,8 @@
-// Ward settings and note templates end to end: co-signature switched on and the role set in the
-// window make an approved note wait for a co-signature; a template added in the window is
-// offered in Case notes, edited with a conflict shown (never overwritten), and retired.
+// Ward settings and note templates end to end: the settings form is drawn from the backend's
+// descriptors (`ward-${setting}` inputs); co-signature switched on and the role set in the window
+// make an approved note wait for a co-signature; a setting changed by hubctl shows in the open form
+// by itself; a template added in the window is offered in Case notes, edited with a conflict shown
+// (never overwritten), and retired.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,15 +11,24 @@ import { App, By, hubctl, makeDataDir, removeDataDir, reservePort, startDriver, 
 
 const USER = "Nurse Able";
 
-/** The text of `[data-testid=id]` read in one go (the notes view redraws every 2 s), or null. */
+/** The text of `[data-testid=id]` read in one go (the notes view redraws as the backend reports changes), or null. */
 async function liveText(app, id) {
   return app.driver.executeScript(`const el = document.querySelector('[data-testid="${id}"]'); return el ? el.textContent : null;`);
 }
 
-/** Presses a radio's label, as a person would (NHS.UK draws a styled circle over the input). */
-async function chooseRadio(app, id) {
+/** Ticks a checkbox by pressing its label, as a person would (NHS.UK draws a styled box over the input). */
+async function tick(app, id) {
+  await app.findById(id);
   await app.driver.findElement(By.css(`label[for="${id}"]`)).click();
-  await app.waitFor(async () => (await app.findById(id)).isSelected(), `#${id} was never selected`);
+  await app.waitFor(async () => (await app.findById(id)).isSelected(), `#${id} was never ticked`);
+}
+
+/** One ward setting as hubctl reads it from the database (null = not set). */
+function wardSetting(dataDir, name) {
+  const shown = hubctl(dataDir, "settings", "show");
+  // A map of name → value, or the descriptors the window gets ([{setting, value, ...}]).
+  if (Array.isArray(shown)) return shown.find((d) => d.setting === name)?.value ?? null;
+  return shown[name] ?? null;
 }
 
 /** Types multi-line text into a textarea: WebKit's driver drops "\n" from typed text, so Enter is pressed. */
@@ -69,34 +80,49 @@ describe("ward settings and note templates", () => {
       await step(app, "settings-invalid", async () => {
         await app.navigate("settings");
         await app.find("ward-settings-form");
-        assert.equal(await app.findById("ward-cosign-yes").then((e) => e.isSelected()), false);
-        await chooseRadio(app, "ward-cosign-yes");
-        await app.select("ward-assignee-kind", "user");
+        // Drawn from the backend's descriptors: a checkbox per flag, a text box per text setting.
+        assert.equal(await (await app.findById("ward-require-cosignature")).getAttribute("type"), "checkbox");
+        assert.equal(await (await app.findById("ward-systmone-api-disabled")).getAttribute("type"), "checkbox");
+        assert.equal(await (await app.findById("ward-current-user-role")).getAttribute("type"), "text");
+        assert.equal(await (await app.findById("ward-require-cosignature")).isSelected(), false);
+        // A default assignee without its kind: the backend refuses it, and says so beside the box.
+        await app.fill("ward-task-default-assignee", "Ward 7 Nurses");
         await app.click("ward-settings-save");
-        await app.waitFor(async () => (await app.find("error-summary")).isDisplayed(), "no error summary for a kind without a name");
-        assert.match(await app.text("error-summary"), /Enter the user's name/);
-        assert.equal(hubctl(dataDir, "settings", "show")["require-cosignature"], null, "nothing is saved while a field is wrong");
+        await app.waitFor(async () => (await app.find("error-summary")).isDisplayed(), "no error summary for an assignee without a kind");
+        await app.find("ward-task-default-assignee-error");
+        assert.match(await app.text("error-summary"), /team:NAME/);
+        assert.equal(await app.value("ward-task-default-assignee"), "Ward 7 Nurses", "what was typed is kept");
+        assert.equal(wardSetting(dataDir, "task-default-assignee"), null, "the refused value is not saved");
+        assert.equal(wardSetting(dataDir, "require-cosignature"), null, "nothing else was saved");
       });
 
       await step(app, "settings-save", async () => {
-        await app.fill("ward-role", "Student Nurse");
-        await app.select("ward-assignee-kind", "team");
-        await app.fill("ward-assignee-name", "Ward 7 Nurses");
+        await tick(app, "ward-require-cosignature");
+        await app.fill("ward-current-user-role", "Student Nurse");
+        await app.fill("ward-task-default-assignee", "team:Ward 7 Nurses");
         await app.click("ward-settings-save");
         await waitNotice(app, /^Ward settings saved/, "no saved notice");
         assert.equal(await (await app.find("error-summary")).isDisplayed(), false);
-        const settings = hubctl(dataDir, "settings", "show");
-        assert.equal(settings["require-cosignature"], "true");
-        assert.equal(settings["current-user-role"], "Student Nurse");
-        assert.equal(settings["task-default-assignee"], "team:Ward 7 Nurses");
-        assert.equal(settings["systmone-api-disabled"], null, "an untouched setting stays unset");
+        assert.equal(wardSetting(dataDir, "require-cosignature"), "true");
+        assert.equal(wardSetting(dataDir, "current-user-role"), "Student Nurse");
+        assert.equal(wardSetting(dataDir, "task-default-assignee"), "team:Ward 7 Nurses");
+        assert.equal(wardSetting(dataDir, "systmone-api-disabled"), null, "an untouched setting stays unset");
         // Reopened, the form shows what the database holds.
         await app.navigate("board");
         await app.navigate("settings");
-        assert.equal(await (await app.findById("ward-cosign-yes")).isSelected(), true);
-        assert.equal(await app.value("ward-role"), "Student Nurse");
-        assert.equal(await app.value("ward-assignee-kind"), "team");
-        assert.equal(await app.value("ward-assignee-name"), "Ward 7 Nurses");
+        assert.equal(await (await app.findById("ward-require-cosignature")).isSelected(), true);
+        assert.equal(await (await app.findById("ward-systmone-api-disabled")).isSelected(), false);
+        assert.equal(await app.value("ward-current-user-role"), "Student Nurse");
+        assert.equal(await app.value("ward-task-default-assignee"), "team:Ward 7 Nurses");
+      });
+
+      await step(app, "settings-changed-elsewhere", async () => {
+        // Focus away from the form, as after saving and looking elsewhere on the page.
+        await app.driver.executeScript('document.getElementById("settings-title").focus()');
+        hubctl(dataDir, "settings", "set", "task-default-assignee", "group:Night team");
+        await app.waitFor(async () => (await app.value("ward-task-default-assignee")) === "group:Night team",
+          "a setting changed by hubctl never showed in the open form");
+        assert.equal(await app.value("ward-current-user-role"), "Student Nurse", "the other settings are as they were");
       });
 
       await step(app, "settings-cosignature", async () => {

@@ -1,5 +1,6 @@
 // Task actions end to end: reassign, edit, a stale edit refused without losing what was typed,
-// cancel and reopen, filters, the audit trail of all of it, and a read-only database.
+// cancel and reopen, filters, the audit trail of all of it, a task added by hubctl reaching the
+// open board by itself, and a read-only database.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -38,7 +39,7 @@ describe("task actions", () => {
   test("reassign, edit, stale edit, cancel and reopen are all applied and audited", async () => {
     const dataDir = makeDataDir();
     dirs.push(dataDir);
-    const { taskId: id } = seedWard(dataDir);
+    const { patientId, taskId: id } = seedWard(dataDir);
     const app = await App.launch(driver, dataDir);
     try {
       await step(app, "reassign", async () => {
@@ -128,6 +129,16 @@ describe("task actions", () => {
           ["task.added", USER],
         ]);
         assert.match(await rows[2].getText(), /Obs 2-hourly → Obs hourly/);
+      });
+
+      await step(app, "changed-elsewhere", async () => {
+        // Another process adds a task: the board shows it without being asked (hub:changed).
+        await app.navigate("board");
+        await app.find(`task-${id}`);
+        await app.driver.executeScript("window.__noReload = true");
+        const added = hubctl(dataDir, "--as", "Dr Other", "tasks", "add", "--patient", String(patientId), "--title", "Fluid balance chart");
+        await waitForText(app, `task-${added.id}-title`, "Fluid balance chart");
+        assert.equal(await app.driver.executeScript("return window.__noReload === true"), true, "the window was reloaded");
       });
     } finally {
       await app.close();

@@ -1,5 +1,6 @@
-// The window's pure helpers (ui/js/format.js), checked in Node without a window: how due times,
-// NHS numbers and audit details read, and which form field a backend error is pinned to.
+// The window's pure helpers (ui/js/format.js, ui/js/api.js, ui/js/events.js), checked in Node
+// without a window: how due times, NHS numbers and audit details read, which form field a backend
+// error is pinned to, and which views a change event reaches.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,12 +11,14 @@ import {
   describeDetail,
   describeSystmOne,
   dueParts,
-  errorTopic,
+  fieldIdFor,
   formatDue,
   formatNhsNumber,
   parseStamp,
   syncTag,
 } from "../../ui/js/format.js";
+import { ApiError, toApiError } from "../../ui/js/api.js";
+import { matchingScopes, scopesOf } from "../../ui/js/events.js";
 
 const NOW = "2026-11-25T10:15:00.123456+00:00";
 
@@ -62,22 +65,55 @@ test("audit details read as field: from → to", () => {
   assert.equal(actionLabel("note.filed_to_systmone"), "Note filed to systmone");
 });
 
-test("backend errors are pinned to the field they are about", () => {
+test("backend errors are pinned to the input their field maps to, never by reading the message", () => {
+  const TASK_FORM = { patient_id: "task-patient", title: "task-title", assignee: "task-assignee", due: "task-due-date" };
+  const PATIENT_FORM = { bed: "patient-bed", name: "patient-name", nhs_number: "patient-nhs" };
   const cases = [
-    [{ code: "invalid_input", message: "The task title must not be empty" }, "title"],
-    [{ code: "invalid_input", message: "The task title is too long (300 characters; the limit is 200)" }, "title"],
-    [{ code: "invalid_input", message: "The staff name must not be empty" }, "staff"],
-    [{ code: "invalid_input", message: "The bed must not be empty" }, "bed"],
-    [{ code: "invalid_input", message: "The patient's name contains control characters; please retype it" }, "name"],
-    [{ code: "invalid_nhs_number", message: "an NHS number has 10 digits; this has 9" }, "nhs"],
-    [{ code: "conflict", message: "a patient with NHS number 943 476 5919 is already on the ward list (patient 3)" }, "nhs"],
-    [{ code: "invalid_input", message: "'2026-02-31' is not a date and time this app understands (use YYYY-MM-DD or YYYY-MM-DD HH:MM)" }, "due"],
-    [{ code: "not_found", message: "no patient with id 77" }, "patient"],
-    [{ code: "no_current_user", message: "choose who you are in Settings before making changes" }, "user"],
-    [{ code: "database_locked", message: "the database is busy" }, null],
-    [{ code: "conflict", message: "task 4 is already done" }, null],
+    [{ code: "invalid_input", message: "The task title must not be empty", field: "title" }, TASK_FORM, "task-title"],
+    [{ code: "invalid_input", message: "The staff name must not be empty", field: "assignee" }, TASK_FORM, "task-assignee"],
+    [{ code: "invalid_input", message: "'2026-02-31' is not a date and time this app understands", field: "due" }, TASK_FORM, "task-due-date"],
+    [{ code: "not_found", message: "no patient with id 77", field: "patient_id" }, TASK_FORM, "task-patient"],
+    [{ code: "invalid_input", message: "The bed must not be empty", field: "bed" }, PATIENT_FORM, "patient-bed"],
+    [{ code: "invalid_input", message: "The patient's name contains control characters", field: "name" }, PATIENT_FORM, "patient-name"],
+    [{ code: "invalid_nhs_number", message: "an NHS number has 10 digits; this has 9", field: "nhs_number" }, PATIENT_FORM, "patient-nhs"],
+    [{ code: "conflict", message: "a patient with NHS number 943 476 5919 is already on the ward list", field: "nhs_number" }, PATIENT_FORM, "patient-nhs"],
+    // The message alone pins nothing, even when it names a field.
+    [{ code: "invalid_input", message: "The task title must not be empty", field: null }, TASK_FORM, undefined],
+    [{ code: "invalid_input", message: "The task title must not be empty" }, TASK_FORM, undefined],
+    // A field this form does not have: the summary only.
+    [{ code: "invalid_input", message: "The bed must not be empty", field: "bed" }, TASK_FORM, undefined],
+    [{ code: "no_current_user", message: "choose who you are in Settings before making changes", field: null }, TASK_FORM, undefined],
+    [{ code: "database_locked", message: "the database is busy", field: null }, TASK_FORM, undefined],
+    // Inherited object keys are not fields.
+    [{ code: "invalid_input", message: "x", field: "toString" }, TASK_FORM, undefined],
   ];
-  for (const [error, topic] of cases) assert.equal(errorTopic(error), topic, error.message);
+  for (const [error, fields, id] of cases) assert.equal(fieldIdFor(error, fields), id, error.message);
+  assert.equal(fieldIdFor(null, TASK_FORM), undefined);
+  assert.equal(fieldIdFor({ field: "title" }), undefined, "no table, no field");
+});
+
+test("the backend's {code, message, field} becomes an ApiError with its field", () => {
+  const e = toApiError({ code: "invalid_input", message: "The bed must not be empty", field: "bed" });
+  assert.ok(e instanceof ApiError);
+  assert.equal(e.code, "invalid_input");
+  assert.equal(e.message, "The bed must not be empty");
+  assert.equal(e.field, "bed");
+  assert.equal(toApiError({ code: "conflict", message: "task 4 is already done" }).field, null, "no field: null");
+  assert.equal(toApiError({ code: "conflict", message: "m", field: null }).field, null);
+  const decoding = toApiError("invalid args `input` for command `add_task`");
+  assert.equal(decoding.code, "invalid_request");
+  assert.equal(decoding.field, null);
+  assert.equal(toApiError(e), e, "an ApiError passes through");
+});
+
+test("a change event reaches the views that show what changed, and every view on \"all\"", () => {
+  assert.deepEqual(scopesOf({ scopes: ["tasks", "audit"] }), ["tasks", "audit"]);
+  assert.deepEqual(scopesOf({ scopes: [] }), ["all"], "a payload naming nothing means anything may have changed");
+  assert.deepEqual(scopesOf(null), ["all"]);
+  const board = new Set(["tasks", "patients", "task_sync"]);
+  assert.deepEqual(matchingScopes(board, { scopes: ["tasks", "audit"] }), ["tasks"]);
+  assert.deepEqual(matchingScopes(board, { scopes: ["notes", "outbox"] }), []);
+  assert.deepEqual(matchingScopes(board, { scopes: ["all"] }), ["tasks", "patients", "task_sync"]);
 });
 
 test("the SystmOne link reads in words with a tag colour", () => {

@@ -4,6 +4,10 @@ import { api } from "./api.js";
 import { h, byId, replaceChildren } from "./dom.js";
 import { showApiError } from "./errors.js";
 import { actionLabel, describeDetail, formatDateTime } from "./format.js";
+import { keepCurrent } from "./live.js";
+
+/** The filter last asked for with Show (a record number half typed is not applied by a redraw). */
+let applied = { entity: "", entityId: "" };
 
 export function initAudit() {
   byId("audit-filter-form").addEventListener("submit", (event) => {
@@ -11,16 +15,26 @@ export function initAudit() {
     loadAudit();
   });
   byId("audit-entity").addEventListener("change", () => loadAudit());
+  // Every change is audited, so any change adds an entry: show it as it happens.
+  keepCurrent({
+    view: "audit",
+    scopes: ["audit", "tasks", "patients", "notes", "outbox", "templates", "settings", "task_sync"],
+    redraw: () => drawAudit({ quiet: true }),
+  });
 }
 
+/** The view's load: reads the filter form, then the entries. */
 export async function loadAudit() {
-  const entity = byId("audit-entity").value;
-  const entityId = byId("audit-entity-id").value.trim();
+  applied = { entity: byId("audit-entity").value, entityId: byId("audit-entity-id").value.trim() };
+  return drawAudit({ quiet: false });
+}
+
+async function drawAudit({ quiet }) {
   let entries;
   try {
-    entries = await api.audit(entity, entityId);
+    entries = await api.audit(applied.entity, applied.entityId);
   } catch (error) {
-    showApiError(error);
+    if (!quiet) showApiError(error);
     return false;
   }
   const container = byId("audit");

@@ -1,18 +1,20 @@
 // The ward board: patients by bed with their tasks, the add forms, and every task action.
 
-import { api, call } from "./api.js";
+import { api } from "./api.js";
 import { h, byId, replaceChildren, tag, visuallyHidden } from "./dom.js";
 import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
 import { compareBeds, composeDue, dueParts, formatDue, formatNhsNumber } from "./format.js";
 import { state } from "./state.js";
-import { openNotesFor } from "./notes.js";
+import { keepCurrent } from "./live.js";
+import { openNotesFor } from "./notes/index.js";
 import { TASK_TYPES, boardSignature, confirmationView, noticeLines, pushOffer, syncStateView } from "./tasksync.js";
 
 /**
- * How often the board looks for changes made behind its back (the background SystmOne sync,
- * other windows, hubctl). A local database read: no SystmOne traffic.
+ * What the board shows: it redraws when the backend says any of these changed (the background
+ * SystmOne sync, other windows, hubctl), and every minute for the due, overdue and "last
+ * confirmed" tags that change with time alone.
  */
-const LIVE_REFRESH_MS = 4_000;
+const SCOPES = ["tasks", "patients", "task_sync"];
 
 /** The SystmOne task type chosen per ward task, kept across redraws until sent. */
 const chosenTaskType = new Map();
@@ -22,13 +24,18 @@ let boardGeneration = 0;
 /** The signature of the board last drawn (see `boardSignature`). */
 let drawnSignature = "";
 
+/** The backend's field names (see `ApiError.field`) → the inputs of each form. */
 const TASK_FORM_FIELDS = {
-  patient: "task-patient",
+  patient_id: "task-patient",
   title: "task-title",
-  staff: "task-assignee",
+  assignee: "task-assignee",
   due: "task-due-date",
 };
-const PATIENT_FORM_FIELDS = { bed: "patient-bed", name: "patient-name", nhs: "patient-nhs" };
+const PATIENT_FORM_FIELDS = { bed: "patient-bed", name: "patient-name", nhs_number: "patient-nhs" };
+const editFormFields = (id) => ({ title: `edit-${id}-title`, assignee: `edit-${id}-assignee`, due: `edit-${id}-date` });
+
+/** Redraws on the backend's events (see `liveRefresh`). */
+let live = null;
 
 export function initBoard() {
   byId("filter-form").addEventListener("submit", (event) => {
@@ -64,7 +71,20 @@ export function initBoard() {
     byId("task-due-date").value = today;
     byId("task-due-time").focus();
   });
-  setInterval(liveRefresh, LIVE_REFRESH_MS);
+  live = keepCurrent({
+    view: "board",
+    scopes: SCOPES,
+    redraw: liveRefresh,
+    canRedraw: () => !state.editing && !selectOpen(),
+    container: byId("board"),
+    everyMinute: true,
+  });
+}
+
+/** A list in the board has the keyboard: replacing it would close it under the user. */
+function selectOpen() {
+  const active = document.activeElement;
+  return active?.tagName === "SELECT" && byId("board").contains(active);
 }
 
 function readFilters() {
@@ -87,7 +107,7 @@ async function fetchBoard(filter) {
   board.hidden_notices = [];
   let view;
   try {
-    view = await call("task_sync_view");
+    view = await api.taskSyncView();
   } catch {
     return board; // the board's own tasks still show their notices
   }
@@ -118,21 +138,21 @@ export async function loadBoard() {
 
 /**
  * Redraws the board when what it shows changed (a task sent to or completed in SystmOne,
- * another user's change), keeping the keyboard focus where it was. Skipped while a task is
- * being edited or a list in the board is open, so nothing typed or chosen is thrown away.
+ * another user's change, the clock), keeping the keyboard focus where it was. Not run while a
+ * task is being edited or a list in the board is open (see `keepCurrent`), so nothing typed or
+ * chosen is thrown away.
  */
 async function liveRefresh() {
-  if (state.view !== "board" || state.editing || document.hidden || !state.board) return;
-  const active = document.activeElement;
-  if (active?.tagName === "SELECT" && byId("board").contains(active)) return;
+  if (!state.board) return; // the view's own load draws the first board
   const generation = boardGeneration;
   let board;
   try {
     board = await fetchBoard(state.filter);
   } catch {
-    return; // the next user action or refresh shows the error
+    return; // the next user action or change shows the error
   }
-  if (generation !== boardGeneration || state.editing || state.view !== "board") return;
+  if (generation !== boardGeneration) return; // a newer load drew meanwhile
+  if (state.editing || state.view !== "board" || selectOpen()) return false; // drawn once they are done
   if (boardSignature(board) === drawnSignature) {
     state.board = board;
     return;
@@ -445,7 +465,7 @@ async function pushTask(t) {
   clearErrors();
   const taskType = chosenTaskType.get(t.id) ?? TASK_TYPES[0];
   try {
-    await call("request_task_push", { taskId: t.id, taskType });
+    await api.requestTaskPush(t.id, taskType);
   } catch (error) {
     showApiError(error);
     return;
@@ -580,6 +600,7 @@ function closeEditor(id) {
   clearErrors();
   renderBoard();
   document.getElementById(`task-${id}-edit`)?.focus();
+  live?.retry(); // a change that arrived while the editor was open
 }
 
 async function saveEdit(t) {
@@ -587,7 +608,7 @@ async function saveEdit(t) {
   if (!editing || editing.id !== t.id) return;
   clearErrors();
   const { values, original } = editing;
-  const fields = { title: `edit-${t.id}-title`, staff: `edit-${t.id}-assignee`, due: `edit-${t.id}-date` };
+  const fields = editFormFields(t.id);
   const input = { version: editing.version };
   if (values.title !== original.title) input.title = values.title;
   if (values.assignee.trim() !== original.assignee) input.assignee = values.assignee;

@@ -2,7 +2,7 @@
 // field, and the same message beside the field. Form values are never touched here.
 
 import { h, byId, replaceChildren, visuallyHidden } from "./dom.js";
-import { errorTopic, sentence } from "./format.js";
+import { fieldIdFor, sentence } from "./format.js";
 
 /**
  * Shows `problems` ([{message, fieldId?, href?}]) in the summary and beside their fields,
@@ -42,15 +42,16 @@ export function showErrors(problems, { focus = true } = {}) {
   }
 }
 
-/** Shows one backend error, beside the field the form maps its topic to (`fields`: topic → input id). */
+/**
+ * Shows one backend error, beside the input `fields` maps its `field` to (`fields`: the backend's
+ * snake_case field name → this form's input id). "Choose who you are" links to Settings.
+ */
 export function showApiError(error, fields = {}) {
-  const topic = errorTopic(error);
-  if (topic === "user") {
+  if (error?.code === "no_current_user") {
     showErrors([{ message: error.message, href: "#settings" }]);
     return;
   }
-  const fieldId = topic ? fields[topic] : undefined;
-  showErrors([{ message: error.message, fieldId }]);
+  showErrors([{ message: error.message, fieldId: fieldIdFor(error, fields) }]);
 }
 
 function markField(fieldId, text) {
@@ -61,8 +62,11 @@ function markField(fieldId, text) {
   group.classList.add("nhsuk-form-group--error");
   const errorId = `${fieldId}-error`;
   const message = h("span", { class: "nhsuk-error-message", id: errorId, "data-testid": errorId }, visuallyHidden("Error: "), text);
-  // The message goes after the label and hint, before the input, as in the NHS.UK pattern.
-  group.insertBefore(message, input);
+  // The message goes after the label and hint, before the input (or the checkboxes holding it),
+  // as in the NHS.UK pattern.
+  let anchor = input;
+  while (anchor.parentElement && anchor.parentElement !== group) anchor = anchor.parentElement;
+  group.insertBefore(message, anchor);
   input.classList.add(input.tagName === "SELECT" ? "nhsuk-select--error" : "nhsuk-input--error");
   const describedBy = (input.getAttribute("aria-describedby") ?? "").split(/\s+/).filter(Boolean);
   if (!describedBy.includes(errorId)) describedBy.push(errorId);

@@ -136,22 +136,15 @@ export function describeDetail(detail) {
 }
 
 /**
- * Which form field a backend error is about, as a topic the forms map to their own
- * inputs: title, staff, bed, name, nhs, due, patient, user; null when it is about none.
- * The backend names the field at the start of its validation messages.
+ * The input a backend error belongs beside. The backend names the argument or input field it
+ * refused in `error.field` (snake_case: `title`, `nhs_number`, `value`...); each form maps those
+ * names to its own input ids in `fields`. Undefined when the error names no field, or one the
+ * form does not have (the message then shows in the error summary only).
  */
-export function errorTopic(error) {
-  const code = error?.code ?? "";
-  const message = String(error?.message ?? "");
-  if (code === "no_current_user") return "user";
-  if (code === "invalid_nhs_number" || /NHS number/.test(message)) return "nhs";
-  if (/^The task title\b/.test(message)) return "title";
-  if (/^The staff name\b/.test(message)) return "staff";
-  if (/^The bed\b/.test(message)) return "bed";
-  if (/^The patient's name\b/.test(message)) return "name";
-  if (/is not a date and time/.test(message)) return "due";
-  if (code === "not_found" && /^no patient\b/.test(message)) return "patient";
-  return null;
+export function fieldIdFor(error, fields = {}) {
+  const field = error?.field;
+  if (typeof field !== "string" || !field) return undefined;
+  return Object.hasOwn(fields, field) ? fields[field] : undefined;
 }
 
 /** Capitalises the first letter so backend messages read as sentences in the summary. */

@@ -4,10 +4,14 @@ import { api } from "./api.js";
 import { h, byId, replaceChildren, tag } from "./dom.js";
 import { showApiError } from "./errors.js";
 import { compareBeds, formatDateTime, formatDue, formatNhsNumber } from "./format.js";
+import { keepCurrent } from "./live.js";
 import { state } from "./state.js";
 
 export function initHandover() {
   byId("handover-print").addEventListener("click", () => window.print());
+  // Other people's changes, and every minute for the due and overdue tags. Nothing on the sheet
+  // takes the keyboard but the print button, which is not redrawn.
+  keepCurrent({ view: "handover", scopes: ["tasks", "patients"], redraw: () => loadHandover(), everyMinute: true });
 }
 
 export async function loadHandover() {

@@ -1,4 +1,5 @@
-// Inpatient Hub window: routing between the four views and the status strip.
+// Inpatient Hub window: routing between the views, and the status strip (kept current from the
+// backend's `hub:systmone` and `hub:changed` "settings" events; see events.js).
 
 import { api, READ_ONLY_EVENT } from "./api.js";
 import { byId, replaceChildren, tag } from "./dom.js";
@@ -9,9 +10,10 @@ import { initBoard, loadBoard, applyEditControls } from "./board.js";
 import { initHandover, loadHandover } from "./handover.js";
 import { initAudit, loadAudit } from "./audit.js";
 import { initSettings, loadSettings, renderSettings } from "./settings.js";
-import { initLookup, loadLookup } from "./lookup.js";
-import { initNotes, loadNotes } from "./notes.js";
+import { initLookup, loadLookup } from "./lookup/index.js";
+import { initNotes, loadNotes } from "./notes/index.js";
 import { initOutbox, loadOutbox } from "./outbox.js";
+import { onChanged, onSystmOne } from "./events.js";
 
 const VIEWS = {
   board: { title: "Ward board", load: loadBoard },
@@ -23,16 +25,11 @@ const VIEWS = {
   outbox: { title: "Outbox", load: loadOutbox },
 };
 
-/** How often the board refreshes itself so overdue flags and other users' changes appear. */
-const REFRESH_MS = 60_000;
-/** How often the status strip asks for the SystmOne link's state (a local read, no SystmOne traffic). */
-const SYSTMONE_REFRESH_MS = 5_000;
-
-async function refreshStatus() {
+async function refreshStatus({ quiet = false } = {}) {
   try {
     state.status = await api.status();
   } catch (error) {
-    showApiError(error);
+    if (!quiet) showApiError(error);
     return false;
   }
   applyStatus();
@@ -50,27 +47,51 @@ function applyStatus() {
   byId("database-state").textContent = state.readOnly ? "Database: read-only" : "";
   byId("status-strip").classList.toggle("app-status-strip--read-only", state.readOnly);
 
-  // Demo mode: unmistakable on every view (banner, title) so no one mistakes the simulator for SystmOne.
-  const demo = status.demo_mode === true || state.systmone?.demo_mode === true;
-  byId("demo-banner").hidden = !demo;
-  document.body.classList.toggle("app-demo", demo);
-
   applySystmOne();
   applyEditControls();
 }
 
-/** Asks for the SystmOne link's state; a backend without the command simply shows none. */
+/** Demo mode: unmistakable on every view (banner, title) so no one mistakes the simulator for SystmOne. */
+function applyDemo() {
+  const demo = state.status?.demo_mode === true || state.systmone?.demo_mode === true;
+  byId("demo-banner").hidden = !demo;
+  document.body.classList.toggle("app-demo", demo);
+}
+
+/** Asks for the SystmOne link's state once at start; `hub:systmone` tells every change after. */
 async function refreshSystmOne() {
+  const heard = systmOneHeard;
+  let status = null;
   try {
-    state.systmone = await api.systmoneStatus();
+    status = await api.systmoneStatus();
   } catch {
-    state.systmone = null;
+    // a backend without the command simply shows none
   }
-  if (state.status) applyStatus(); // also the demo banner, which either answer may switch on
-  else applySystmOne();
+  if (heard === systmOneHeard) systmOneChanged(status); // else an event brought a newer state meanwhile
+}
+
+/** How many `hub:systmone` events have arrived. */
+let systmOneHeard = 0;
+
+function systmOneEvent(status) {
+  systmOneHeard += 1;
+  systmOneChanged(status);
+}
+
+/** The strip and the demo banner only: the edit controls do not depend on SystmOne. */
+function systmOneChanged(status) {
+  state.systmone = status ?? null;
+  applySystmOne();
+}
+
+/** The current user (or the database's state) changed elsewhere: another window, hubctl. */
+async function settingsChanged() {
+  if (!(await refreshStatus({ quiet: true }))) return;
+  if (state.view === "settings") renderSettings();
 }
 
 function applySystmOne() {
+  applyDemo(); // either answer may switch it on
   const el = byId("systmone-status");
   const described = describeSystmOne(state.systmone);
   el.hidden = !described;
@@ -114,6 +135,9 @@ async function onUserChanged() {
 
 async function start() {
   document.body.classList.add("js-enabled", "nhsuk-frontend-supported");
+  // The strip first, so views hearing the same event already see the new state.
+  onSystmOne(systmOneEvent);
+  onChanged(["settings"], settingsChanged);
   initBoard();
   initHandover();
   initAudit();
@@ -134,20 +158,6 @@ async function start() {
   const first = viewFromHash() ?? (state.status && !state.status.current_user ? "settings" : "board");
   await show(first, { focus: false });
   document.body.dataset.ready = "true";
-
-  setInterval(() => {
-    if (!document.hidden) refreshSystmOne();
-  }, SYSTMONE_REFRESH_MS);
-
-  setInterval(async () => {
-    // Never redraw under someone editing a task or moving through the board by keyboard:
-    // replacing the rows would throw away their place.
-    const inBoard = document.activeElement && byId("board").contains(document.activeElement);
-    if (state.view !== "board" || state.editing || inBoard || document.hidden) return;
-    await refreshStatus();
-    await loadBoard();
-    applyStatus();
-  }, REFRESH_MS);
 }
 
 start().catch((error) => {

@@ -1,14 +1,14 @@
 // The outbox: approved notes on their way into SystmOne, what each is waiting for, and the
-// decisions only a person can make (parked entries). Refreshes every 2 s while visible.
+// decisions only a person can make (parked entries). Redrawn whenever the backend says the
+// outbox, the notes or the patients changed (the background filing included).
 
-import { clinical } from "./clinical-api.js";
+import { api } from "./api.js";
 import { h, byId, replaceChildren, tag } from "./dom.js";
 import { showApiError, clearErrors, notify } from "./errors.js";
 import { formatDateTime } from "./format.js";
+import { keepCurrent } from "./live.js";
 import { state } from "./state.js";
-import { openNotesFor } from "./notes.js";
-
-const REFRESH_MS = 2_000;
+import { openNotesFor } from "./notes/index.js";
 
 const STATE_TAGS = {
   queued: ["Queued", "blue"],
@@ -22,7 +22,7 @@ const STATE_TAGS = {
   filed_manually: ["Pasted by hand", "green"],
 };
 
-const outbox = { timer: null, entries: [], patients: new Map() };
+const outbox = { entries: [], patients: new Map() };
 
 export function initOutbox() {
   replaceChildren(
@@ -46,33 +46,23 @@ export function initOutbox() {
     ),
     h("div", { id: "outbox-list", "data-testid": "outbox-list" }),
   );
-  document.addEventListener("visibilitychange", schedule);
+  keepCurrent({
+    view: "outbox",
+    scopes: ["outbox", "notes", "patients"],
+    redraw: () => refresh(),
+    // Never redraw under someone about to press a button in the table.
+    canRedraw: () => !byId("outbox-list").contains(document.activeElement),
+    container: byId("outbox-list"),
+  });
 }
 
 export async function loadOutbox() {
-  const ok = await refresh();
-  schedule();
-  return ok;
-}
-
-function schedule() {
-  const wanted = state.view === "outbox" && !document.hidden;
-  if (wanted && !outbox.timer) {
-    outbox.timer = setInterval(() => {
-      if (state.view !== "outbox" || document.hidden) return schedule();
-      // Never redraw under someone about to press a button in the table.
-      if (document.activeElement && byId("outbox-list").contains(document.activeElement)) return;
-      refresh();
-    }, REFRESH_MS);
-  } else if (!wanted && outbox.timer) {
-    clearInterval(outbox.timer);
-    outbox.timer = null;
-  }
+  return refresh();
 }
 
 async function refresh() {
   try {
-    const [entries, board] = await Promise.all([clinical.outbox(byId("outbox-finished").checked), clinical.board()]);
+    const [entries, board] = await Promise.all([api.outbox(byId("outbox-finished").checked), api.board()]);
     outbox.entries = entries;
     outbox.patients = new Map((board.patients ?? []).map((p) => [p.id, p]));
   } catch (error) {
@@ -151,14 +141,14 @@ function button(id, label, aria, onClick, secondary = true) {
 function actions(e, id) {
   const out = [];
   if (["queued", "retrying"].includes(e.state_kind) && !e.interactive) {
-    out.push(button(`${id}-file-now`, "File now", `File now: ${e.reference}`, () => act(() => clinical.fileNoteNow(e.note_id), `Filing now: ${e.reference}`)));
+    out.push(button(`${id}-file-now`, "File now", `File now: ${e.reference}`, () => act(() => api.fileNoteNow(e.note_id), `Filing now: ${e.reference}`)));
   }
   if (e.state_kind === "parked") {
     out.push(
       button(`${id}-in-record`, "It is in the record", `It is in the record: ${e.reference}`, () =>
-        act(() => clinical.resolveParkedNote(e.note_id, true), `Marked as in the record: ${e.reference}`), false),
+        act(() => api.resolveParkedNote(e.note_id, true), `Marked as in the record: ${e.reference}`), false),
       button(`${id}-send-again`, "It is not in the record, send again", `It is not in the record, send again: ${e.reference}`, () =>
-        act(() => clinical.resolveParkedNote(e.note_id, false), `Queued again: ${e.reference}`)),
+        act(() => api.resolveParkedNote(e.note_id, false), `Queued again: ${e.reference}`)),
     );
   }
   if (["awaiting_paste_confirmation", "paste_unconfirmed"].includes(e.state_kind)) {

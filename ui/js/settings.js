@@ -1,37 +1,25 @@
 // Settings: who is using this computer, the ward's settings, the note templates, and where
 // the data lives. Every ward setting change is audited by the backend under the current user.
 
-import { api, call } from "./api.js";
+import { api } from "./api.js";
 import { h, byId, replaceChildren } from "./dom.js";
 import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
-import { sentence } from "./format.js";
-import { state } from "./state.js";
+import { fieldIdFor, sentence } from "./format.js";
+import { keepCurrent } from "./live.js";
 import { initTemplates, loadTemplates } from "./templates.js";
+import { state } from "./state.js";
 
-/** The values last read from the database, by setting name (null = not set). */
-let savedSettings = new Map();
+/**
+ * The ward settings as the backend describes them (`ward_settings`): `[{setting, label, hint,
+ * kind: "flag"|"text", value}]`. The form is drawn from these, so a setting added in the backend
+ * appears here with no change to this file. `value` is what the database held when last read.
+ */
+let settings = [];
 
-const YES_NO_SETTINGS = [
-  {
-    name: "require-cosignature",
-    id: "ward-cosign",
-    legend: "Do notes approved by students and healthcare assistants need a co-signature?",
-    hint: "When yes, a registered clinician must co-sign their notes before they are filed in SystmOne.",
-    label: "Co-signature required",
-  },
-  {
-    name: "systmone-api-disabled",
-    id: "ward-api-off",
-    legend: "Switch off filing in SystmOne (clipboard only)?",
-    hint: "When yes, the app never writes to SystmOne: approved notes are copied for you to paste by hand.",
-    label: "SystmOne filing switched off",
-  },
-];
-const ASSIGNEE_KINDS = [
-  ["team", "Team"],
-  ["group", "Group"],
-  ["user", "User"],
-];
+/** The backend's field names (see `ApiError.field`) → the user form's input. */
+const USER_FIELDS = { name: "user-name" };
+
+const inputId = (setting) => `ward-${setting}`;
 
 export function initSettings({ onUserChanged }) {
   byId("user-form").addEventListener("submit", async (event) => {
@@ -41,14 +29,33 @@ export function initSettings({ onUserChanged }) {
     try {
       saved = await api.setCurrentUser(byId("user-name").value);
     } catch (error) {
-      showApiError(error, { staff: "user-name" });
+      showApiError(error, USER_FIELDS);
       return;
     }
     await onUserChanged();
     byId("user-name").value = saved;
     notify(`Current user is now ${saved}`);
   });
-  renderWardSettingsForm();
+  replaceChildren(
+    byId("ward-settings"),
+    h(
+      "form",
+      { id: "ward-settings-form", "data-testid": "ward-settings-form", "data-edit": "", novalidate: true, on: { submit: saveWardSettings } },
+      h("h2", { class: "nhsuk-heading-m", id: "ward-settings-title" }, "Ward settings"),
+      h("p", { class: "nhsuk-body" }, "These apply to everyone using the app on this ward. Every change is recorded in the audit under your name."),
+      h("div", { id: "ward-settings-fields", "data-testid": "ward-settings-fields" }),
+      h("button", { class: "nhsuk-button", type: "submit", id: "ward-settings-save", "data-testid": "ward-settings-save" }, "Save ward settings"),
+    ),
+  );
+  // A setting changed elsewhere (another window, hubctl): fields nobody has touched show the new
+  // value; what someone has typed and not saved is kept.
+  keepCurrent({
+    view: "settings",
+    scopes: ["settings"],
+    redraw: refreshWardSettings,
+    canRedraw: () => !byId("ward-settings-form").contains(document.activeElement),
+    container: byId("ward-settings-form"),
+  });
   initTemplates();
 }
 
@@ -59,168 +66,144 @@ export async function loadSettings() {
   return settingsLoaded && templatesLoaded;
 }
 
-function yesNoGroup({ id, legend, hint }) {
-  const radio = (suffix, value, label) =>
-    h(
+function settingField(d) {
+  const id = inputId(d.setting);
+  const hintId = d.hint ? `${id}-hint` : undefined;
+  const hint = (cls) => (d.hint ? h("div", { class: cls, id: hintId }, d.hint) : null);
+  if (d.kind === "flag") {
+    return h(
       "div",
-      { class: "nhsuk-radios__item" },
-      h("input", { class: "nhsuk-radios__input", id: `${id}-${suffix}`, name: id, type: "radio", value, "data-testid": `${id}-${suffix}` }),
-      h("label", { class: "nhsuk-label nhsuk-radios__label", for: `${id}-${suffix}` }, label),
-    );
-  return h(
-    "div",
-    { class: "nhsuk-form-group" },
-    h(
-      "fieldset",
-      { class: "nhsuk-fieldset", id: `${id}-fieldset`, "aria-describedby": `${id}-hint` },
-      h("legend", { class: "nhsuk-fieldset__legend nhsuk-fieldset__legend--s" }, legend),
-      h("div", { class: "nhsuk-hint", id: `${id}-hint` }, hint),
-      h("div", { class: "nhsuk-radios nhsuk-radios--inline" }, radio("yes", "true", "Yes"), radio("no", "false", "No")),
-    ),
-  );
-}
-
-function renderWardSettingsForm() {
-  replaceChildren(
-    byId("ward-settings"),
-    h(
-      "form",
-      { id: "ward-settings-form", "data-testid": "ward-settings-form", "data-edit": "", novalidate: true, on: { submit: saveWardSettings } },
-      h("h2", { class: "nhsuk-heading-m", id: "ward-settings-title" }, "Ward settings"),
-      h("p", { class: "nhsuk-body" }, "These apply to everyone using the app on this ward. Every change is recorded in the audit under your name."),
-      YES_NO_SETTINGS.map(yesNoGroup),
+      { class: "nhsuk-form-group", "data-setting": d.setting },
       h(
         "div",
-        { class: "nhsuk-form-group" },
-        h("label", { class: "nhsuk-label nhsuk-label--s", for: "ward-role" }, "Your role"),
-        h("div", { class: "nhsuk-hint", id: "ward-role-hint" }, "For example Staff Nurse, Student Nurse or Healthcare Assistant. Students and healthcare assistants need a co-signature when the ward asks for one. Leave empty to clear."),
-        h("input", { class: "nhsuk-input nhsuk-input--width-20", id: "ward-role", name: "ward-role", type: "text", autocomplete: "off", "aria-describedby": "ward-role-hint", "data-testid": "ward-role" }),
-      ),
-      h(
-        "div",
-        { class: "nhsuk-form-group" },
+        { class: "nhsuk-checkboxes" },
         h(
-          "fieldset",
-          { class: "nhsuk-fieldset", "aria-describedby": "ward-assignee-hint" },
-          h("legend", { class: "nhsuk-fieldset__legend nhsuk-fieldset__legend--s" }, "Default assignee for tasks sent to SystmOne"),
-          h("div", { class: "nhsuk-hint", id: "ward-assignee-hint" }, "SystmOne's own name for the team, group or user, for example Ward 7 Nurses. Leave both empty to clear."),
-          h(
-            "div",
-            { class: "nhsuk-form-group app-inline-group" },
-            h("label", { class: "nhsuk-label", for: "ward-assignee-kind" }, "Kind"),
-            h(
-              "select",
-              { class: "nhsuk-select", id: "ward-assignee-kind", name: "ward-assignee-kind", "data-testid": "ward-assignee-kind" },
-              h("option", { value: "" }, "Not set"),
-              ASSIGNEE_KINDS.map(([value, label]) => h("option", { value }, label)),
-            ),
-          ),
-          h(
-            "div",
-            { class: "nhsuk-form-group app-inline-group" },
-            h("label", { class: "nhsuk-label", for: "ward-assignee-name" }, "Name"),
-            h("input", { class: "nhsuk-input nhsuk-input--width-20", id: "ward-assignee-name", name: "ward-assignee-name", type: "text", autocomplete: "off", spellcheck: "false", "data-testid": "ward-assignee-name" }),
-          ),
+          "div",
+          { class: "nhsuk-checkboxes__item" },
+          h("input", { class: "nhsuk-checkboxes__input", id, name: id, type: "checkbox", value: "true", "aria-describedby": hintId, "data-testid": id }),
+          h("label", { class: "nhsuk-label nhsuk-checkboxes__label", for: id }, d.label),
+          hint("nhsuk-hint nhsuk-checkboxes__hint"),
         ),
       ),
-      h("button", { class: "nhsuk-button", type: "submit", id: "ward-settings-save", "data-testid": "ward-settings-save" }, "Save ward settings"),
-    ),
+    );
+  }
+  return h(
+    "div",
+    { class: "nhsuk-form-group", "data-setting": d.setting },
+    h("label", { class: "nhsuk-label nhsuk-label--s", for: id }, d.label),
+    hint("nhsuk-hint"),
+    h("input", { class: "nhsuk-input nhsuk-input--width-20", id, name: id, type: "text", autocomplete: "off", spellcheck: "false", "aria-describedby": hintId, "data-testid": id }),
   );
 }
 
+function renderFields() {
+  const container = byId("ward-settings-fields");
+  replaceChildren(container, settings.map(settingField));
+  for (const d of settings) fill(d);
+  for (const input of container.querySelectorAll("input")) input.disabled = state.readOnly;
+}
+
+/** Reads the settings and draws the form afresh from them. */
 async function loadWardSettings() {
-  let pairs;
+  let read;
   try {
-    pairs = await call("ward_settings");
+    read = await api.wardSettings();
   } catch (error) {
     showApiError(error);
     return false;
   }
-  savedSettings = new Map(pairs);
-  for (const name of savedSettings.keys()) fillSetting(name);
+  settings = read;
+  renderFields();
   return true;
 }
 
-/** Puts the stored value of one setting into its field(s). */
-function fillSetting(name) {
-  const value = savedSettings.get(name) ?? null;
-  const yesNo = YES_NO_SETTINGS.find((s) => s.name === name);
-  if (yesNo) {
-    byId(`${yesNo.id}-yes`).checked = value === "true";
-    byId(`${yesNo.id}-no`).checked = value === "false";
-  } else if (name === "current-user-role") {
-    byId("ward-role").value = value ?? "";
-  } else if (name === "task-default-assignee") {
-    const [kind, ...rest] = (value ?? "").split(":");
-    const known = ASSIGNEE_KINDS.some(([k]) => k === kind.trim());
-    byId("ward-assignee-kind").value = known ? kind.trim() : "";
-    byId("ward-assignee-name").value = known ? rest.join(":").trim() : value ?? "";
-  }
+/** Shows the stored value of one setting in its input. */
+function fill(d) {
+  const input = document.getElementById(inputId(d.setting));
+  if (!input) return;
+  if (d.kind === "flag") input.checked = d.value === "true";
+  else input.value = d.value ?? "";
 }
 
-/** What the form asks for, by setting name; `problem` when a field cannot be sent as it is. */
-function wantedSettings() {
-  const wanted = [];
-  for (const s of YES_NO_SETTINGS) {
-    const checked = document.querySelector(`input[name="${s.id}"]:checked`);
-    // Neither radio chosen: the ward never set it, and the form leaves it so.
-    if (checked) wanted.push({ name: s.name, value: checked.value, label: s.label, fieldId: null });
+/**
+ * What the form asks for one setting: a flag left unticked stays as it was when it was never
+ * set (null), so an untouched setting is not saved as "false"; an empty text clears (null).
+ */
+function wanted(d) {
+  const input = document.getElementById(inputId(d.setting));
+  if (!input) return d.value ?? null;
+  if (d.kind === "flag") return input.checked ? "true" : d.value === null || d.value === undefined ? null : "false";
+  return input.value.trim() || null;
+}
+
+const edited = (d) => wanted(d) !== (d.value ?? null);
+
+const sameShape = (a, b) =>
+  a.length === b.length && a.every((d, i) => d.setting === b[i].setting && d.kind === b[i].kind && d.label === b[i].label && d.hint === b[i].hint);
+
+/** After a change elsewhere: new values into untouched fields; typing not yet saved stays. */
+async function refreshWardSettings() {
+  let read;
+  try {
+    read = await api.wardSettings();
+  } catch {
+    return; // the next save or visit shows why
   }
-  const role = byId("ward-role").value.trim();
-  wanted.push({ name: "current-user-role", value: role || null, label: "Your role", fieldId: "ward-role" });
-  const kind = byId("ward-assignee-kind").value;
-  const who = byId("ward-assignee-name").value.trim();
-  const assignee = { name: "task-default-assignee", value: kind && who ? `${kind}:${who}` : null, label: "Default assignee", fieldId: "ward-assignee-name" };
-  if (kind && !who) assignee.problem = { message: `Enter the ${kind}'s name as SystmOne spells it, or choose Not set`, fieldId: "ward-assignee-name" };
-  if (!kind && who) assignee.problem = { message: "Choose whether the default assignee is a team, a group or a user", fieldId: "ward-assignee-kind" };
-  wanted.push(assignee);
-  return wanted;
+  if (!sameShape(read, settings)) {
+    if (settings.some(edited)) return; // redrawn on the next visit rather than under the typing
+    settings = read;
+    renderFields();
+    return;
+  }
+  const before = new Map(settings.map((d) => [d.setting, edited(d)]));
+  settings = read;
+  for (const d of settings) if (!before.get(d.setting)) fill(d);
 }
 
 async function saveWardSettings(event) {
   event.preventDefault();
   clearErrors();
-  const wanted = wantedSettings();
-  const invalid = wanted.filter((w) => w.problem).map((w) => w.problem);
-  if (invalid.length) {
-    showErrors(invalid);
-    return;
-  }
-  const changed = wanted.filter((w) => (savedSettings.get(w.name) ?? null) !== w.value);
+  const changed = settings.filter(edited).map((d) => ({ d, value: wanted(d) }));
   if (!changed.length) {
     notify("No ward settings changed");
     return;
   }
   const problems = [];
   const saved = [];
-  for (const w of changed) {
+  for (const { d, value } of changed) {
     try {
-      await call("set_ward_setting", { name: w.name, value: w.value });
-      saved.push(w);
+      await api.setWardSetting(d.setting, value);
+      saved.push(d);
     } catch (error) {
       if (error.code === "no_current_user") {
         showApiError(error);
         return;
       }
-      problems.push({ message: `${w.label}: ${sentence(error.message)}`, fieldId: w.fieldId ?? undefined });
+      problems.push({ message: `${d.label}: ${sentence(error.message)}`, fieldId: fieldIdFor(error, { value: inputId(d.setting) }) });
     }
   }
   // Reread what the database now holds, but keep what was typed in fields that were refused.
-  let pairs = null;
+  let read = null;
   try {
-    pairs = await call("ward_settings");
+    read = await api.wardSettings();
   } catch (error) {
     problems.push({ message: `The saved settings could not be read back: ${error.message}` });
   }
-  if (pairs) {
-    savedSettings = new Map(pairs);
-    for (const w of saved) fillSetting(w.name);
+  if (read) {
+    const savedNames = new Set(saved.map((d) => d.setting));
+    if (sameShape(read, settings)) {
+      settings = read;
+      for (const d of settings) if (savedNames.has(d.setting)) fill(d);
+    } else {
+      settings = read;
+      renderFields();
+    }
   }
   if (problems.length) {
     showErrors(problems);
     return;
   }
-  notify(`Ward settings saved: ${saved.map((w) => w.label).join(", ")}`);
+  notify(`Ward settings saved: ${saved.map((d) => d.label).join(", ")}`);
 }
 
 export function renderSettings() {

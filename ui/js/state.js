@@ -15,7 +15,7 @@ export const state = {
   filter: { patient_id: null, assignee: null, status: "open" },
   /** The task being edited inline: `{id, version, values: {title, assignee, date, time}, original}`. */
   editing: null,
-  /** The view on screen: board, handover, audit or settings. */
+  /** The view on screen: board, handover, audit, settings, lookup, notes or outbox. */
   view: "board",
 };
 

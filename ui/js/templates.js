@@ -2,10 +2,11 @@
 // at (a change made meanwhile by someone else is shown, never overwritten), and retire.
 // Template text only ever reaches the page as text nodes or input values.
 
-import { call } from "./api.js";
+import { api } from "./api.js";
 import { h, byId, replaceChildren, tag } from "./dom.js";
 import { showApiError, showErrors, clearErrors, notify } from "./errors.js";
 import { formatDateTime } from "./format.js";
+import { keepCurrent } from "./live.js";
 
 const templates = {
   list: [],
@@ -13,13 +14,9 @@ const templates = {
   editing: null,
 };
 
-const api = {
-  list: () => call("note_templates", { includeRetired: true }),
-  add: (name, body) => call("add_note_template", { name, body }),
-  update: (id, version, name, body) => call("update_note_template", { id, version, name, body }),
-  retire: (id) => call("retire_note_template", { id }),
-  restore: (id) => call("restore_note_template", { id }),
-};
+/** The backend's field names (see `ApiError.field`) → the inputs of each form. */
+const ADD_FIELDS = { name: "template-name", body: "template-body" };
+const EDIT_FIELDS = { name: "template-edit-name", body: "template-edit-body" };
 
 export function initTemplates() {
   replaceChildren(
@@ -37,6 +34,15 @@ export function initTemplates() {
       h("button", { class: "nhsuk-button", type: "submit", id: "template-add", "data-testid": "template-add" }, "Add template"),
     ),
   );
+  // Someone else's change to the list (another window, hubctl). Only the table is redrawn: the
+  // add and edit forms keep what is typed, and a save still checks the version it was opened at.
+  keepCurrent({
+    view: "settings",
+    scopes: ["templates"],
+    redraw: () => loadTemplates({ quiet: true }),
+    canRedraw: () => !byId("templates-list").contains(document.activeElement),
+    container: byId("templates-list"),
+  });
 }
 
 function nameField(id) {
@@ -59,11 +65,11 @@ function bodyField(id) {
   );
 }
 
-export async function loadTemplates() {
+export async function loadTemplates({ quiet = false } = {}) {
   try {
-    templates.list = await api.list();
+    templates.list = await api.noteTemplates(true);
   } catch (error) {
-    showApiError(error);
+    if (!quiet) showApiError(error);
     return false;
   }
   renderList();
@@ -141,9 +147,9 @@ async function addTemplate(event) {
   }
   let added;
   try {
-    added = await api.add(name, body);
+    added = await api.addNoteTemplate(name, body);
   } catch (error) {
-    showErrors([{ message: error.message, fieldId: /name/i.test(error.message) ? "template-name" : "template-body" }]);
+    showApiError(error, ADD_FIELDS);
     return;
   }
   byId("template-name").value = "";
@@ -194,13 +200,13 @@ async function saveEdit(event) {
   const body = byId("template-edit-body").value;
   let saved;
   try {
-    saved = await api.update(editing.id, editing.version, name, body);
+    saved = await api.updateNoteTemplate(editing.id, editing.version, name, body);
   } catch (error) {
     if (error.code === "conflict") {
       showConflict(error);
       return;
     }
-    showErrors([{ message: error.message, fieldId: /name/i.test(error.message) ? "template-edit-name" : "template-edit-body" }]);
+    showApiError(error, EDIT_FIELDS);
     return;
   }
   closeEditor();
@@ -250,7 +256,7 @@ async function restore(t) {
   clearErrors();
   let restored;
   try {
-    restored = await api.restore(t.id);
+    restored = await api.restoreNoteTemplate(t.id);
   } catch (error) {
     showApiError(error);
     return;
@@ -263,7 +269,7 @@ async function retire(t) {
   clearErrors();
   let retired;
   try {
-    retired = await api.retire(t.id);
+    retired = await api.retireNoteTemplate(t.id);
   } catch (error) {
     showApiError(error);
     return;
