@@ -2,19 +2,23 @@
 //! slow replies, garbage, resets, temporary errors), by `hubctl sync` worker processes that
 //! are killed with SIGKILL at random moments, many times over. Afterwards every approved note
 //! must be in the simulator's record exactly once, the simulator must have seen no throttle
-//! violation, and the ward database must pass `PRAGMA integrity_check`.
+//! violation, and the ward database must pass `PRAGMA integrity_check` — under each of the
+//! simulator's behaviour profiles for what real SystmOne may do (how a filed narrative reads
+//! back, whether the connection is closed after each reply, what follows a response), every
+//! value of each at least once.
 // Test code: a panic is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use domain::{FilingRoute, NoteId};
 use hub::{DraftInput, Hub, PatientInput};
 use rand::{Rng, SeedableRng};
-use simulator::{SimConfig, SimControl, Simulator};
+use simulator::profile::{ConnectionMode, NarrativeReadBack, ResponseTerminator};
+use simulator::{SimConfig, SimControl, SimProfile, Simulator};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NOTES: usize = 12;
-const KILL_ROUNDS: usize = 10;
+const NOTES: usize = 8;
+const KILL_ROUNDS: usize = 5;
 
 fn sync_command(data_dir: &std::path::Path, addr: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubctl"));
@@ -53,11 +57,48 @@ async fn killed_workers_and_faults_never_lose_or_duplicate_a_note() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
     eprintln!("chaos seed {seed} (rerun with CHAOS_SEED={seed})");
+    // Every value of each open behaviour at least once.
+    let matrix = [
+        (
+            NarrativeReadBack::AsSent,
+            ConnectionMode::Kept,
+            ResponseTerminator::None,
+        ),
+        (
+            NarrativeReadBack::JoinedSpaces,
+            ConnectionMode::ClosedAfterReply,
+            ResponseTerminator::Newline,
+        ),
+        (
+            NarrativeReadBack::JoinedNewlines,
+            ConnectionMode::Kept,
+            ResponseTerminator::Eof,
+        ),
+        (
+            NarrativeReadBack::NarrativePerLine,
+            ConnectionMode::ClosedAfterReply,
+            ResponseTerminator::None,
+        ),
+    ];
+    for (i, (narrative, connection, terminator)) in matrix.into_iter().enumerate() {
+        let profile = SimProfile {
+            narrative,
+            connection,
+            terminator,
+            ..SimProfile::default()
+        };
+        eprintln!("chaos under {profile:?}");
+        chaos_under(profile, seed.wrapping_add(i as u64)).await;
+    }
+}
+
+async fn chaos_under(profile: SimProfile, seed: u64) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
 
     let sim_dir = tempfile::tempdir().unwrap();
     let mut config = SimConfig::new(sim_dir.path().to_path_buf());
     config.port = 0;
+    config.profile = profile;
     config.seed = 7;
     config.slow_ms = 1_500;
     config.faults = "drop=0.08,slow=0.08,garbage=0.04,reset=0.04,temporary=0.08"

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{NewPatient, Store};
-use test_support::notes_fake::{FakeRecord, Fault, FaultRates};
+use test_support::notes_fake::{FakeRecord, Fault, FaultRates, ReadBack};
 
 const NHS: [&str; 3] = ["9434765919", "4010232137", "9990000034"];
 
@@ -88,21 +88,33 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Under every shape real SystmOne may read an entry back in (lines as sent, joined by
+/// spaces or newlines into one padded Line, one Narrative per line): reconciliation finds each
+/// filed note, so none is filed twice.
 #[test]
 fn every_approved_note_is_filed_exactly_once_through_faults_and_restarts() {
+    for read_back in ReadBack::ALL {
+        filed_exactly_once_through_faults_and_restarts(read_back);
+    }
+}
+
+fn filed_exactly_once_through_faults_and_restarts(read_back: ReadBack) {
+    eprintln!("read-back shape: {read_back:?}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.sqlite");
     let notes_filed = approve_notes(&path, 30);
     let poisoned = [notes_filed[4].1.clone(), notes_filed[17].1.clone()];
-    let fake = FakeRecord::new().with_random_faults(
-        7,
-        FaultRates {
-            timeout_applied: 0.15,
-            timeout_not_applied: 0.1,
-            temporary: 0.15,
-            read_failure: 0.1,
-        },
-    );
+    let fake = FakeRecord::new()
+        .with_read_back(read_back)
+        .with_random_faults(
+            7,
+            FaultRates {
+                timeout_applied: 0.15,
+                timeout_not_applied: 0.1,
+                temporary: 0.15,
+                read_failure: 0.1,
+            },
+        );
     for reference in &poisoned {
         fake.poison(reference, Fault::Permanent);
     }

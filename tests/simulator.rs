@@ -205,7 +205,11 @@ async fn approval_throttle_search_update_and_read_back() {
         .collect();
     assert_eq!(events.len(), 1, "only today's entry: {xml}");
     assert_eq!(events[0].attribute("EventUID"), Some(event_uid.as_str()));
-    assert_eq!(all_texts(&doc, "Line"), note);
+    // Real SystmOne's shape (the default profile): one Line, the filed lines joined by a
+    // space, sometimes padded with a leading space.
+    let lines = all_texts(&doc, "Line");
+    assert_eq!(lines.len(), 1, "{xml}");
+    assert_eq!(lines[0].trim_start(), note.join(" "));
     assert_eq!(text_of(&doc, "NHSNumber").as_deref(), Some(SIAN));
 
     // The record opened on screen by the user (another process) refuses background updates, temporarily.
@@ -447,4 +451,67 @@ async fn thirty_second_record_rule_and_the_device_registry() {
     assert!(issued != "0123456789abcdef" && issued != device_id && issued.len() == 16);
     assert_eq!(control.devices().unwrap().len(), 2);
     sim.shutdown().await;
+}
+
+/// Reads whatever arrives until the peer closes or is quiet for `quiet`; and whether it closed.
+async fn read_raw(stream: &mut TcpStream, quiet: Duration) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(quiet, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (all, true),
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+            Err(_) => return (all, false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn response_terminator_and_connection_follow_the_profile() {
+    use simulator::profile::{ConnectionMode, ResponseTerminator};
+    for (terminator, expected) in [
+        (ResponseTerminator::None, ""),
+        (ResponseTerminator::Newline, "\n"),
+        (ResponseTerminator::Eof, "<EOF>"),
+    ] {
+        for connection in [ConnectionMode::Kept, ConnectionMode::ClosedAfterReply] {
+            let dir = tempfile::tempdir().unwrap();
+            let sim = start(&dir, |c| {
+                c.profile.terminator = terminator;
+                c.profile.connection = connection;
+            })
+            .await;
+            let mut raw = TcpStream::connect(sim.addr()).await.unwrap();
+            raw.write_all(format!("{}\n", request("", "GetFunctions", "")).as_bytes())
+                .await
+                .unwrap();
+            let (bytes, closed) = read_raw(&mut raw, Duration::from_millis(400)).await;
+            let text = String::from_utf8(bytes).unwrap();
+            let end = text
+                .find("</ClientIntegrationResponse>")
+                .expect("a response")
+                + "</ClientIntegrationResponse>".len();
+            assert_eq!(&text[end..], expected, "{terminator:?} {connection:?}");
+            assert_eq!(
+                closed,
+                connection == ConnectionMode::ClosedAfterReply,
+                "{terminator:?} {connection:?}"
+            );
+            // Kept: a second request on the same connection is answered.
+            if connection == ConnectionMode::Kept {
+                let doc = roxmltree::Document::parse(&text[..end]).unwrap();
+                let device = text_of(&doc, "DeviceID").unwrap();
+                tokio::time::sleep(PACE).await;
+                raw.write_all(request(&device, "GetFunctions", "").as_bytes())
+                    .await
+                    .unwrap();
+                let (again, _) = read_raw(&mut raw, Duration::from_millis(400)).await;
+                assert!(String::from_utf8(again)
+                    .unwrap()
+                    .contains("</ClientIntegrationResponse>"));
+            }
+            sim.shutdown().await;
+        }
+    }
 }

@@ -42,6 +42,12 @@ fn start_client(sim: &SimHandle, db: &Path) -> SystmOneClient {
 }
 
 async fn until_user_known(client: &SystmOneClient) -> ConnectionState {
+    // The client asks nothing at start; ask who is logged in, as the hub's verified client
+    // does before its first real request.
+    client
+        .organisation(true, Lane::Interactive)
+        .await
+        .expect("SystmOne answers who is logged in");
     let mut state = client.state();
     let known = |s: &ConnectionState| matches!(s, ConnectionState::Connected { user: Some(_), .. });
     let reached = tokio::time::timeout(Duration::from_secs(15), state.wait_for(known))
@@ -156,7 +162,7 @@ async fn approves_the_device_files_a_note_once_and_reads_it_back() {
     assert!(record
         .events
         .iter()
-        .any(|e| e.narrative.join("\n").contains(&text)));
+        .any(|e| e.narrative_text().contains(&text)));
 
     let copies = control
         .filed_events(&nhs.digits(), true)
@@ -219,6 +225,114 @@ async fn two_processes_on_one_database_share_tpps_budget() {
         1,
         "both processes used the saved DeviceID"
     );
+    sim.shutdown().await;
+}
+
+/// A clinician's request from one process while another drains a backlog: it takes the
+/// next free slot, ahead of the rest of the backlog (with first-come booking it went after
+/// the backlog's next request, which had already booked its slot ahead).
+#[tokio::test]
+async fn a_clinician_in_one_process_goes_before_another_process_s_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulator(dir.path(), ApprovalMode::Auto).await;
+    let control = sim.control().unwrap();
+    let db = database(dir.path());
+    let sync = start_client(&sim, &db);
+    until_user_known(&sync).await;
+    let lookup = start_client(&sim, &db);
+    until_user_known(&lookup).await;
+
+    const BACKLOG: usize = 6;
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    let drain = {
+        let sync = sync.clone();
+        tokio::spawn(async move {
+            for n in 0..BACKLOG {
+                sync.current_activity(Lane::Background)
+                    .await
+                    .expect("answered: nothing was throttled");
+                let _ = answered.send(n);
+            }
+        })
+    };
+    // Just after the backlog's second answer its next request is waiting for the slot.
+    while answers.recv().await.expect("the drain runs") < 1 {}
+    lookup
+        .functions(Lane::Interactive)
+        .await
+        .expect("answered: nothing was throttled");
+    drain.await.unwrap();
+
+    let order: Vec<String> = arrivals(&control)
+        .into_iter()
+        .map(|(_, f)| f)
+        .filter(|f| f == "GetCurrentActivity" || f == "GetFunctions")
+        .collect();
+    let position = order.iter().position(|f| f == "GetFunctions").unwrap();
+    assert_eq!(
+        position, 2,
+        "the clinician's request went right after the two answered: {order:?}"
+    );
+    assert_eq!(order.len(), BACKLOG + 1);
+    assert_eq!(control.violation_count().unwrap(), 0);
+    let log = arrivals(&control);
+    assert!(smallest_gap_ms(&log) >= 1_000, "{log:?}");
+    sim.shutdown().await;
+}
+
+/// A `hubctl` run that never needs SystmOne (e.g. `notes add` for a patient already on the
+/// ward) sends nothing; one that does asks who is logged in once, however many parts of it
+/// ask, and the next process is not held back by slots booked and never used.
+#[tokio::test]
+async fn start_up_asks_only_what_is_needed_and_books_nothing_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulator(dir.path(), ApprovalMode::Auto).await;
+    let control = sim.control().unwrap();
+    let db = database(dir.path());
+    for _ in 0..5 {
+        let idle = start_client(&sim, &db);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(idle);
+    }
+    assert_eq!(arrivals(&control).len(), 0, "nothing sent by idle runs");
+    // A run that does use SystmOne: the status probe and the first real request both need
+    // to know who is logged in; the follow-up after connecting asks too.
+    let used = start_client(&sim, &db);
+    let (first, second) = tokio::join!(
+        used.organisation(true, Lane::Interactive),
+        used.organisation(true, Lane::Background)
+    );
+    first.unwrap();
+    second.unwrap();
+    used.functions(Lane::Interactive).await.unwrap();
+    let asked = arrivals(&control)
+        .iter()
+        .filter(|(_, f)| f == "GetOrganisationMetaData")
+        .count();
+    assert_eq!(asked, 1, "{:?}", arrivals(&control));
+    // Several runs each queue a request and exit before their slot comes: none of them
+    // booked a slot, so the next request goes one gap after the last real send.
+    for _ in 0..5 {
+        let quitter = start_client(&sim, &db);
+        let queued = quitter.enqueue(
+            Lane::Background,
+            systmone::codec::RequestParams::GetFunctions,
+        );
+        drop(queued);
+        drop(quitter);
+    }
+    let ledger = Store::open(&db).unwrap();
+    let last_sent = {
+        use domain::ports::PacingLedger;
+        let mut ledger = ledger;
+        ledger.budgets().unwrap().last_any_ms.unwrap()
+    };
+    let last_arrival = arrivals(&control).last().unwrap().0;
+    assert!(
+        last_sent <= last_arrival,
+        "no booking lies ahead of the last real send ({last_sent} > {last_arrival})"
+    );
+    assert_eq!(control.violation_count().unwrap(), 0);
     sim.shutdown().await;
 }
 

@@ -152,6 +152,19 @@ describe("patient lookup", () => {
         await app.find("refresh-result", 20_000);
         assert.match(await app.text(`linked-${patientId}-as-of`), /^Details as of /);
       });
+
+      await step(app, "lookup-deceased-is-flagged", async () => {
+        // SystmOne records a death: the result says so in red, not only in the record.
+        const deceased = simctl(simDir, "patients", "--limit", "240").find((p) => p.date_of_death);
+        assert.ok(deceased, "the simulator has a deceased fictitious patient");
+        await app.navigate("lookup");
+        await app.fill("lookup-surname", "");
+        await app.fill("lookup-first-name", "");
+        await app.fill("lookup-nhs", deceased.nhs_number);
+        await app.click("lookup-submit");
+        const warning = await app.find("lookup-result-0-warning-0", 20_000);
+        assert.match(await warning.getText(), new RegExp(`Deceased \\(date of death ${deceased.date_of_death}\\)`));
+      });
     } finally {
       await app.close();
     }

@@ -32,6 +32,12 @@ test("every link state has its own words, and a linked patient's unsent task rea
   // An imported task stays "In SystmOne" even if the patient's NHS number was removed since.
   assert.equal(syncStateView({ state: "linked" }, false).label, "In SystmOne");
   assert.equal(syncStateView({ state: "something_new" }, true).state, "local");
+  // A completion sent but not yet seen in a SystmOne read is not shown as done there.
+  assert.deepEqual(syncStateView({ state: "linked", completion_sent_at: NOW }, true), {
+    state: "completion_sent",
+    label: "Completion sent — waiting for SystmOne",
+    colour: "yellow",
+  });
 });
 
 test("Create in SystmOne is offered only for open, unsent tasks of linked patients", () => {

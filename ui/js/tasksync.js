@@ -23,6 +23,10 @@ const STATES = {
  * is not linked to SystmOne and that was never involved with it.
  */
 export function syncStateView(sync, patientLinked) {
+  // A completion SystmOne answered is believed only when a read no longer lists the task.
+  if (sync?.state === "linked" && sync.completion_sent_at) {
+    return { state: "completion_sent", label: "Completion sent — waiting for SystmOne", colour: "yellow" };
+  }
   const known = sync?.state && STATES[sync.state];
   if (known) return { state: sync.state, ...known };
   if (patientLinked) return { state: "local", ...STATES.local };

@@ -4,13 +4,13 @@
 
 use crate::task_link::{AssigneeKind, LinkBase, RemoteAssignee, SyncFields};
 use crate::{Sensitive, StaffName, Task, TaskStatus};
-use chrono::{DateTime, Local, NaiveDate, NaiveTime, TimeZone};
+use chrono::{DateTime, Local, NaiveDateTime, NaiveTime, TimeZone};
 
 /// Fields to set; `None` leaves a field alone, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldChanges {
     pub content: Option<Sensitive<String>>,
-    pub due: Option<Option<NaiveDate>>,
+    pub due: Option<Option<NaiveDateTime>>,
     pub assignee: Option<Option<RemoteAssignee>>,
 }
 
@@ -67,6 +67,9 @@ pub enum RemoteSide<'a> {
     Gone,
 }
 
+// One value per merge, consumed at once and never stored in bulk: boxing would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Still linked: apply `apply_locally` to the ward task and store `new_base`. What
@@ -259,10 +262,16 @@ fn describe_content(c: &Sensitive<String>) -> String {
     format!("\"{}\"", c.expose())
 }
 
-fn describe_due(d: Option<NaiveDate>) -> String {
+fn describe_due(d: Option<NaiveDateTime>) -> String {
     d.map_or_else(
         || "no due date".to_owned(),
-        |d| d.format("%Y-%m-%d").to_string(),
+        |d| {
+            if d.time() == NaiveTime::MIN {
+                d.format("%Y-%m-%d").to_string()
+            } else {
+                d.format("%Y-%m-%d %H:%M").to_string()
+            }
+        },
     )
 }
 
@@ -314,7 +323,16 @@ pub fn local_fields(task: &Task, base: &LinkBase) -> SyncFields {
     } else {
         Sensitive::new(task.title.as_str().to_owned())
     };
-    let due = task.due.map(|d| d.date_naive());
+    let due = match (task.due.map(|d| d.naive_local()), base.fields.due) {
+        // A base at midnight is a date whose time SystmOne did not keep (or a link made
+        // before times were kept): the ward's time on that date is no change.
+        (Some(mine), Some(theirs))
+            if theirs.time() == NaiveTime::MIN && theirs.date() == mine.date() =>
+        {
+            Some(theirs)
+        }
+        (mine, _) => mine,
+    };
     let assignee = match (&task.assignee, &base.fields.assignee) {
         (None, _) => None,
         (Some(mine), Some(theirs)) if staff_from_assignee(theirs).as_ref() == Some(mine) => {
@@ -333,7 +351,7 @@ pub fn local_fields(task: &Task, base: &LinkBase) -> SyncFields {
 pub fn new_task_fields(task: &Task) -> SyncFields {
     SyncFields {
         content: Sensitive::new(task.title.as_str().to_owned()),
-        due: task.due.map(|d| d.date_naive()),
+        due: task.due.map(|d| d.naive_local()),
         assignee: task
             .assignee
             .as_ref()
@@ -341,31 +359,49 @@ pub fn new_task_fields(task: &Task) -> SyncFields {
     }
 }
 
-/// SystmOne holds a due *date*; the ward keeps its own time of day when the date agrees,
-/// else uses the end of that day (as `parse_due` does for a typed date).
+/// SystmOne's due date-time (local wall time) as the ward's. A due at midnight may be a
+/// SystmOne that keeps only the date: the ward keeps its own time of day when the date
+/// agrees, else uses the end of that day (as `parse_due` does for a typed date). A time that
+/// does not exist locally (the spring DST gap) moves to the next valid instant.
 pub fn local_due(
-    remote: Option<NaiveDate>,
+    remote: Option<NaiveDateTime>,
     current: Option<DateTime<Local>>,
 ) -> Option<DateTime<Local>> {
-    let date = remote?;
-    if let Some(current) = current.filter(|c| c.date_naive() == date) {
-        return Some(current);
-    }
-    let end_of_day = NaiveTime::from_hms_opt(23, 59, 0)?;
-    Local
-        .from_local_datetime(&date.and_time(end_of_day))
-        .earliest()
+    let remote = remote?;
+    let wall = if remote.time() == NaiveTime::MIN {
+        if let Some(current) = current.filter(|c| c.date_naive() == remote.date()) {
+            return Some(current);
+        }
+        remote.date().and_time(NaiveTime::from_hms_opt(23, 59, 0)?)
+    } else {
+        remote
+    };
+    Local.from_local_datetime(&wall).earliest().or_else(|| {
+        Local
+            .from_local_datetime(&(wall + chrono::TimeDelta::hours(1)))
+            .earliest()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use proptest::prelude::*;
+
+    /// 10:00 on a day of March 2026.
+    fn at(day: u32) -> Option<NaiveDateTime> {
+        NaiveDate::from_ymd_opt(2026, 3, day).and_then(|d| d.and_hms_opt(10, 0, 0))
+    }
+
+    fn midnight(day: u32) -> Option<NaiveDateTime> {
+        NaiveDate::from_ymd_opt(2026, 3, day).and_then(|d| d.and_hms_opt(0, 0, 0))
+    }
 
     fn fields(content: &str, due: Option<u32>, assignee: Option<&str>) -> SyncFields {
         SyncFields {
             content: Sensitive::new(content.into()),
-            due: due.and_then(|d| NaiveDate::from_ymd_opt(2026, 3, d)),
+            due: due.and_then(at),
             assignee: assignee.map(RemoteAssignee::user),
         }
     }
@@ -394,7 +430,7 @@ mod tests {
         assert_eq!(
             apply_locally,
             FieldChanges {
-                due: Some(NaiveDate::from_ymd_opt(2026, 3, 5)),
+                due: Some(at(5)),
                 ..Default::default()
             }
         );
@@ -475,7 +511,7 @@ mod tests {
         let base = LinkBase {
             fields: SyncFields {
                 content: Sensitive::new("Line 1\nLine 2".into()),
-                due: NaiveDate::from_ymd_opt(2026, 3, 4),
+                due: at(4),
                 assignee: Some(RemoteAssignee {
                     kind: AssigneeKind::Team,
                     name: "Ward 7".into(),
@@ -491,7 +527,7 @@ mod tests {
             patient_id: crate::PatientId(1),
             title: crate::TaskTitle::parse("Line 1 Line 2").unwrap(),
             assignee: Some(StaffName::parse("Ward 7").unwrap()),
-            due: local_due(NaiveDate::from_ymd_opt(2026, 3, 4), None),
+            due: local_due(at(4), None),
             status: TaskStatus::Open,
             created_at: now,
             created_by: "x".into(),
@@ -510,12 +546,19 @@ mod tests {
     #[test]
     fn local_due_keeps_the_ward_time_on_the_same_day() {
         let at_ten = Local.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
-        assert_eq!(
-            local_due(NaiveDate::from_ymd_opt(2026, 3, 4), Some(at_ten)),
-            Some(at_ten)
-        );
-        let moved = local_due(NaiveDate::from_ymd_opt(2026, 3, 5), Some(at_ten)).unwrap();
+        // A SystmOne that kept only the date: the ward's time of day stays.
+        assert_eq!(local_due(midnight(4), Some(at_ten)), Some(at_ten));
+        let moved = local_due(midnight(5), Some(at_ten)).unwrap();
         assert_eq!(moved.naive_local().to_string(), "2026-03-05 23:59:00");
+        // A time SystmOne reports is kept as it is.
+        let half_two = at(5).map(|d| d + chrono::TimeDelta::minutes(270));
+        assert_eq!(
+            local_due(half_two, Some(at_ten))
+                .unwrap()
+                .naive_local()
+                .to_string(),
+            "2026-03-05 14:30:00"
+        );
         assert_eq!(local_due(None, Some(at_ten)), None);
     }
 

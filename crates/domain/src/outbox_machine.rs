@@ -7,8 +7,9 @@
 //! - a lease that expires (a crashed or killed worker) makes the entry `Unknown`, never
 //!   `Queued`: the request may have reached SystmOne;
 //! - `Unknown` is only ever left by reading the record back (found → `Filed`, not found →
-//!   send again), and only after a grace period, because a silent drop may be a slow client
-//!   still working on the request;
+//!   send again), and only after a short settle (see [`Policy::reconcile_grace`]): the
+//!   request's own timeout has already run by then, so the read-back goes at the next free
+//!   slot after it rather than after a fixed long wait;
 //! - an `Unknown` entry whose earliest possible send was on an earlier day is parked for a
 //!   human: the entered-today read (exempt from the 30 s limit) cannot see it;
 //! - a success reply is the truth whoever hears it (a stale worker included); any other
@@ -178,7 +179,22 @@ pub enum Event {
 /// Tunables, so tests can run the whole dance in milliseconds.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// Wait after a lost answer before reading the record back (a slow client may still file).
+    /// How long after an answer was lost (or a worker's lease ran out) the record is read
+    /// back. Counted from the moment the outcome became unknown, which for a silent reply
+    /// is *after* the request's read timeout (30 s by default, against SystmOne's usual
+    /// sub-second answer), so the write has had all that time to land already.
+    ///
+    /// Why it can be short (the default, [`RECONCILE_SETTLE_SECS`]): SystmOne answers an
+    /// `UpdatePatientRecord` once it has filed it (without `LeaveRecordOpen` the record is
+    /// saved at once [spec]), so a reply lost to a dropped connection or to garbage comes
+    /// after the filing, and a throttled request is never processed at all [spec]. Why it is
+    /// not zero: TPP says the same silence happens, rarely, when its servers are
+    /// unresponsive [spec], and the client fetches from them on a slow path — a write can
+    /// then still be in progress when we stop waiting. Whether the client serialises a later
+    /// read behind it is not known (to be probed on TPP's Demo system), so a few seconds are
+    /// kept for a write that was just completing; the 1 s send slot means the read-back
+    /// could not go much sooner anyway. If the read-back itself meets silence, the entry
+    /// stays `Unknown` with backoff: it is never resent until a read answers.
     pub reconcile_grace: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -186,10 +202,14 @@ pub struct Policy {
     pub max_attempts: u32,
 }
 
+/// The default settle after a lost answer before reading back (see
+/// [`Policy::reconcile_grace`]). It was 90 s, which made one lost reply cost two minutes.
+pub const RECONCILE_SETTLE_SECS: i64 = 5;
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            reconcile_grace: Duration::seconds(90),
+            reconcile_grace: Duration::seconds(RECONCILE_SETTLE_SECS),
             backoff_base: Duration::seconds(5),
             backoff_max: Duration::minutes(5),
             max_attempts: 60,

@@ -8,7 +8,7 @@
 #[error("{0}")]
 pub struct PortError(pub String);
 
-/// The last reserved send slot of each budget, in wall-clock milliseconds.
+/// The last booked send of each budget, in wall-clock milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacingBudgets {
     /// The overall budget ("any request", TPP: 1 per second).
@@ -17,7 +17,21 @@ pub struct PacingBudgets {
     pub last_record_ms: Option<i64>,
 }
 
-/// What a reservation decided, to be written in the same locked step as the read.
+/// A declaration further ahead of the reader's clock than this cannot have been made by a
+/// live process (declarations last a couple of seconds): it is the trace of a wall clock set
+/// back since, and is discarded rather than honoured, so it cannot stall anyone.
+pub const DEMAND_MAX_AHEAD_MS: i64 = 60_000;
+
+/// Everything a reservation decides on, read under the ledger's lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerState {
+    pub budgets: PacingBudgets,
+    /// The latest expiry of the "a clinician is waiting" declarations made by *other*
+    /// owners that are still live at the reservation's clock, if any.
+    pub others_interactive_until_ms: Option<i64>,
+}
+
+/// What a reservation books, to be written in the same locked step as the read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerWrite {
     /// Book the overall budget at `at_ms`, and the record budget too when `record_budget`.
@@ -26,13 +40,36 @@ pub enum LedgerWrite {
     Nothing,
 }
 
+/// What the reserving owner says about its own interactive demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemandWrite {
+    /// "A clinician is waiting on me for the next free slot, until `until_ms` at the latest";
+    /// replaces this owner's earlier declaration. The expiry is what keeps a crashed
+    /// process from holding everyone else's background work back.
+    Declare { until_ms: i64 },
+    /// Nothing of mine is waiting for the next slot on a clinician's behalf.
+    Withdraw,
+}
+
+/// A reservation's decision: the booking and the owner's demand, written together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerDecision {
+    pub write: LedgerWrite,
+    pub demand: DemandWrite,
+}
+
 /// TPP's budgets, shared by every process on the PC.
 pub trait PacingLedger: Send {
-    /// Reads both budgets and applies what `decide` returns, as one step that no other
-    /// process can interleave with (the store: one `IMMEDIATE` transaction).
+    /// Reads the ledger and applies what `decide` returns, as one step that no other
+    /// process can interleave with (the store: one `IMMEDIATE` transaction). `owner` names
+    /// the reserving process (its own declaration is left out of
+    /// [`LedgerState::others_interactive_until_ms`]); declarations that expired by `now_ms`
+    /// (or lie implausibly far ahead of it) are dropped in the same step.
     fn reserve(
         &mut self,
-        decide: &mut dyn FnMut(PacingBudgets) -> LedgerWrite,
+        owner: &str,
+        now_ms: i64,
+        decide: &mut dyn FnMut(LedgerState) -> LedgerDecision,
     ) -> Result<(), PortError>;
 
     /// The budgets as they stand, without a lock (for display and ETAs only).

@@ -12,8 +12,12 @@
 //!   than the width is hard-split;
 //! - blank lines separate paragraphs: runs of them become one, and leading/trailing ones go;
 //! - a correction starts with a line naming the corrected note's reference;
-//! - the last line is the reference line `Inpatient Hub ref IH-…`, which reconciliation looks
-//!   for as a whole line when reading the record back;
+//! - the last line is the reference line `Inpatient Hub ref IH-…`. Reconciliation must find it
+//!   however SystmOne returns the entry: real records come back with an entry's lines joined
+//!   into one Line (by spaces or newlines), padded with a leading space, or split over several
+//!   Narratives [seen], and may be re-wrapped. So [`narrative_carries_reference`] ignores all
+//!   whitespace and line/Narrative boundaries and looks for the reference line's characters,
+//!   ending at a word boundary, and not as part of a correction's first line;
 //! - a note needing more than [`MAX_LINES`] lines is refused rather than split over several
 //!   entries: one note = one entry keeps "filed exactly once" a single atomic fact. With the
 //!   20,000-character body limit only text made mostly of blank-separated fragments hits it.
@@ -30,9 +34,9 @@ pub const MAX_LINES: usize = 400;
 pub const MAX_INDENT: usize = 16;
 const TAB: &str = "    ";
 const REFERENCE_PREFIX: &str = "Inpatient Hub ref ";
-/// Refused inside a body (whitespace and case ignored) so no note can carry a line that
-/// reconciliation would take for another note's reference.
-const REFERENCE_MARKER: &str = "inpatient hub ref ih-";
+/// Refused inside a body (all whitespace and case ignored, as reconciliation ignores them) so
+/// no note can carry text that reconciliation would take for another note's reference.
+const REFERENCE_MARKER: &str = "inpatienthubrefih-";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -58,11 +62,11 @@ pub fn narrative_lines(
     reference: &str,
     corrects_reference: Option<&str>,
 ) -> Result<Vec<String>, RenderError> {
-    let squashed = body
+    let squashed: String = body
         .expose()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
         .to_lowercase();
     if squashed.contains(REFERENCE_MARKER) {
         return Err(RenderError::ContainsReferenceMarker);
@@ -80,6 +84,82 @@ pub fn narrative_lines(
         });
     }
     Ok(lines)
+}
+
+/// One character of a narrative with whitespace taken out: the character (ASCII letters
+/// lower-cased) and whether whitespace (or a line or Narrative boundary) came before it.
+struct Squashed {
+    c: char,
+    spaced: bool,
+}
+
+fn squash<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Squashed> {
+    let mut out = Vec::new();
+    let mut spaced = true;
+    for line in lines {
+        for c in line.chars() {
+            if c.is_whitespace() {
+                spaced = true;
+            } else {
+                out.push(Squashed {
+                    c: c.to_ascii_lowercase(),
+                    spaced,
+                });
+                spaced = false;
+            }
+        }
+        // A line or Narrative boundary separates words like whitespace does.
+        spaced = true;
+    }
+    out
+}
+
+fn squash_str(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Whether an entry's narrative — every line of every Narrative of one event, in order —
+/// carries `reference_line` as its own reference.
+///
+/// Tolerant of everything SystmOne is known or suspected to do to filed lines: joining them
+/// with spaces or newlines, padding, re-wrapping (even inside a word), splitting them over
+/// several Narratives, changing letter case. Still exact about the reference itself: the
+/// match must end at a word boundary (so `IH-ab` never matches `IH-abc`), and a correction's
+/// first line (`Correction of the entry with Inpatient Hub ref IH-…`), which names another
+/// note's reference, never counts as that note being filed.
+pub fn narrative_carries_reference<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    reference_line: &str,
+) -> bool {
+    let needle = squash_str(reference_line);
+    if needle.is_empty() {
+        return false;
+    }
+    let intro = {
+        let whole = squash_str(&correction_line(""));
+        let prefix = squash_str(REFERENCE_PREFIX);
+        whole[..whole.len().saturating_sub(prefix.len())].to_vec()
+    };
+    let hay = squash(lines);
+    if hay.len() < needle.len() {
+        return false;
+    }
+    (0..=hay.len() - needle.len()).any(|start| {
+        let end = start + needle.len();
+        let matches = hay[start..end].iter().zip(&needle).all(|(h, n)| h.c == *n);
+        let ends_word = hay
+            .get(end)
+            .is_none_or(|next| next.spaced || !(next.c.is_alphanumeric() || next.c == '-'));
+        let in_correction = start >= intro.len()
+            && hay[start - intro.len()..start]
+                .iter()
+                .zip(&intro)
+                .all(|(h, i)| h.c == *i);
+        matches && ends_word && !in_correction
+    })
 }
 
 /// SHA-256 (lowercase hex) of the lines joined with "\n": what approval records.
@@ -217,7 +297,85 @@ mod tests {
         ));
     }
 
+    const REF: &str = "Inpatient Hub ref IH-0123456789ab";
+
+    #[test]
+    fn the_reference_is_found_however_systmone_joins_pads_or_wraps_the_lines() {
+        let sent = ["Seen on ward round.", "", "  Plan: home", REF];
+        let found = |lines: &[&str]| narrative_carries_reference(lines.iter().copied(), REF);
+        assert!(found(&sent), "as sent");
+        assert!(found(&[
+            " Seen on ward round. Plan: home Inpatient Hub ref IH-0123456789ab"
+        ]));
+        assert!(found(&[
+            " Seen on ward round.\n\n  Plan: home\nInpatient Hub ref IH-0123456789ab\n"
+        ]));
+        assert!(found(&[
+            "Seen on ward round.",
+            "Plan: home Inpatient Hub",
+            "ref IH-0123456789ab"
+        ]));
+        // Hard-wrapped inside the reference, upper-cased, followed by text SystmOne added.
+        assert!(found(&[
+            "... INPATIENT HUB REF IH-01234",
+            "56789AB (added by Inpatient Hub 1.0)"
+        ]));
+        assert!(found(&["plan: homeInpatient Hub ref IH-0123456789ab"]));
+    }
+
+    #[test]
+    fn a_longer_reference_a_correction_or_another_note_does_not_match() {
+        let found = |lines: &[&str]| narrative_carries_reference(lines.iter().copied(), REF);
+        assert!(!found(&["Inpatient Hub ref IH-0123456789abc"]));
+        assert!(!found(&["Inpatient Hub ref IH-0123456789a"]));
+        assert!(!found(&["Inpatient Hub ref IH-0123456789ab-2"]));
+        assert!(!found(&[
+            "IH-0123456789ab mentioned without the reference words"
+        ]));
+        assert!(!found(&[
+            " Correction of the entry with Inpatient Hub ref IH-0123456789ab Corrected text. Inpatient Hub ref IH-ffffffffffff"
+        ]));
+        assert!(!found(&[]));
+        assert!(!narrative_carries_reference(["anything"], ""));
+        // The correction itself is found by its own reference.
+        assert!(narrative_carries_reference(
+            [" Correction of the entry with Inpatient Hub ref IH-0123456789ab Corrected. Inpatient Hub ref IH-ffffffffffff"],
+            "Inpatient Hub ref IH-ffffffffffff"
+        ));
+    }
+
     proptest! {
+        /// Whatever SystmOne does to whitespace and line boundaries, a filed note's reference
+        /// is found in it, and another note's reference is not.
+        #[test]
+        fn filed_lines_are_found_after_any_rejoining(
+            text in "[a-zA-Z0-9 .,:\n]{1,300}",
+            id in 0u64..(1 << 48),
+            other in 0u64..(1 << 48),
+            joiner in prop::sample::select(vec![" ", "\n", "", "  \n "]),
+            pad in prop::bool::ANY,
+            wrap in 1usize..80,
+        ) {
+            let Ok(body) = NoteBody::parse(&text) else { return Ok(()) };
+            let reference = format!("IH-{id:012x}");
+            let Ok(lines) = narrative_lines(&body, &reference, None) else { return Ok(()) };
+            let mut joined = lines.join(joiner);
+            if pad { joined.insert(0, ' '); }
+            let rewrapped: Vec<String> = joined
+                .chars()
+                .collect::<Vec<_>>()
+                .chunks(wrap)
+                .map(|c| c.iter().collect())
+                .collect();
+            let line = reference_line(&reference);
+            prop_assert!(narrative_carries_reference([joined.as_str()], &line));
+            prop_assert!(narrative_carries_reference(rewrapped.iter().map(String::as_str), &line));
+            if other != id {
+                let other_line = reference_line(&format!("IH-{other:012x}"));
+                prop_assert!(!narrative_carries_reference([joined.as_str()], &other_line));
+            }
+        }
+
         #[test]
         fn wrapping_keeps_every_visible_character_in_order(text in "[a-zé<>&;\\-/ \t\n]{0,600}", width in 1usize..60) {
             let lines = wrap_text(&text, width);

@@ -6,7 +6,7 @@ use crate::{
     NhsNumber, PatientId, Sensitive, StaffName, Task, TaskId, TaskStatus, TaskTitle,
     ValidationError,
 };
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Local, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -115,7 +115,8 @@ impl RemoteAssignee {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncFields {
     pub content: Sensitive<String>,
-    pub due: Option<NaiveDate>,
+    /// Local wall-clock time (SystmOne's Due is an `xs:dateTime` with no zone).
+    pub due: Option<NaiveDateTime>,
     pub assignee: Option<RemoteAssignee>,
 }
 
@@ -190,6 +191,9 @@ pub struct TaskLink {
     /// Shown to staff on the board until dismissed.
     pub notice: Option<Sensitive<String>>,
     pub notice_at: Option<DateTime<Local>>,
+    /// When the ward's completion was sent and SystmOne answered without error. Not yet a
+    /// completion in SystmOne: that is believed only when a read no longer lists the task.
+    pub completion_sent_at: Option<DateTime<Local>>,
 }
 
 impl TaskLink {
@@ -208,6 +212,7 @@ impl TaskLink {
             retry_after: None,
             notice: None,
             notice_at: None,
+            completion_sent_at: None,
         }
     }
 }
@@ -269,13 +274,21 @@ pub fn today_pull_can_settle(attempted: DateTime<Local>, now: DateTime<Local>) -
 pub const COMPLETED_STATUS: &str = "Completed";
 
 /// A SystmOne task as the Tasks filter returns it (non-completed only).
+///
+/// What a read carries is not what was sent (captured from a real SystmOne): the content
+/// comes back with SystmOne's own header line first (`Thu 24 Sep 18:17 - CURCIN, Vasa`) and a
+/// trailing newline, and reads have been seen with no Due and no assignee at all. So an
+/// absent `due` or `assignee` here means **not reported**, never "cleared": see
+/// [`RemoteTask::fields_against`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteTask {
     pub uid: TaskUid,
     pub task_type: String,
-    /// As SystmOne holds it, reference tag included.
+    /// As SystmOne holds it: header line and reference tag included.
     pub content: Sensitive<String>,
-    pub due: Option<NaiveDate>,
+    /// `None`: SystmOne's read did not report a due date-time (not: "no due date").
+    pub due: Option<NaiveDateTime>,
+    /// `None`: SystmOne's read did not report an assignee (not: "unassigned").
     pub assignee: Option<RemoteAssignee>,
     /// "Not Started", "Started", …
     pub status: String,
@@ -283,18 +296,80 @@ pub struct RemoteTask {
 }
 
 impl RemoteTask {
-    /// The shared fields, reference tag removed.
-    pub fn fields(&self) -> SyncFields {
+    /// The shared fields as far as this read tells them, against the last values known to
+    /// match (`base`): SystmOne's header line and our reference tag removed from the content;
+    /// a field the read did not report keeps its base value (so it can never look like a
+    /// SystmOne-side clearing); a due that comes back at midnight on the base's date is the
+    /// base's due (in case SystmOne keeps only the date of a date-time — unknown, so built
+    /// for both).
+    pub fn fields_against(&self, base: Option<&SyncFields>) -> SyncFields {
+        let due = match (self.due, base.and_then(|b| b.due)) {
+            (None, base_due) => base_due,
+            (Some(due), Some(base_due)) if date_only_match(due, base_due) => Some(base_due),
+            (Some(due), _) => Some(due),
+        };
+        let assignee = self
+            .assignee
+            .clone()
+            .or_else(|| base.and_then(|b| b.assignee.clone()));
         SyncFields {
-            content: Sensitive::new(strip_reference(self.content.expose()).0),
-            due: self.due,
-            assignee: self.assignee.clone(),
+            content: Sensitive::new(self.text()),
+            due,
+            assignee,
         }
+    }
+
+    /// The task's text: SystmOne's header line and our reference tag removed.
+    pub fn text(&self) -> String {
+        strip_reference(&strip_systmone_header(self.content.expose())).0
     }
 
     pub fn reference(&self) -> Option<String> {
         strip_reference(self.content.expose()).1
     }
+}
+
+/// True when `reported` is `known` with its time of day lost (midnight on the same date).
+fn date_only_match(reported: NaiveDateTime, known: NaiveDateTime) -> bool {
+    reported == known
+        || (reported.date() == known.date() && reported.time() == chrono::NaiveTime::MIN)
+}
+
+/// Removes the header line SystmOne puts before a task's text when it is read back:
+/// `Ddd DD Mon HH:MM - SURNAME, First` (seen in a real capture). Whether SystmOne stacks a
+/// new header and text on each edit is unknown; if several header lines are present, the
+/// text after the last one is taken as the current text. Content without a header (as
+/// sent, or from a SystmOne that does not add one) is returned as it is, trimmed.
+pub fn strip_systmone_header(content: &str) -> String {
+    let lines: Vec<&str> = content.lines().collect();
+    match lines.iter().rposition(|l| is_systmone_header(l)) {
+        Some(i) => lines[i + 1..].join("\n").trim().to_owned(),
+        None => content.trim().to_owned(),
+    }
+}
+
+fn is_systmone_header(line: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let line = line.trim();
+    let Some((stamp, author)) = line.split_once(" - ") else {
+        return false;
+    };
+    let parts: Vec<&str> = stamp.split(' ').collect();
+    let [day, date, month, time] = parts.as_slice() else {
+        return false;
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
+    let time_ok = time
+        .split_once(':')
+        .is_some_and(|(h, m)| digits(h, 2) && digits(m, 2));
+    DAYS.contains(day)
+        && (digits(date, 2) || digits(date, 1))
+        && MONTHS.contains(month)
+        && time_ok
+        && author.contains(',')
 }
 
 /// UpdatePatientRecord NonClinical/Task for a new task.
@@ -303,7 +378,7 @@ pub struct NewRemoteTask {
     pub task_type: String,
     /// Reference tag included.
     pub content: Sensitive<String>,
-    pub due: Option<NaiveDate>,
+    pub due: Option<NaiveDateTime>,
     pub assignee: Option<RemoteAssignee>,
 }
 
@@ -313,7 +388,7 @@ pub struct NewRemoteTask {
 pub struct RemoteTaskChanges {
     /// Reference tag included.
     pub content: Option<Sensitive<String>>,
-    pub due: Option<Option<NaiveDate>>,
+    pub due: Option<Option<NaiveDateTime>>,
     pub assignee: Option<Option<RemoteAssignee>>,
     pub status: Option<String>,
 }
@@ -390,6 +465,84 @@ pub fn title_from_content(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn read(
+        content: &str,
+        due: Option<NaiveDateTime>,
+        assignee: Option<RemoteAssignee>,
+    ) -> RemoteTask {
+        RemoteTask {
+            uid: TaskUid::from_number(1),
+            task_type: "Clinical Review Required".into(),
+            content: Sensitive::new(content.into()),
+            due,
+            assignee,
+            status: "Not Started".into(),
+            entered: chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+                .and_then(|d| d.and_hms_opt(0, 36, 1))
+                .unwrap(),
+        }
+    }
+
+    fn ten_am() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 5)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .unwrap()
+    }
+
+    /// Regression (issue 10): SystmOne's header line became part of the ward task's title.
+    #[test]
+    fn systmone_s_header_line_is_not_task_text() {
+        let sent = with_reference("Review lithium level", Some("IH-T7-0a1b2c"));
+        let back = format!("Wed 02 Dec 00:36 - STRICT, Rhea\n{sent}\n");
+        let t = read(&back, None, None);
+        assert_eq!(t.text(), "Review lithium level");
+        assert_eq!(t.reference().as_deref(), Some("IH-T7-0a1b2c"));
+        // As sent, without a header (a SystmOne that does not add one): unchanged.
+        assert_eq!(read(&sent, None, None).text(), "Review lithium level");
+        // Text that merely looks like a date is kept.
+        assert_eq!(
+            strip_systmone_header("Wed 02 Dec - bloods\nthen ECG"),
+            "Wed 02 Dec - bloods\nthen ECG"
+        );
+        // Several headers (if SystmOne stacks edits): the text after the last one.
+        assert_eq!(
+            strip_systmone_header(
+                "Thu 24 Sep 18:17 - CURCIN, Vasa\nold\nFri 25 Sep 09:01 - CURCIN, Vasa\nnew\n"
+            ),
+            "new"
+        );
+    }
+
+    /// Regression (issue 10): a read without Due or assignee wiped them on the ward.
+    #[test]
+    fn an_unreported_due_or_assignee_is_not_a_clearing() {
+        let team = RemoteAssignee {
+            kind: AssigneeKind::Team,
+            name: "Ward 7".into(),
+        };
+        let base = SyncFields {
+            content: Sensitive::new("Review lithium level".into()),
+            due: Some(ten_am()),
+            assignee: Some(team.clone()),
+        };
+        let header = "Wed 02 Dec 00:36 - STRICT, Rhea\nReview lithium level\n";
+        assert_eq!(read(header, None, None).fields_against(Some(&base)), base);
+        // Reported values are taken as they are...
+        let dr = RemoteAssignee::user("Dr Baker");
+        let later = ten_am() + chrono::TimeDelta::hours(2);
+        let moved = read(header, Some(later), Some(dr.clone())).fields_against(Some(&base));
+        assert_eq!((moved.due, moved.assignee), (Some(later), Some(dr)));
+        // ...but midnight on the base's date is the base's due with its time of day lost.
+        let midnight = ten_am().date().and_hms_opt(0, 0, 0);
+        assert_eq!(
+            read(header, midnight, None).fields_against(Some(&base)).due,
+            Some(ten_am())
+        );
+        // With no base (a task first seen in SystmOne) nothing is invented.
+        let fresh = read(header, None, None).fields_against(None);
+        assert_eq!((fresh.due, fresh.assignee), (None, None));
+    }
 
     #[test]
     fn references_round_trip_and_survive_user_text_after_them() {

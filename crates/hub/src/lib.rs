@@ -7,6 +7,7 @@
 //! layer of one-line commands over [`Hub`].
 
 pub mod config;
+pub mod conformance;
 pub mod lookup;
 pub mod notes;
 pub mod tasksync;

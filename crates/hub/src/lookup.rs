@@ -180,6 +180,40 @@ pub struct LookupResult {
     pub address: String,
     /// True when this row is the exact NHS number searched for.
     pub exact_nhs_match: bool,
+    /// Deceased / registration ended, when SystmOne said so (only a demographics read can:
+    /// PatientSearch results do not carry these facts).
+    pub warnings: Vec<RecordWarning>,
+}
+
+/// What a clinician must see before linking or filing: the patient has died, or is no
+/// longer registered. From SystmOne's `DateOfDeath` and `CareEndDate` [XSD].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordWarning {
+    /// `deceased` | `registration_ended`: stable, for the UI to style.
+    pub kind: &'static str,
+    pub date: NaiveDate,
+    /// Ready to show, e.g. "Deceased (date of death 2026-01-02)".
+    pub message: String,
+}
+
+/// The warnings SystmOne's demographics call for, most serious first.
+pub fn record_warnings(d: &Demographics) -> Vec<RecordWarning> {
+    let mut out = Vec::new();
+    if let Some(date) = d.date_of_death {
+        out.push(RecordWarning {
+            kind: "deceased",
+            date,
+            message: format!("Deceased (date of death {})", date.format("%Y-%m-%d")),
+        });
+    }
+    if let Some(date) = d.care_end_date {
+        out.push(RecordWarning {
+            kind: "registration_ended",
+            date,
+            message: format!("Registration ended {}", date.format("%Y-%m-%d")),
+        });
+    }
+    out
 }
 
 fn full_name(first: Option<&str>, surname: Option<&str>) -> String {
@@ -223,6 +257,7 @@ pub fn result_from_search(r: &SearchResult) -> LookupResult {
         sex: r.sex.map(|s| s.code().to_owned()),
         address: one_line_address(r.address.as_ref()),
         exact_nhs_match: false,
+        warnings: Vec::new(),
     }
 }
 
@@ -235,6 +270,7 @@ pub fn result_from_demographics(nhs: &NhsNumber, d: &Demographics) -> LookupResu
         sex: d.sex.map(|s| s.code().to_owned()),
         address: one_line_address(d.address.as_ref()),
         exact_nhs_match: true,
+        warnings: record_warnings(d),
     }
 }
 
@@ -258,6 +294,12 @@ pub struct MatchReview {
     pub demographics: Demographics,
     /// True when any compared field differs: the UI asks for explicit confirmation.
     pub any_differences: bool,
+    /// Deceased / registration ended: to be shown prominently above the comparison.
+    pub warnings: Vec<RecordWarning>,
+    /// SystmOne's date of death, if the patient has died.
+    pub date_of_death: Option<NaiveDate>,
+    /// SystmOne's end of registration (CareEndDate), if the registration has ended.
+    pub registration_ended: Option<NaiveDate>,
 }
 
 fn normalise(s: &str) -> String {
@@ -321,8 +363,24 @@ pub fn review(
         cached.and_then(|c| c.usual_gp_user_name.clone()),
         fresh.usual_gp_user_name.clone(),
     ));
+    // Shown side by side too, so a death or deregistration recorded since the last link
+    // stands out as a change.
+    fields.push(compare(
+        "Date of death",
+        cached.and_then(|c| date(c.date_of_death)),
+        date(fresh.date_of_death),
+    ));
+    fields.push(compare(
+        "Registration ended",
+        cached.and_then(|c| date(c.care_end_date)),
+        date(fresh.care_end_date),
+    ));
     let any_differences = fields.iter().any(|f| f.differs);
+    let warnings = record_warnings(&fresh);
     MatchReview {
+        warnings,
+        date_of_death: fresh.date_of_death,
+        registration_ended: fresh.care_end_date,
         nhs_number_formatted: nhs.formatted(),
         patient,
         nhs_number: nhs,
@@ -471,5 +529,77 @@ mod tests {
         );
         assert!(r.fields[0].differs);
         assert!(r.any_differences);
+    }
+
+    fn ward_patient() -> Patient {
+        use domain::{BedLabel, PatientId, PatientName};
+        Patient {
+            id: PatientId(1),
+            bed: BedLabel::parse("Bed 1").unwrap(),
+            name: PatientName::parse("Ffion Testwright").unwrap(),
+            nhs_number: None,
+            created_at: chrono::Local::now(),
+            created_by: "x".into(),
+            systmone_linked_at: None,
+            systmone_linked_by: None,
+            demographics_as_of: None,
+        }
+    }
+
+    #[test]
+    fn review_warns_prominently_of_death_and_ended_registration() {
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let fresh = Demographics {
+            first_name: Some("Ffion".into()),
+            surname: Some("Testwright".into()),
+            date_of_death: NaiveDate::from_ymd_opt(2026, 1, 2),
+            care_end_date: NaiveDate::from_ymd_opt(2025, 3, 4),
+            ..Default::default()
+        };
+        let r = review(ward_patient(), nhs.clone(), fresh.clone(), None);
+        let messages: Vec<&str> = r.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "Deceased (date of death 2026-01-02)",
+                "Registration ended 2025-03-04"
+            ]
+        );
+        assert_eq!(r.warnings[0].kind, "deceased");
+        assert_eq!(r.warnings[1].kind, "registration_ended");
+        assert_eq!(r.date_of_death, NaiveDate::from_ymd_opt(2026, 1, 2));
+        assert_eq!(r.registration_ended, NaiveDate::from_ymd_opt(2025, 3, 4));
+        // In the JSON the window receives.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["warnings"][0]["message"],
+            "Deceased (date of death 2026-01-02)"
+        );
+        assert_eq!(json["date_of_death"], "2026-01-02");
+        assert_eq!(json["registration_ended"], "2025-03-04");
+        // A death recorded since the cached link shows as a difference.
+        let before = Demographics {
+            date_of_death: None,
+            ..fresh.clone()
+        };
+        let r = review(ward_patient(), nhs.clone(), fresh.clone(), Some(&before));
+        let death = r
+            .fields
+            .iter()
+            .find(|f| f.label == "Date of death")
+            .unwrap();
+        assert_eq!(death.systmone.as_deref(), Some("02 Jan 2026"));
+        // The exact-NHS-number lookup row carries the same warnings.
+        assert_eq!(result_from_demographics(&nhs, &fresh).warnings.len(), 2);
+    }
+
+    #[test]
+    fn a_living_registered_patient_has_no_warnings() {
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let r = review(ward_patient(), nhs.clone(), Demographics::default(), None);
+        assert!(r.warnings.is_empty() && r.date_of_death.is_none());
+        assert!(result_from_demographics(&nhs, &Demographics::default())
+            .warnings
+            .is_empty());
     }
 }

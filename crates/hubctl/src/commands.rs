@@ -1,7 +1,10 @@
 //! One function per `hubctl` subcommand. Each prints through [`print`]: text for people,
 //! `--json` for scripts.
 
-use crate::{ApiKeyCmd, NotesCmd, Out, PatientsCmd, SearchArgs, Session, SettingsCmd, TasksCmd};
+use crate::{
+    ApiKeyCmd, ConformanceArgs, NotesCmd, Out, PatientsCmd, SearchArgs, Session, SettingsCmd,
+    TasksCmd,
+};
 use domain::{FilingRoute, NoteId, PatientId, TaskStatus};
 use hub::lookup::SearchInput;
 use hub::{
@@ -546,4 +549,187 @@ pub fn api_key(session: &Session, cmd: ApiKeyCmd) -> Result<(), HubError> {
             })
         }
     }
+}
+
+/// `hubctl conformance`: the probe (reads, then a person's explicit consent, then the test
+/// writes, read-backs and clean-up), or `--apply` of a profile an earlier run wrote.
+pub fn conformance(session: &mut Session, args: ConformanceArgs) -> Result<(), HubError> {
+    use hub::conformance::{Consent, ObservedProfile, ProbeOptions, ProbeTarget};
+    use std::io::IsTerminal;
+
+    if let Some(file) = &args.apply {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| HubError::BadRequest(format!("cannot read {}: {e}", file.display())))?;
+        let profile = ObservedProfile::from_json(&text)
+            .map_err(|e| HubError::BadRequest(format!("{}: {e}", file.display())))?;
+        session.hub.apply_observed_profile(&profile)?;
+        return print(session.out, &profile, |p| {
+            let when = if p.observed_at.is_empty() {
+                "(time not given)"
+            } else {
+                p.observed_at.as_str()
+            };
+            let mut lines = vec![format!(
+                "applied the SystmOne profile observed {when} at {} (audited)",
+                p.site.as_deref().unwrap_or("an unnamed site")
+            )];
+            lines.extend(
+                p.behaviours()
+                    .into_iter()
+                    .map(|(field, value)| format!("  {field:<24} {value}")),
+            );
+            lines.join("\n")
+        });
+    }
+    let Some(nhs) = args.patient.clone() else {
+        return Err(HubError::BadRequest(
+            "give the test patient with --patient NHS, or a profile with --apply FILE".into(),
+        ));
+    };
+    let out = session.out;
+    let target: ProbeTarget =
+        session.block_on(async |hub, _| hub.conformance_target(&nhs).await)?;
+    // A person reads this before anything is written (on stderr when stdout is JSON).
+    let shown = describe_target(&target, args.assign.as_deref());
+    if out.json {
+        eprintln!("{shown}");
+    } else {
+        println!("{shown}");
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let mut consent = Consent {
+        writes_confirmed: args.yes_i_am_on_tpp_demo,
+        not_obviously_test_patient_confirmed: args.confirm_test_patient,
+    };
+    if !consent.writes_confirmed && interactive {
+        consent.writes_confirmed = ask(
+            "Is this TPP's Demo system (or the simulator), and may the probe write the test entries above? [y/N] ",
+        )?
+        .eq_ignore_ascii_case("y");
+    }
+    if consent.writes_confirmed
+        && !target.looks_like_test_patient
+        && !consent.not_obviously_test_patient_confirmed
+        && interactive
+    {
+        let typed = ask("This record does NOT look like a test patient. Type its NHS number to confirm it is one: ")?;
+        let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
+        consent.not_obviously_test_patient_confirmed =
+            digits == target.patient.nhs_number.replace(' ', "");
+    }
+    let options = ProbeOptions {
+        task_type: args.task_type.clone(),
+        assignee: args.assign.clone(),
+    };
+    let report =
+        session.block_on(async |hub, _| hub.conformance_probe(&target, consent, &options).await)?;
+    if let Some(file) = &args.out {
+        std::fs::write(file, report.profile.to_json()? + "\n")
+            .map_err(|e| HubError::BadRequest(format!("cannot write {}: {e}", file.display())))?;
+    }
+    print(
+        out,
+        &serde_json::json!({ "target": target, "report": report }),
+        |_| {
+            let mut text = report.to_text();
+            if let Some(file) = &args.out {
+                text.push_str(&format!("\nProfile written to {}.", file.display()));
+            }
+            text
+        },
+    )?;
+    if report.passed {
+        Ok(())
+    } else {
+        Err(HubError::BadRequest(format!(
+            "the conformance probe did not pass (see the report above; its entries carry {})",
+            report.reference
+        )))
+    }
+}
+
+/// What the probe would write to, for the person who must confirm it.
+fn describe_target(target: &hub::conformance::ProbeTarget, assign: Option<&str>) -> String {
+    let p = &target.patient;
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not reported)".into());
+    let mut lines = vec![
+        format!(
+            "SystmOne ({})",
+            match target.peer {
+                hub::conformance::PeerKind::Simulator => "the Inpatient Hub simulator",
+                _ => "a real SystmOne client",
+            }
+        ),
+        format!("  Organisation:   {}", or_unknown(&target.organisation)),
+        format!(
+            "  Site:           {}{}",
+            or_unknown(&target.site),
+            target
+                .site_id
+                .as_ref()
+                .map(|id| format!(" (ID {id})"))
+                .unwrap_or_default()
+        ),
+        format!("  Logged in:      {}", or_unknown(&target.user)),
+        format!(
+            "  Functions:      {}",
+            target.supported_functions.join(", ")
+        ),
+    ];
+    if !target.missing_functions.is_empty() {
+        lines.push(format!(
+            "  NOT OFFERED:    {} (the probe will not write)",
+            target.missing_functions.join(", ")
+        ));
+    }
+    lines.extend([
+        "Patient (the probe writes to this record):".to_owned(),
+        format!("  NHS number:     {}", p.nhs_number),
+        format!("  Name:           {}", p.name),
+        format!(
+            "  Date of birth:  {}",
+            p.date_of_birth
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "(not reported)".into())
+        ),
+        format!(
+            "  Sex:            {}",
+            p.sex.as_deref().unwrap_or("(not reported)")
+        ),
+        format!(
+            "  Test patient:   {} ({})",
+            if target.looks_like_test_patient {
+                "looks like one"
+            } else {
+                "DOES NOT LOOK LIKE ONE"
+            },
+            target.test_patient_reasons.join("; ")
+        ),
+    ]);
+    if p.deceased {
+        lines.push("  SystmOne records a date of death for this patient.".to_owned());
+    }
+    lines.push(format!(
+        "The probe will file a 4-line test note and a task (due tomorrow 14:37, assigned to {}), \
+         send Status=Completed on the task, then delete both (Reason \"{}\").",
+        assign
+            .map(str::to_owned)
+            .or_else(|| target.user_name.as_ref().map(|u| format!("user:{u}")))
+            .unwrap_or_else(|| "(give --assign)".into()),
+        hub::conformance::DELETE_REASON
+    ));
+    lines.join("\n")
+}
+
+/// One answer typed at the terminal.
+fn ask(question: &str) -> Result<String, HubError> {
+    use std::io::Write;
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{question}");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| HubError::BadRequest(format!("could not read the answer: {e}")))?;
+    Ok(answer.trim().to_owned())
 }

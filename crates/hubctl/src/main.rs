@@ -97,7 +97,7 @@ pub(crate) enum Command {
         /// Give up after this many seconds (default 600).
         #[arg(long, default_value_t = 600)]
         max_wait: u64,
-        /// Seconds to wait after a lost answer before reading the record back (default 90).
+        /// Seconds to wait after a lost answer before reading the record back (default 5).
         #[arg(long)]
         reconcile_grace: Option<f64>,
         /// First retry delay after a temporary error, in seconds (default 5; doubles each time).
@@ -120,6 +120,35 @@ pub(crate) enum Command {
     /// Decode a captured SystmOne response (XML file) and print it as JSON: how IT debugs the field.
     /// Prints patient data: handle the output as you would the record.
     Decode { file: PathBuf },
+    /// Probe how this SystmOne behaves (TPP's Demo system, before live use): files a test note and
+    /// a task to a test patient, reads them back, removes them, and reports (--out profile.json).
+    /// `--apply profile.json` stores an observed profile for the app to adapt to.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ConformanceArgs {
+    /// The test patient's NHS number: the probe writes a test note and a task to this record (and removes them).
+    #[arg(long, value_name = "NHS", conflicts_with = "apply")]
+    patient: Option<String>,
+    /// Write the observed profile (JSON) to this file.
+    #[arg(long, value_name = "PROFILE.json", conflicts_with = "apply")]
+    out: Option<PathBuf>,
+    /// Confirm without a prompt that this is TPP's Demo system (or the simulator) and the test writes may go ahead.
+    #[arg(long)]
+    yes_i_am_on_tpp_demo: bool,
+    /// Also confirm the patient is a test patient although the record does not look like one.
+    #[arg(long)]
+    confirm_test_patient: bool,
+    /// SystmOne task type of the probe's task (default "Clinical Review Required").
+    #[arg(long)]
+    task_type: Option<String>,
+    /// Who the probe's task goes to: user:NAME or group:NAME (default: the logged-in SystmOne user).
+    #[arg(long)]
+    assign: Option<String>,
+    /// Store a profile written by an earlier run in the ward database (audited), for the app to adapt to.
+    #[arg(long, value_name = "PROFILE.json")]
+    apply: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +338,8 @@ impl Command {
             | Command::Sim(_)
             | Command::Simctl { .. }
             | Command::Decode { .. } => false,
+            // Only the probe itself; `--apply` and a missing `--patient` send nothing.
+            Command::Conformance(args) => args.apply.is_none() && args.patient.is_some(),
         }
     }
 }
@@ -456,5 +487,6 @@ fn run(cli: Cli) -> Result<(), HubError> {
         } => session()?
             .block_on(async |hub, out| commands::sync(hub, out, until_empty, max_wait).await),
         Command::ApiKey(cmd) => commands::api_key(&session()?, cmd),
+        Command::Conformance(args) => commands::conformance(&mut session()?, args),
     }
 }

@@ -2,6 +2,10 @@
 //! (the controls; wired as `hubctl simctl`).
 
 use super::faults::FaultRates;
+use super::profile::{
+    ConnectionMode, NarrativeReadBack, ResponseTerminator, SimProfile, TaskDetailsInReads,
+    TaskStatusUpdate,
+};
 use super::state::{ApprovalMode, DeviceStatus, TaskChange};
 use super::{SimConfig, SimControl, SimError, DEFAULT_API_KEY, DEFAULT_PORT};
 use clap::{Args, Subcommand};
@@ -43,6 +47,50 @@ pub struct SimArgs {
     /// The APIKey the simulator accepts.
     #[arg(long, default_value = DEFAULT_API_KEY)]
     pub api_key: String,
+    /// Behaviour where real SystmOne's is not yet known (default: the shapes seen in captures).
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// The behaviour profile's flags; each one left out keeps its current (or default) value.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProfileArgs {
+    /// How a filed narrative reads back [default: joined-spaces, as real records show].
+    #[arg(long, value_enum)]
+    pub narrative: Option<NarrativeReadBack>,
+    /// What <Status> on a task update does [default: applied].
+    #[arg(long, value_enum)]
+    pub task_status: Option<TaskStatusUpdate>,
+    /// Whether task reads carry Due and the assignee [default: not-reported, as real reads].
+    #[arg(long, value_enum)]
+    pub task_details: Option<TaskDetailsInReads>,
+    /// Keep the connection after a reply, or close it [default: kept].
+    #[arg(long, value_enum)]
+    pub connection: Option<ConnectionMode>,
+    /// What follows each response [default: none].
+    #[arg(long, value_enum)]
+    pub terminator: Option<ResponseTerminator>,
+}
+
+impl ProfileArgs {
+    pub fn is_empty(&self) -> bool {
+        self.narrative.is_none()
+            && self.task_status.is_none()
+            && self.task_details.is_none()
+            && self.connection.is_none()
+            && self.terminator.is_none()
+    }
+
+    /// `base` with the given flags applied.
+    pub fn apply(&self, base: SimProfile) -> SimProfile {
+        SimProfile {
+            narrative: self.narrative.unwrap_or(base.narrative),
+            task_status: self.task_status.unwrap_or(base.task_status),
+            task_details: self.task_details.unwrap_or(base.task_details),
+            connection: self.connection.unwrap_or(base.connection),
+            terminator: self.terminator.unwrap_or(base.terminator),
+        }
+    }
 }
 
 /// The simulator's data directory: `--sim-dir`, else `simulator` inside the app's data
@@ -69,6 +117,7 @@ impl SimArgs {
             slow_ms: self.slow_ms,
             logged_in_user: self.user,
             api_key: self.api_key,
+            profile: self.profile.apply(SimProfile::default()),
         })
     }
 }
@@ -156,6 +205,11 @@ pub enum SimCtlCommand {
     },
     /// Log a different fictitious user in.
     SetUser { user_name: String },
+    /// Show the behaviour profile, or change the parts given (takes effect on the next request).
+    Profile {
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, SimError> {
@@ -224,6 +278,13 @@ pub fn run_ctl(cmd: SimCtlCommand, data_dir: &Path) -> Result<String, SimError> 
             to_json(&serde_json::json!({ "throttle_violations": ctl.violation_count()? }))
         }
         SimCtlCommand::Devices => to_json(&ctl.devices()?),
+        SimCtlCommand::Profile { profile } => {
+            if profile.is_empty() {
+                return to_json(&ctl.profile()?);
+            }
+            let current = ctl.profile()?;
+            to_json(&ctl.set_profile(profile.apply(current))?.profile)
+        }
         SimCtlCommand::BlockDevice { device_id } => {
             ctl.set_device_status(&device_id, DeviceStatus::Blocked)?;
             Ok(format!("device {device_id} blocked"))
@@ -255,6 +316,68 @@ mod tests {
     struct Ctl {
         #[command(subcommand)]
         cmd: SimCtlCommand,
+    }
+
+    #[test]
+    fn profile_flags_select_each_behaviour_and_default_to_the_real_shapes() {
+        let plain = Serve::try_parse_from(["sim"]).unwrap();
+        let config = plain.args.into_config(Path::new("/app")).unwrap();
+        assert_eq!(config.profile, SimProfile::default());
+        let s = Serve::try_parse_from([
+            "sim",
+            "--narrative",
+            "narrative-per-line",
+            "--task-status",
+            "ignored",
+            "--task-details",
+            "reported",
+            "--connection",
+            "closed-after-reply",
+            "--terminator",
+            "eof",
+        ])
+        .unwrap();
+        let config = s.args.into_config(Path::new("/app")).unwrap();
+        assert_eq!(
+            config.profile,
+            SimProfile {
+                narrative: NarrativeReadBack::NarrativePerLine,
+                task_status: TaskStatusUpdate::Ignored,
+                task_details: TaskDetailsInReads::Reported,
+                connection: ConnectionMode::ClosedAfterReply,
+                terminator: ResponseTerminator::Eof,
+            }
+        );
+        assert!(Serve::try_parse_from(["sim", "--narrative", "sideways"]).is_err());
+    }
+
+    #[test]
+    fn simctl_profile_shows_and_changes_the_running_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SimConfig::new(dir.path().to_path_buf());
+        super::super::state::SimDb::open(dir.path(), Some((config.seed, &config.settings())))
+            .unwrap();
+        let show = |dir: &Path| {
+            let Ctl { cmd } = Ctl::try_parse_from(["simctl", "profile"]).unwrap();
+            run_ctl(cmd, dir).unwrap()
+        };
+        let shown: SimProfile = serde_json::from_str(&show(dir.path())).unwrap();
+        assert_eq!(shown, SimProfile::default());
+        let Ctl { cmd } =
+            Ctl::try_parse_from(["simctl", "profile", "--task-status", "refused"]).unwrap();
+        run_ctl(cmd, dir.path()).unwrap();
+        let shown: SimProfile = serde_json::from_str(&show(dir.path())).unwrap();
+        // Only the part given changes.
+        assert_eq!(
+            shown,
+            SimProfile {
+                task_status: TaskStatusUpdate::Refused,
+                ..SimProfile::default()
+            }
+        );
+        // The status summary shows it too.
+        let Ctl { cmd } = Ctl::try_parse_from(["simctl", "status"]).unwrap();
+        assert!(run_ctl(cmd, dir.path()).unwrap().contains("\"refused\""));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::data::{hex16, SimEvent, SimPatient, SimTask, SOFTWARE_NAME, STATUS_COMPLETED};
 use super::faults::FaultRates;
+use super::profile::SimProfile;
 use super::state::{
     now_local, ApprovalMode, Device, DeviceStatus, LogEntry, SimDb, SimSettings, TaskChange,
 };
@@ -37,6 +38,9 @@ pub struct PatientSummary {
     pub date_of_birth: chrono::NaiveDate,
     pub sex: String,
     pub postcode: Option<String>,
+    /// Some fictitious patients have died or left the practice, so lookups can show it.
+    pub date_of_death: Option<chrono::NaiveDate>,
+    pub care_end_date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -239,6 +243,8 @@ impl SimControl {
                 date_of_birth: p.date_of_birth,
                 sex: p.sex,
                 postcode: p.address.postcode,
+                date_of_death: p.date_of_death,
+                care_end_date: p.care_end_date,
             })
             .collect())
     }
@@ -294,6 +300,16 @@ impl SimControl {
         })
     }
 
+    /// The behaviour profile the server answers with.
+    pub fn profile(&self) -> Result<SimProfile, SimError> {
+        Ok(self.db.settings()?.profile)
+    }
+
+    /// Changes the behaviour profile; the running server uses it from its next request.
+    pub fn set_profile(&mut self, profile: SimProfile) -> Result<SimSettings, SimError> {
+        self.db.update_settings(|s| s.profile = profile)
+    }
+
     pub fn set_logged_in_user(&mut self, user: &str) -> Result<SimSettings, SimError> {
         let user = self.user_or_logged_in(Some(user))?;
         self.db.update_settings(|s| s.logged_in_user = user)
@@ -319,6 +335,7 @@ mod tests {
     fn control() -> (tempfile::TempDir, SimControl) {
         let dir = tempfile::tempdir().unwrap();
         let settings = SimSettings {
+            profile: Default::default(),
             approval: ApprovalMode::Auto,
             prompt_ms: 0,
             faults: FaultRates::default(),

@@ -128,6 +128,12 @@ pub struct SimPatient {
     pub usual_gp_user_name: Option<String>,
     pub care_start_date: NaiveDate,
     pub registration_type: String,
+    /// Set on a few generated patients, so lookup's "deceased" warning can be shown.
+    #[serde(default)]
+    pub date_of_death: Option<NaiveDate>,
+    /// Set on a few generated patients: registration ended (deregistered).
+    #[serde(default)]
+    pub care_end_date: Option<NaiveDate>,
 }
 
 impl fmt::Debug for SimPatient {
@@ -184,7 +190,8 @@ pub struct SimTask {
     pub task_type: String,
     pub status: String,
     pub content: String,
-    pub due: Option<NaiveDate>,
+    /// A date-time, as the XSD's `xs:dateTime` allows.
+    pub due: Option<NaiveDateTime>,
     pub user_assigned: Option<String>,
     pub group_assigned: Option<String>,
     pub team_assigned: Option<String>,
@@ -542,6 +549,11 @@ struct Fixed {
     sex: &'static str,
 }
 
+/// Every `DECEASED_EVERY`-th generated patient, at these offsets, is deceased / deregistered.
+pub const DECEASED_EVERY: usize = 40;
+pub const DECEASED_AT: usize = 7;
+pub const DEREGISTERED_AT: usize = 13;
+
 const FIXED: &[Fixed] = &[
     Fixed {
         number: 1,
@@ -715,7 +727,7 @@ fn events_and_tasks(
                 status: STATUS_NOT_STARTED.into(),
                 content: (*pick(rng, TASK_CONTENTS)).to_owned(),
                 due: if rng.gen_bool(0.5) {
-                    Some(created.date() + Duration::days(rng.gen_range(1..14)))
+                    Some(created + Duration::days(rng.gen_range(1..14)))
                 } else {
                     None
                 },
@@ -783,6 +795,8 @@ pub fn generate(seed: u64, anchor: NaiveDate) -> SimWorld {
             usual_gp_user_name: Some("demo.gp".into()),
             care_start_date: anchor - Duration::days(21),
             registration_type: "Inpatient".into(),
+            date_of_death: None,
+            care_end_date: None,
         };
         push(&mut rng, patient, &mut patients);
     }
@@ -847,7 +861,17 @@ pub fn generate(seed: u64, anchor: NaiveDate) -> SimWorld {
             usual_gp_user_name: Some("demo.gp".into()),
             care_start_date: anchor - Duration::days(rng.gen_range(1..200)),
             registration_type: "Inpatient".into(),
+            date_of_death: None,
+            care_end_date: None,
         };
+        // A few records carry SystmOne's end-of-record facts (chosen by position, so the
+        // random stream and every other patient stay as they were).
+        let mut patient = patient;
+        match patients.len() % DECEASED_EVERY {
+            DECEASED_AT => patient.date_of_death = Some(anchor - Duration::days(3)),
+            DEREGISTERED_AT => patient.care_end_date = Some(anchor - Duration::days(40)),
+            _ => {}
+        }
         push(&mut rng, patient, &mut patients);
     }
     SimWorld {

@@ -25,8 +25,13 @@
 //! - Record locking: LeaveRecordOpen opens the record on screen (saving any other open record)
 //!   and files items as pending; `simctl save` commits them, `simctl close` saves unless
 //!   `--discard`. Task *changes* apply at once even under LeaveRecordOpen.
-//! - Task completion: `<Status>Completed</Status>` on a task update; completed tasks leave
-//!   the Tasks filter but stay in the unfiltered record.
+//! - Task completion: `<Status>Completed</Status>` on a task update (unproven on real
+//!   SystmOne: the `task_status` profile makes it applied, ignored or refused); completed
+//!   tasks leave the Tasks filter but stay in the unfiltered record.
+//! - Reads answer in the shapes of real captures by default (one padded Line per Narrative,
+//!   SystmOne's header line on task Content, no Due/assignee in task reads, the XSD's
+//!   medication, problem, attachment and demographic fields); [`profile`] selects the other
+//!   behaviours the evidence leaves open.
 //! - Faults: one seeded draw per accepted request picks at most one of drop, garbage, reset,
 //!   temporary (rates add up in that order); slow is drawn independently. For a write whose
 //!   reply is lost, a further seeded draw decides whether it was applied first; the request log
@@ -37,6 +42,7 @@ pub mod cli;
 pub mod control;
 pub mod data;
 pub mod faults;
+pub mod profile;
 pub mod rules;
 pub mod server;
 pub mod state;
@@ -44,6 +50,7 @@ pub mod throttle;
 
 pub use control::SimControl;
 pub use faults::FaultRates;
+pub use profile::SimProfile;
 pub use server::{run_server, SimHandle, Simulator};
 pub use state::{ApprovalMode, SimSettings};
 
@@ -105,6 +112,8 @@ pub struct SimConfig {
     pub slow_ms: u64,
     pub logged_in_user: String,
     pub api_key: String,
+    /// Where real SystmOne's behaviour is open: the default is the shapes seen in captures.
+    pub profile: SimProfile,
 }
 
 impl SimConfig {
@@ -121,11 +130,13 @@ impl SimConfig {
             slow_ms: 3_000,
             logged_in_user: data::DEFAULT_USER.into(),
             api_key: DEFAULT_API_KEY.into(),
+            profile: SimProfile::default(),
         }
     }
 
     pub fn settings(&self) -> SimSettings {
         SimSettings {
+            profile: self.profile,
             approval: self.approval,
             prompt_ms: self.prompt_ms,
             faults: self.faults,

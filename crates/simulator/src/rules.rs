@@ -5,16 +5,18 @@
 use super::data::{
     self, hex16, SimEvent, SimOrganisation, SimPatient, SimTask, STATUS_NOT_STARTED,
 };
+use super::profile::{narratives_for, SimProfile, TaskDetailsInReads, TaskStatusUpdate};
 use super::state::{SimDb, SimSettings, TaskChange};
 use super::SimError;
 use chrono::{NaiveDate, NaiveDateTime};
 use systmone_wire::codec::{
-    Address, ClinicalCodeEntry, Code, CurrentActivity, DeletePatientRecordParams,
-    DeletePatientRecordResponse, Demographics, Event, FilterFlag, Function, GetFunctionsResponse,
-    GetPatientRecordParams, Identity, OrganisationMetaData, PatientIdentifier, PatientRecord,
-    PatientSearchParams, PatientSearchResponse, RecordFilter, RecordState, RequestParams,
-    ResponseBody, SearchResult, Sex, Site, SupportedFunction, Task, Telephone, TelephoneKind,
-    UpdatePatientRecordParams, UpdatePatientRecordResponse, User,
+    Address, Attachment, ClinicalCodeEntry, Code, CurrentActivity, DeletePatientRecordParams,
+    DeletePatientRecordResponse, Demographics, Drug, Event, FilterFlag, Function,
+    GetFunctionsResponse, GetPatientRecordParams, Identity, Medication, Narrative,
+    OrganisationMetaData, PatientIdentifier, PatientRecord, PatientSearchParams,
+    PatientSearchResponse, RecordFilter, RecordState, RequestParams, ResponseBody, SearchResult,
+    Sex, Site, SupportedFunction, Task, Telephone, TelephoneKind, UpdatePatientRecordParams,
+    UpdatePatientRecordResponse, User,
 };
 use systmone_wire::{NhsNumber, Sensitive};
 
@@ -23,6 +25,9 @@ pub const TOO_FEW_SEARCH_PARAMETERS: &str = "At least two search parameters must
 pub const NO_RECORD_OPEN: &str =
     "No patient record is open in SystmOne, so no patient was identified.";
 pub const PATIENT_NOT_FOUND: &str = "No patient record was found matching the given identity.";
+/// The `refused` profile's answer to a task update carrying `<Status>`.
+pub const TASK_STATUS_REFUSED: &str =
+    "The status of a task cannot be changed through the Client Integration API.";
 pub const RECORD_OPEN_ELSEWHERE: &str =
     "The patient's record is currently open in SystmOne on this computer. Please try again later.";
 
@@ -83,7 +88,7 @@ pub fn handle(
             Ok(ResponseBody::IsPatientRetrieved(found))
         }
         RequestParams::PatientSearch(p) => patient_search(db, p),
-        RequestParams::GetPatientRecord(p) => get_patient_record(db, p),
+        RequestParams::GetPatientRecord(p) => get_patient_record(db, p, &ctx.settings.profile),
         RequestParams::UpdatePatientRecord(p) => update_patient_record(db, &org, ctx, p),
         RequestParams::DeletePatientRecord(p) => delete_patient_record(db, ctx, p),
         RequestParams::Other(f) => Ok(error(
@@ -301,6 +306,13 @@ fn demographics(p: &SimPatient) -> Demographics {
         usual_gp_user_name: p.usual_gp_user_name.clone(),
         care_start_date: Some(p.care_start_date),
         registration_type: Some(p.registration_type.clone()),
+        // [seen] in the capture; the simulator's patients all speak English and have not
+        // said yes to text messages.
+        english_speaker: Some("Yes".into()),
+        sms_consent: Some("No".into()),
+        date_of_death: p.date_of_death,
+        care_end_date: p.care_end_date,
+        other: Vec::new(),
     }
 }
 
@@ -308,7 +320,107 @@ fn in_range(date: NaiveDate, min: Option<NaiveDate>, max: Option<NaiveDate>) -> 
     min.is_none_or(|m| date >= m) && max.is_none_or(|m| date <= m)
 }
 
-fn wire_event(e: &SimEvent) -> Event {
+/// An event as real SystmOne shows it: its narrative shaped by the profile (one padded
+/// Line by default [seen]).
+/// Fictitious medication in the real shape [seen, XSD]: (name, Multilex product ID, dose, quantity).
+const MEDICATIONS: [(&str, &str, &str, &str); 4] = [
+    (
+        "Omeprazole 20mg dispersible gastro-resistant tablets",
+        "2007553",
+        "ONE daily",
+        "28 tablet",
+    ),
+    (
+        "Amlodipine 5mg tablets",
+        "1004521",
+        "ONE each morning",
+        "28 tablet",
+    ),
+    (
+        "Paracetamol 500mg tablets",
+        "1000213",
+        "TWO four times a day when required",
+        "100 tablet",
+    ),
+    (
+        "Sertraline 50mg tablets",
+        "1009817",
+        "ONE daily",
+        "28 tablet",
+    ),
+];
+
+/// Which real-shape extras a generated event carries, chosen from its UID (so reads repeat
+/// and the generated data, its random stream and the stored schema stay as they were):
+/// medication, an attachment, a coded problem (new, or ended).
+fn extras_of(e: &SimEvent) -> u8 {
+    if e.device_id.is_some() {
+        // Entries filed through the API carry exactly what was filed.
+        return u8::MAX;
+    }
+    e.uid.bytes().last().unwrap_or(b'0')
+}
+
+fn generated_medication(e: &SimEvent) -> Vec<Medication> {
+    let pick = match extras_of(e) {
+        b'a' => 0,
+        b'b' => 1,
+        b'c' => 2,
+        b'd' => 3,
+        _ => return Vec::new(),
+    };
+    let (name, product_id, dose, quantity) = MEDICATIONS[pick];
+    let ended = pick % 2 == 0;
+    let start = e.effective_at.date();
+    vec![Medication {
+        medication_type: Some("NHS medication".into()),
+        drug: Some(Drug {
+            name: Some(name.into()),
+            product_id: Some(product_id.into()),
+            scheme: Some("Multilex".into()),
+            pack_id: None,
+        }),
+        dose: Some(dose.into()),
+        quantity: Some(quantity.into()),
+        start_date: Some(start),
+        end_date: ended.then(|| start + chrono::Duration::days(28)),
+        end_reason: ended.then(|| "Course completed".into()),
+        ..Medication::default()
+    }]
+}
+
+fn generated_attachment(e: &SimEvent) -> Vec<Attachment> {
+    if extras_of(e) != b'e' {
+        return Vec::new();
+    }
+    vec![Attachment {
+        file_name: Some(format!("Letter {}.pdf", e.effective_at.format("%d-%m-%Y"))),
+        document_uid: Some(format!("d{}", e.uid.get(1..).unwrap_or_default())),
+        file_size: Some("48213".into()),
+        comments: Some("Clinic letter (fictitious)".into()),
+        ..Attachment::default()
+    }]
+}
+
+/// A generated coded entry as a problem header [seen]: episodicity and severity, and for
+/// some an end date (an ended problem, which must not look active).
+fn as_problem(e: &SimEvent, mut entry: ClinicalCodeEntry) -> ClinicalCodeEntry {
+    match extras_of(e) {
+        b'f' => {
+            entry.episodicity = Some("New".into());
+            entry.problem_severity = Some("Major Episode".into());
+        }
+        b'0' => {
+            entry.episodicity = Some("Ongoing".into());
+            entry.problem_severity = Some("Minor Episode".into());
+            entry.problem_end_date = Some(e.effective_at.date() + chrono::Duration::days(90));
+        }
+        _ => {}
+    }
+    entry
+}
+
+fn wire_event(e: &SimEvent, profile: &SimProfile) -> Event {
     Event {
         date_time: Some(e.effective_at),
         user_name: Some(e.user_name.clone()),
@@ -316,36 +428,61 @@ fn wire_event(e: &SimEvent) -> Event {
         done_at: Some(e.done_at.clone()),
         software: Some(e.software.clone()),
         event_uid: Some(e.uid.clone()),
-        narrative: e.lines.clone(),
+        narratives: narratives_for(&e.lines, &e.uid, profile.narrative)
+            .into_iter()
+            .map(Narrative::new)
+            .collect(),
         clinical_codes: e
             .codes
             .iter()
-            .map(|c| ClinicalCodeEntry {
-                code: Some(Code {
-                    scheme: Some(c.scheme.clone()),
-                    code: c.code.clone(),
-                    term: Some(c.term.clone()),
-                }),
-                free_text: c.free_text.clone(),
-                value: c.value.clone(),
-                problem_uid: None,
+            .map(|c| {
+                as_problem(
+                    e,
+                    ClinicalCodeEntry {
+                        code: Some(Code {
+                            scheme: Some(c.scheme.clone()),
+                            code: c.code.clone(),
+                            term: Some(c.term.clone()),
+                        }),
+                        free_text: c.free_text.clone(),
+                        value: c.value.clone(),
+                        ..ClinicalCodeEntry::default()
+                    },
+                )
             })
             .collect(),
+        medications: generated_medication(e),
+        attachments: generated_attachment(e),
         ..Event::default()
     }
 }
 
-fn wire_task(t: &SimTask) -> Task {
+/// SystmOne's header line on a task's Content [seen]: `Thu 24 Sep 18:17 - CURCIN, Vasa`,
+/// the time it was entered and its author (the user logged in when it was created).
+pub fn task_header(t: &SimTask, org: &SimOrganisation) -> String {
+    let author = match org.user(&t.created_by) {
+        Some(u) => format!("{}, {}", u.surname.to_uppercase(), u.first_name),
+        None => t.created_by.to_uppercase(),
+    };
+    format!("{} - {author}", t.created_at.format("%a %d %b %H:%M"))
+}
+
+/// A task as real SystmOne reads it back [seen]: TaskUID, DateTime, TaskType, Status and
+/// Content (header line, the text, a trailing newline); Due and the assignee only under
+/// the `reported` profile.
+fn wire_task(t: &SimTask, profile: &SimProfile, org: &SimOrganisation) -> Task {
+    let reported = profile.task_details == TaskDetailsInReads::Reported;
     Task {
         task_uid: Some(t.uid.clone()),
         date_time: Some(t.created_at),
         task_type: Some(t.task_type.clone()),
         status: Some(t.status.clone()),
-        due: t.due,
-        content: Some(t.content.clone()),
-        user_name_assigned: t.user_assigned.clone(),
-        group_name_assigned: t.group_assigned.clone(),
-        team_name_assigned: t.team_assigned.clone(),
+        due: t.due.filter(|_| reported),
+        content: Some(format!("{}\n{}\n", task_header(t, org), t.content)),
+        user_name_assigned: t.user_assigned.clone().filter(|_| reported),
+        group_name_assigned: t.group_assigned.clone().filter(|_| reported),
+        team_name_assigned: t.team_assigned.clone().filter(|_| reported),
+        other: Vec::new(),
     }
 }
 
@@ -357,20 +494,24 @@ pub fn filter_record(
     events: &[SimEvent],
     tasks: &[SimTask],
     filter: Option<&RecordFilter>,
+    profile: &SimProfile,
 ) -> (Option<Demographics>, Vec<Event>, Vec<Task>) {
+    let org = data::organisation();
     let Some(f) = filter else {
         return (
             Some(demographics(patient)),
-            events.iter().map(wire_event).collect(),
-            tasks.iter().map(wire_task).collect(),
+            events.iter().map(|e| wire_event(e, profile)).collect(),
+            tasks.iter().map(|t| wire_task(t, profile, &org)).collect(),
         );
     };
     let all = f.flags.is_empty();
     let wants = |flag: FilterFlag| all || f.flags.contains(&flag);
     let demographics = wants(FilterFlag::Demographics).then(|| demographics(patient));
-    let (narrative, coded) = (
+    let (narrative, coded, medication, attachments) = (
         wants(FilterFlag::Narrative),
         wants(FilterFlag::ClinicalCodes),
+        wants(FilterFlag::Medication),
+        wants(FilterFlag::Attachments),
     );
     let code_list: Vec<&String> = f.clinical_codes.iter().chain(f.numerics.iter()).collect();
     let events = events
@@ -390,9 +531,15 @@ pub fn filter_record(
                     .any(|u| u.eq_ignore_ascii_case(&e.user_name))
         })
         .filter_map(|e| {
-            let mut wire = wire_event(e);
+            let mut wire = wire_event(e, profile);
             if !narrative {
-                wire.narrative.clear();
+                wire.narratives.clear();
+            }
+            if !medication {
+                wire.medications.clear();
+            }
+            if !attachments {
+                wire.attachments.clear();
             }
             if !coded && code_list.is_empty() {
                 wire.clinical_codes.clear();
@@ -407,7 +554,11 @@ pub fn filter_record(
                     return None;
                 }
             }
-            (!wire.narrative.is_empty() || !wire.clinical_codes.is_empty()).then_some(wire)
+            (wire.has_narrative()
+                || !wire.clinical_codes.is_empty()
+                || !wire.medications.is_empty()
+                || !wire.attachments.is_empty())
+            .then_some(wire)
         })
         .collect();
     let tasks = if wants(FilterFlag::Tasks) {
@@ -415,7 +566,7 @@ pub fn filter_record(
             .iter()
             .filter(|t| !t.is_completed())
             .filter(|t| in_range(t.created_at.date(), f.min_entry_date, f.max_entry_date))
-            .map(wire_task)
+            .map(|t| wire_task(t, profile, &org))
             .collect()
     } else {
         Vec::new()
@@ -446,6 +597,7 @@ fn open_on_screen(db: &mut SimDb, nhs: &str) -> Result<(), SimError> {
 fn get_patient_record(
     db: &mut SimDb,
     p: &GetPatientRecordParams,
+    profile: &SimProfile,
 ) -> Result<ResponseBody, SimError> {
     let patient = match &p.identity {
         Some(identity) => match find_patient(db, identity)? {
@@ -462,7 +614,8 @@ fn get_patient_record(
     }
     let events = db.events(&patient.nhs_number)?;
     let tasks = db.tasks(&patient.nhs_number)?;
-    let (demographics, events, tasks) = filter_record(&patient, &events, &tasks, p.filter.as_ref());
+    let (demographics, events, tasks) =
+        filter_record(&patient, &events, &tasks, p.filter.as_ref(), profile);
     Ok(ResponseBody::GetPatientRecord(PatientRecord {
         identity: Some(identity_of(&patient)),
         demographics,
@@ -471,6 +624,7 @@ fn get_patient_record(
         visits: Vec::new(),
         tasks,
         record_state: Some(record_state(db, &patient.nhs_number)?),
+        other: Vec::new(),
     }))
 }
 
@@ -508,7 +662,7 @@ fn update_patient_record(
         if !e.attachments.is_empty() || !e.letters.is_empty() || !e.medications.is_empty() {
             return Ok(error("Attachments, letters and medication are not available in the Inpatient Hub SystmOne simulator.", true));
         }
-        if e.narrative.iter().all(|l| l.trim().is_empty()) && e.clinical_codes.is_empty() {
+        if e.narrative_lines().all(|l| l.trim().is_empty()) && e.clinical_codes.is_empty() {
             return Ok(error(
                 "An event must contain a narrative or a clinical code.",
                 true,
@@ -551,7 +705,8 @@ fn update_patient_record(
                 .clone()
                 .unwrap_or_else(|| org.sites[0].name.clone()),
             software: ctx.device_version.to_owned(),
-            lines: e.narrative.clone(),
+            // Several Narratives in one filed event are kept as one run of lines.
+            lines: e.narrative_lines().map(str::to_owned).collect(),
             codes,
             device_id: Some(ctx.device_id.to_owned()),
             pending,
@@ -603,7 +758,12 @@ fn update_patient_record(
                         true,
                     ));
                 };
-                let change = TaskChange {
+                if t.status.is_some()
+                    && ctx.settings.profile.task_status == TaskStatusUpdate::Refused
+                {
+                    return Ok(error(TASK_STATUS_REFUSED, true));
+                }
+                let mut change = TaskChange {
                     task_type: t.task_type.clone(),
                     status: t.status.clone(),
                     content: t.content.clone(),
@@ -617,6 +777,10 @@ fn update_patient_record(
                         format!("The change to task {} contains no fields.", existing.uid),
                         true,
                     ));
+                }
+                if ctx.settings.profile.task_status == TaskStatusUpdate::Ignored {
+                    // Accepted without complaint, and without effect.
+                    change.status = None;
                 }
                 changes.push((existing.uid, change));
             }
@@ -744,6 +908,7 @@ mod tests {
 
     fn settings() -> SimSettings {
         SimSettings {
+            profile: Default::default(),
             approval: ApprovalMode::Auto,
             prompt_ms: 0,
             faults: FaultRates::default(),
@@ -769,6 +934,269 @@ mod tests {
             settings: &s,
         };
         handle(db, &ctx, &params).unwrap()
+    }
+
+    fn run_with(db: &mut SimDb, profile: SimProfile, params: RequestParams) -> ResponseBody {
+        let mut s = settings();
+        s.profile = profile;
+        let ctx = RequestContext {
+            device_id: "d",
+            device_version: "Inpatient Hub test",
+            request_uid: "r",
+            now: crate::state::now_local(),
+            settings: &s,
+        };
+        handle(db, &ctx, &params).unwrap()
+    }
+
+    /// Files a note under `profile` and reads today's narrative back.
+    fn filed_and_read_back(profile: SimProfile, lines: &[&str]) -> (String, Event) {
+        let (_d, mut db) = db();
+        let event = Event::with_lines(lines.iter().map(|l| l.to_string()).collect());
+        let p = UpdatePatientRecordParams::new(identity(SIAN)).with_event(event);
+        let ResponseBody::UpdatePatientRecord(r) =
+            run_with(&mut db, profile, RequestParams::UpdatePatientRecord(p))
+        else {
+            panic!()
+        };
+        let today = record(run_with(
+            &mut db,
+            profile,
+            entered_today(SIAN, &[FilterFlag::Narrative]),
+        ));
+        (r.event_uids[0].clone(), today.events[0].clone())
+    }
+
+    #[test]
+    fn narrative_reads_back_in_each_profiles_shape() {
+        use crate::profile::NarrativeReadBack as N;
+        let lines = [
+            "H: Ward round",
+            "",
+            "Plan: home",
+            "Inpatient Hub ref IH-0123456789ab",
+        ];
+        let profile = |narrative| SimProfile {
+            narrative,
+            ..SimProfile::default()
+        };
+        let (_, as_sent) = filed_and_read_back(profile(N::AsSent), &lines);
+        assert_eq!(as_sent.narratives.len(), 1);
+        assert_eq!(as_sent.narrative_lines().collect::<Vec<_>>(), lines);
+
+        let (uid, spaces) = filed_and_read_back(profile(N::JoinedSpaces), &lines);
+        let pad = if crate::profile::padded(&uid) {
+            " "
+        } else {
+            ""
+        };
+        assert_eq!(spaces.narratives.len(), 1);
+        assert_eq!(
+            spaces.narrative_lines().collect::<Vec<_>>(),
+            [format!(
+                "{pad}H: Ward round Plan: home Inpatient Hub ref IH-0123456789ab"
+            )]
+        );
+
+        let (uid, newlines) = filed_and_read_back(profile(N::JoinedNewlines), &lines);
+        let pad = if crate::profile::padded(&uid) {
+            " "
+        } else {
+            ""
+        };
+        assert_eq!(
+            newlines.narrative_lines().collect::<Vec<_>>(),
+            [format!("{pad}{}", lines.join("\n"))]
+        );
+
+        let (_, per_line) = filed_and_read_back(profile(N::NarrativePerLine), &lines);
+        assert_eq!(per_line.narratives.len(), lines.len());
+        assert_eq!(per_line.narrative_lines().collect::<Vec<_>>(), lines);
+    }
+
+    fn created_task(db: &mut SimDb, profile: SimProfile) -> String {
+        let due = crate::state::today().and_hms_opt(10, 0, 0);
+        let task = Task::create(
+            "Clinical Review Required",
+            "Review lithium level",
+            TaskAssignee::User("demo.consultant".into()),
+            due,
+        );
+        let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(task);
+        let ResponseBody::UpdatePatientRecord(r) =
+            run_with(db, profile, RequestParams::UpdatePatientRecord(p))
+        else {
+            panic!()
+        };
+        r.task_uids[0].clone()
+    }
+
+    fn read_task(db: &mut SimDb, profile: SimProfile, uid: &str) -> Option<Task> {
+        record(run_with(
+            db,
+            profile,
+            RequestParams::GetPatientRecord(GetPatientRecordParams {
+                identity: Some(identity(ZOE)),
+                leave_record_open: false,
+                filter: Some(RecordFilter::with_flags([FilterFlag::Tasks])),
+            }),
+        ))
+        .tasks
+        .into_iter()
+        .find(|t| t.task_uid.as_deref() == Some(uid))
+    }
+
+    #[test]
+    fn task_reads_carry_systmones_header_and_only_the_captured_fields() {
+        let (_d, mut db) = db();
+        let profile = SimProfile::default();
+        let uid = created_task(&mut db, profile);
+        let t = read_task(&mut db, profile, &uid).unwrap();
+        let stored = db.task(&uid).unwrap().unwrap();
+        // The author is the logged-in user (demo.nurse: Nurse Nia Hughes in the fictitious org).
+        let org = data::organisation();
+        let me = org.user(data::DEFAULT_USER).unwrap();
+        let header = format!(
+            "{} - {}, {}",
+            stored.created_at.format("%a %d %b %H:%M"),
+            me.surname.to_uppercase(),
+            me.first_name
+        );
+        assert_eq!(
+            t.content.as_deref(),
+            Some(format!("{header}\nReview lithium level\n").as_str())
+        );
+        assert_eq!(t.date_time, Some(stored.created_at));
+        assert_eq!(t.status.as_deref(), Some(STATUS_NOT_STARTED));
+        // Not reported (the default): no Due, no assignee, though both are stored.
+        assert!(stored.due.is_some() && stored.user_assigned.is_some());
+        assert_eq!(
+            (
+                t.due,
+                t.user_name_assigned,
+                t.group_name_assigned,
+                t.team_name_assigned
+            ),
+            (None, None, None, None)
+        );
+        // Reported: Due keeps its time of day, the assignee its kind.
+        let reported = SimProfile {
+            task_details: TaskDetailsInReads::Reported,
+            ..SimProfile::default()
+        };
+        let t = read_task(&mut db, reported, &uid).unwrap();
+        assert_eq!(t.due, crate::state::today().and_hms_opt(10, 0, 0));
+        assert_eq!(t.user_name_assigned.as_deref(), Some("demo.consultant"));
+    }
+
+    #[test]
+    fn status_on_a_task_update_is_applied_ignored_or_refused_by_profile() {
+        for mode in [
+            TaskStatusUpdate::Applied,
+            TaskStatusUpdate::Ignored,
+            TaskStatusUpdate::Refused,
+        ] {
+            let (_d, mut db) = db();
+            let profile = SimProfile {
+                task_status: mode,
+                ..SimProfile::default()
+            };
+            let uid = created_task(&mut db, profile);
+            let complete = Task {
+                status: Some(data::STATUS_COMPLETED.into()),
+                ..Task::update(uid.clone())
+            };
+            let p = UpdatePatientRecordParams::new(identity(ZOE)).with_task(complete);
+            let answer = run_with(&mut db, profile, RequestParams::UpdatePatientRecord(p));
+            let still_open = read_task(&mut db, profile, &uid).is_some();
+            match mode {
+                TaskStatusUpdate::Applied => {
+                    assert!(matches!(answer, ResponseBody::UpdatePatientRecord(_)));
+                    assert!(!still_open, "a completed task leaves the Tasks filter");
+                }
+                TaskStatusUpdate::Ignored => {
+                    assert!(matches!(answer, ResponseBody::UpdatePatientRecord(_)));
+                    assert!(still_open, "accepted, but nothing changed");
+                    assert_eq!(db.task(&uid).unwrap().unwrap().status, STATUS_NOT_STARTED);
+                }
+                TaskStatusUpdate::Refused => {
+                    assert_error(&answer, true, "status of a task cannot be changed");
+                    assert!(still_open);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generated_records_carry_medication_attachments_and_problems_in_the_real_shapes() {
+        let (_d, mut db) = db();
+        let mut seen = (false, false, false, false);
+        for p in db.patients().unwrap() {
+            let whole = record(run(
+                &mut db,
+                "d",
+                RequestParams::GetPatientRecord(GetPatientRecordParams {
+                    identity: Some(identity(&p.nhs_number)),
+                    leave_record_open: false,
+                    filter: None,
+                }),
+            ));
+            for e in &whole.events {
+                for m in &e.medications {
+                    let drug = m.drug.as_ref().unwrap();
+                    assert_eq!(drug.scheme.as_deref(), Some("Multilex"));
+                    assert!(drug.name.is_some() && drug.product_id.is_some());
+                    assert!(m.dose.is_some() && m.quantity.is_some() && m.start_date.is_some());
+                    assert_eq!(m.medication_type.as_deref(), Some("NHS medication"));
+                    seen.0 = true;
+                }
+                seen.1 |= e.attachments.iter().any(|a| a.file_size.is_some());
+                seen.2 |= e
+                    .clinical_codes
+                    .iter()
+                    .any(|c| c.problem_severity.is_some());
+                seen.3 |= e.clinical_codes.iter().any(|c| c.is_ended_problem());
+            }
+            if seen == (true, true, true, true) {
+                // A Medication-only filter returns medication and nothing else.
+                let meds = record(run(
+                    &mut db,
+                    "d",
+                    RequestParams::GetPatientRecord(GetPatientRecordParams {
+                        identity: Some(identity(&p.nhs_number)),
+                        leave_record_open: false,
+                        filter: Some(RecordFilter::with_flags([FilterFlag::Medication])),
+                    }),
+                ));
+                assert!(meds.events.iter().all(|e| !e.medications.is_empty()
+                    && !e.has_narrative()
+                    && e.attachments.is_empty()));
+                return;
+            }
+        }
+        panic!("the generated records lack a real shape: {seen:?}");
+    }
+
+    #[test]
+    fn demographics_carry_the_real_fields_and_end_of_record_facts() {
+        let (_d, mut db) = db();
+        let patients = db.patients().unwrap();
+        let deceased = patients.iter().find(|p| p.date_of_death.is_some()).unwrap();
+        let deregistered = patients.iter().find(|p| p.care_end_date.is_some()).unwrap();
+        for (p, dead) in [(deceased, true), (deregistered, false)] {
+            let rec = record(run(
+                &mut db,
+                "d",
+                RequestParams::GetPatientRecord(GetPatientRecordParams::demographics_only(Some(
+                    identity(&p.nhs_number),
+                ))),
+            ));
+            let d = rec.demographics.unwrap();
+            assert_eq!(d.english_speaker.as_deref(), Some("Yes"));
+            assert_eq!(d.sms_consent.as_deref(), Some("No"));
+            assert_eq!(d.date_of_death.is_some(), dead);
+            assert_eq!(d.care_end_date.is_some(), !dead);
+        }
     }
 
     fn identity(nhs: &str) -> Identity {
@@ -987,6 +1415,7 @@ mod tests {
             &events,
             &[],
             Some(&filter),
+            &SimProfile::default(),
         );
         let expected = events
             .iter()
@@ -1022,6 +1451,7 @@ mod tests {
             &events,
             &tasks,
             Some(&RecordFilter::with_flags([FilterFlag::Tasks])),
+            &SimProfile::default(),
         );
         assert_eq!(
             open.iter()
@@ -1029,7 +1459,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["Not Started", "In Progress"]
         );
-        let (_, _, all) = filter_record(&patient, &events, &tasks, None);
+        let (_, _, all) = filter_record(&patient, &events, &tasks, None, &SimProfile::default());
         assert_eq!(
             all.len(),
             3,
@@ -1056,7 +1486,17 @@ mod tests {
             entered_today(SIAN, &[FilterFlag::Narrative]),
         ));
         assert_eq!(today.events.len(), 1);
-        assert_eq!(today.events[0].narrative, ["Line one", "Line two"]);
+        // The real shape by default: one Narrative, one Line, the lines joined by a space.
+        let uid = &r.event_uids[0];
+        let expected = if crate::profile::padded(uid) {
+            " Line one Line two"
+        } else {
+            "Line one Line two"
+        };
+        assert_eq!(
+            today.events[0].narrative_lines().collect::<Vec<_>>(),
+            [expected]
+        );
         assert_eq!(today.events[0].event_uid.as_ref(), Some(&r.event_uids[0]));
         assert_eq!(
             today.events[0].user_name.as_deref(),

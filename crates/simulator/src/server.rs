@@ -4,6 +4,7 @@
 
 use super::data::hex16;
 use super::faults::{garbage_bytes, FaultKind, FaultPlan};
+use super::profile::{ConnectionMode, SimProfile};
 use super::rules::{self, RequestContext};
 use super::state::{
     now_local, today, ApprovalMode, DeviceStatus, LogEntry, SimDb, SimSettings,
@@ -49,9 +50,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What to do on the socket after a request.
 enum Action {
+    /// The response, its terminator already appended (profile); `close` = the profile's
+    /// `closed-after-reply`.
     Reply {
         bytes: Vec<u8>,
         delay: Duration,
+        close: bool,
     },
     /// No response; the connection stays open (throttle or dropped reply).
     Silence,
@@ -247,11 +251,19 @@ async fn serve_connection(
         };
         let arrival = Instant::now();
         match process(&shared, id, bytes, arrival).await {
-            Action::Reply { bytes, delay } => {
+            Action::Reply {
+                bytes,
+                delay,
+                close,
+            } => {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
                 if write.write_all(&bytes).await.is_err() || write.flush().await.is_err() {
+                    return;
+                }
+                if close {
+                    let _ = write.shutdown().await;
                     return;
                 }
             }
@@ -308,13 +320,19 @@ fn unreadable(
     }
     let message = format!("The request could not be processed: {reason}");
     let response = header.and_then(|h| h.error_response(h.device_id.clone(), message, true));
+    // The profile decides the framing of this answer too; unreadable settings mean the
+    // defaults (a broken simulator database is reported on the next readable request).
+    let profile = lock(&shared.db)
+        .settings()
+        .map(|s| s.profile)
+        .unwrap_or_default();
     let action = match response.map(|r| encode_response(&r)) {
-        Some(Ok(mut xml)) => {
+        Some(Ok(xml)) => {
             logged.outcome = "error".into();
-            xml.push('\n');
             Action::Reply {
-                bytes: xml.into_bytes(),
+                bytes: framed(xml, &profile),
                 delay: Duration::ZERO,
+                close: profile.connection == ConnectionMode::ClosedAfterReply,
             }
         }
         _ => Action::Silence,
@@ -332,17 +350,22 @@ fn throttle_kind(request: &Request) -> Throttled {
     }
 }
 
+/// The response's bytes and what the profile puts after them.
+fn framed(xml: String, profile: &SimProfile) -> Vec<u8> {
+    let mut bytes = xml.into_bytes();
+    bytes.extend_from_slice(profile.terminator.bytes());
+    bytes
+}
+
 fn encode(
     request: &Request,
     device_id: Option<String>,
     body: ResponseBody,
+    profile: &SimProfile,
 ) -> Result<Vec<u8>, String> {
     let response = Response::answering(request, device_id, body);
     encode_response(&response)
-        .map(|mut xml| {
-            xml.push('\n');
-            xml.into_bytes()
-        })
+        .map(|xml| framed(xml, profile))
         .map_err(|e| e.to_string())
 }
 
@@ -392,8 +415,12 @@ async fn process(
                 }
                 logged.detail.get_or_insert_with(|| message.clone());
             }
-            match encode(&request, device, body) {
-                Ok(bytes) => Action::Reply { bytes, delay },
+            match encode(&request, device, body, &settings.profile) {
+                Ok(bytes) => Action::Reply {
+                    bytes,
+                    delay,
+                    close: settings.profile.connection == ConnectionMode::ClosedAfterReply,
+                },
                 Err(e) => {
                     logged.outcome = "internal-error".into();
                     logged.detail = Some(e);
@@ -596,6 +623,7 @@ mod tests {
 
     fn shared(dir: &tempfile::TempDir) -> (Arc<Shared>, SimSettings) {
         let settings = SimSettings {
+            profile: Default::default(),
             approval: ApprovalMode::Auto,
             prompt_ms: 200,
             faults: FaultRates::default(),

@@ -8,6 +8,7 @@
 
 use super::data::{self, SimCode, SimEvent, SimPatient, SimTask};
 use super::faults::FaultRates;
+use super::profile::SimProfile;
 use super::SimError;
 use chrono::{Local, NaiveDate, NaiveDateTime, SubsecRound};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -57,6 +58,9 @@ pub enum ApprovalMode {
 /// Settings the server re-reads for every request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimSettings {
+    /// How the simulator answers where real SystmOne's behaviour is open (see `profile`).
+    #[serde(default)]
+    pub profile: SimProfile,
     pub approval: ApprovalMode,
     pub prompt_ms: u64,
     pub faults: FaultRates,
@@ -107,7 +111,7 @@ pub struct TaskChange {
     pub task_type: Option<String>,
     pub status: Option<String>,
     pub content: Option<String>,
-    pub due: Option<NaiveDate>,
+    pub due: Option<NaiveDateTime>,
     pub user_assigned: Option<String>,
     pub group_assigned: Option<String>,
     pub team_assigned: Option<String>,
@@ -600,6 +604,20 @@ impl SimDb {
     }
 }
 
+/// Due is stored as a date-time; databases written before that hold a bare date (midnight).
+fn due_from_sql(raw: Option<String>) -> Option<NaiveDateTime> {
+    let raw = raw?;
+    let raw = raw.trim();
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+}
+
 fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SimTask> {
     Ok(SimTask {
         uid: r.get(0)?,
@@ -608,7 +626,7 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SimTask> {
         task_type: r.get(3)?,
         status: r.get(4)?,
         content: r.get(5)?,
-        due: r.get(6)?,
+        due: due_from_sql(r.get::<_, Option<String>>(6)?),
         user_assigned: r.get(7)?,
         group_assigned: r.get(8)?,
         team_assigned: r.get(9)?,
@@ -719,6 +737,7 @@ mod tests {
 
     pub(crate) fn settings() -> SimSettings {
         SimSettings {
+            profile: Default::default(),
             approval: ApprovalMode::Auto,
             prompt_ms: 0,
             faults: FaultRates::default(),

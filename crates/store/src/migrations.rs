@@ -212,6 +212,22 @@ Actions agreed:'
         full_pull_wanted       INTEGER NOT NULL DEFAULT 0
     );
     "#,
+    // v6: a completion sent to SystmOne is believed only when a read shows the task gone
+    // (whether SystmOne applies Status on a task update is unproven): until then the link
+    // stays `linked` with the time the completion was sent.
+    r#"
+    ALTER TABLE task_links ADD COLUMN completion_sent_at TEXT;
+    "#,
+    // v7: interactive demand beside the shared pacing budget: one row per Inpatient Hub
+    // process that has a clinician waiting for the next free SystmOne slot, until when.
+    // Other processes' background sends yield to it; the expiry keeps a crashed process
+    // from holding them back. Self-contained: may sit at any position after v2.
+    r#"
+    CREATE TABLE pacing_demand (
+        owner    TEXT PRIMARY KEY,
+        until_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

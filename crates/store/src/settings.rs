@@ -21,6 +21,9 @@ pub enum SettingKey {
     /// Who a ward task sent to SystmOne with nobody assigned goes to: `team:NAME`,
     /// `group:NAME` or `user:NAME` (SystmOne refuses unassigned tasks).
     TaskDefaultAssignee,
+    /// The SystmOne behaviour a conformance run observed (JSON, no patient data), applied
+    /// with `hubctl conformance --apply`.
+    SystmOneObservedProfile,
 }
 
 impl SettingKey {
@@ -33,6 +36,7 @@ impl SettingKey {
             SettingKey::CurrentUserRole => "current_user_role",
             SettingKey::SystmOneApiKeyChangedAt => "systmone_api_key_changed_at",
             SettingKey::TaskDefaultAssignee => "task_default_assignee",
+            SettingKey::SystmOneObservedProfile => "systmone_observed_profile",
         }
     }
 }

@@ -22,9 +22,27 @@ use serde_json::{json, Value};
 
 const LINK_COLUMNS: &str = "task_id, task_uid, state, reference, task_type, push_requested_at, push_requested_by,
     create_attempted_at, base_content, base_title, base_due, base_assignee_kind, base_assignee_name, base_status,
-    base_entered, push_failed_version, retry_after, notice, notice_at";
+    base_entered, push_failed_version, retry_after, notice, notice_at, completion_sent_at";
 
 use super::decode;
+
+/// The base's due: a local date-time (SystmOne's Due is an `xs:dateTime`). Rows written before
+/// the time of day was kept hold a date only; that reads as midnight, which the sync treats as
+/// "this date, time not known" (see `RemoteTask::fields_against` and `merge::local_fields`).
+fn due_from_column(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<chrono::NaiveDateTime>> {
+    let Some(raw) = r.get::<_, Option<String>>(idx)? else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f"))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+        .map(Some)
+        .map_err(|e| decode(idx, format!("base due '{raw}': {e}")))
+}
 
 fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
     let uid: Option<String> = r.get(o + 1)?;
@@ -45,7 +63,7 @@ fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
         (Some(content), Some(title)) => Some(LinkBase {
             fields: SyncFields {
                 content: Sensitive::new(content),
-                due: r.get(o + 10)?,
+                due: due_from_column(r, o + 10)?,
                 assignee,
             },
             title: Sensitive::new(title),
@@ -73,6 +91,7 @@ fn link_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<TaskLink> {
         retry_after: r.get(o + 16)?,
         notice: notice.map(Sensitive::new),
         notice_at: r.get(o + 18)?,
+        completion_sent_at: r.get(o + 19)?,
     })
 }
 
@@ -190,7 +209,7 @@ pub(crate) fn put_link(
     tx.execute(
         &format!(
             "INSERT INTO task_links ({LINK_COLUMNS}, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
              ON CONFLICT(task_id) DO UPDATE SET task_uid = excluded.task_uid, state = excluded.state,
                reference = excluded.reference, task_type = excluded.task_type,
                push_requested_at = excluded.push_requested_at, push_requested_by = excluded.push_requested_by,
@@ -199,7 +218,8 @@ pub(crate) fn put_link(
                base_assignee_kind = excluded.base_assignee_kind, base_assignee_name = excluded.base_assignee_name,
                base_status = excluded.base_status, base_entered = excluded.base_entered,
                push_failed_version = excluded.push_failed_version, retry_after = excluded.retry_after,
-               notice = excluded.notice, notice_at = excluded.notice_at, updated_at = excluded.updated_at"
+               notice = excluded.notice, notice_at = excluded.notice_at,
+               completion_sent_at = excluded.completion_sent_at, updated_at = excluded.updated_at"
         ),
         params![
             link.task_id,
@@ -221,6 +241,7 @@ pub(crate) fn put_link(
             link.retry_after,
             link.notice.as_ref().map(|n| n.expose().as_str()),
             link.notice_at,
+            link.completion_sent_at,
             now,
         ],
     )
@@ -473,6 +494,7 @@ impl Store {
             link.create_attempted_at = None;
             link.push_failed_version = None;
             link.retry_after = None;
+            link.completion_sent_at = None;
             put_link(tx, &link, now)?;
             audit::record(
                 tx,
@@ -642,7 +664,7 @@ mod tests {
         link.base = Some(LinkBase {
             fields: SyncFields {
                 content: Sensitive::new("Bloods\nand more".into()),
-                due: NaiveDate::from_ymd_opt(2026, 3, 4),
+                due: NaiveDate::from_ymd_opt(2026, 3, 4).and_then(|d| d.and_hms_opt(10, 0, 0)),
                 assignee: Some(RemoteAssignee {
                     kind: AssigneeKind::Team,
                     name: "Ward 7".into(),

@@ -29,7 +29,15 @@ pub struct SyncPolicy {
     pub retry_backoff: TimeDelta,
     /// SystmOne requires every new task to be assigned: an unassigned ward task goes here.
     pub default_assignee: Option<RemoteAssignee>,
+    /// Send `Status` to complete a task. Off when this SystmOne is known (from the
+    /// conformance probe) to ignore or refuse it: a ward completion is then handed to a
+    /// person ("please complete it in SystmOne") instead of being sent.
+    pub send_completion_status: bool,
 }
+
+/// The notice on a ward completion SystmOne will not take from us.
+const COMPLETE_IN_SYSTMONE: &str =
+    "Done on the ward. This SystmOne does not take completions from Inpatient Hub: please complete it in SystmOne.";
 
 /// What the planner needs from the store, read in one go.
 #[derive(Debug, Clone, Default)]
@@ -115,7 +123,12 @@ impl Store {
 
     /// Re-reads a linked task just before a push (it may have changed since the plan):
     /// the unsent fields and whether to complete it; `None` when there is nothing to send.
-    pub fn prepare_task_push(&mut self, task_id: TaskId) -> StoreResult<Option<PreparedPush>> {
+    pub fn prepare_task_push(
+        &mut self,
+        policy: &SyncPolicy,
+        task_id: TaskId,
+        now: DateTime<Local>,
+    ) -> StoreResult<Option<PreparedPush>> {
         let LinkedTask { task, link } = linked_task(&self.conn, task_id)?;
         let Some(link) = link.filter(|l| l.state == LinkState::Linked) else {
             return Ok(None);
@@ -135,6 +148,16 @@ impl Store {
         if changes.is_empty() && !complete {
             return Ok(None);
         }
+        if complete && changes.is_empty() && !policy.send_completion_status {
+            // Nothing SystmOne will take: a person completes it there.
+            self.write(|tx| {
+                let mut link = link.clone();
+                link.completion_sent_at = Some(now);
+                notify(tx, &mut link, COMPLETE_IN_SYSTMONE, now)?;
+                put_link(tx, &link, now)
+            })?;
+            return Ok(None);
+        }
         let request = RemoteTaskChanges {
             content: changes
                 .content
@@ -142,7 +165,8 @@ impl Store {
                 .map(|c| Sensitive::new(with_reference(c.expose(), link.reference.as_deref()))),
             due: changes.due,
             assignee: changes.assignee.clone(),
-            status: complete.then(|| COMPLETED_STATUS.to_owned()),
+            status: (complete && policy.send_completion_status)
+                .then(|| COMPLETED_STATUS.to_owned()),
         };
         Ok(Some(PreparedPush {
             nhs,
@@ -190,12 +214,17 @@ impl Store {
                         }
                     }
                     if complete {
-                        link.state = LinkState::Detached;
+                        // Believed only when a read no longer lists the task: whether
+                        // SystmOne applies Status on a task update is unproven.
+                        link.completion_sent_at = Some(now);
+                        if request.status.is_none() {
+                            notify(tx, &mut link, COMPLETE_IN_SYSTMONE, now)?;
+                        }
                     }
                     link.retry_after = None;
                     audit_sync(
                         tx,
-                        if complete { "task.sync.completed_in_systmone" } else { "task.sync.pushed" },
+                        if complete { "task.sync.completion_sent" } else { "task.sync.pushed" },
                         task_id,
                         json!({ "task_uid": uid.as_str(), "fields": changes.field_names(), "status": request.status }),
                     )?;
@@ -255,7 +284,24 @@ impl SyncPolicy {
             if let Some(&i) = by_uid.get(&rt.uid) {
                 seen.insert(i);
                 let lt = &local[i];
-                if let Some(link) = lt.link.clone().filter(|l| l.state == LinkState::Linked) {
+                if let Some(mut link) = lt.link.clone().filter(|l| l.state == LinkState::Linked) {
+                    if link.completion_sent_at.is_some() && lt.task.status != TaskStatus::Open {
+                        // SystmOne answered the completion but still lists the task open:
+                        // it ignored the Status. Nothing more is sent; a person completes it.
+                        notify(
+                            tx,
+                            &mut link,
+                            "SystmOne still lists this task as open after it was asked to complete it: \
+                             please complete it in SystmOne.",
+                            now,
+                        )?;
+                        put_link(tx, &link, now)?;
+                        continue;
+                    }
+                    if link.completion_sent_at.is_some() {
+                        // Reopened on the ward before SystmOne completed it: linked as before.
+                        link.completion_sent_at = None;
+                    }
                     activity |= self.resolve_present(tx, lt, link, rt, now)?;
                 }
                 continue;
@@ -334,11 +380,24 @@ impl SyncPolicy {
                     let covered =
                         coverage == PullCoverage::Full || today_pull_can_settle(attempted, now);
                     if covered && now >= attempted + self.unknown_outcome_grace {
+                        // SystmOne never answered the create, and its open tasks do not
+                        // show it. That does not prove it was never filed: the Tasks filter
+                        // lists only non-completed tasks, so a task created and completed
+                        // meanwhile looks the same, and no read is known to show completed
+                        // tasks. Sending it again could make two; a person decides.
                         let mut link = link;
-                        link.state = LinkState::CreatePending;
+                        link.state = LinkState::Local;
+                        notify(
+                            tx,
+                            &mut link,
+                            "SystmOne did not answer when this task was sent, and it is not among the patient's \
+                             open SystmOne tasks. It may have been created and already completed there. Check \
+                             SystmOne; if it is not there, choose 'Create in SystmOne' again.",
+                            now,
+                        )?;
                         audit_sync(
                             tx,
-                            "task.sync.create_not_filed",
+                            "task.sync.create_unconfirmed",
                             lt.task.id,
                             json!({ "reference": link.reference }),
                         )?;
@@ -375,7 +434,7 @@ impl SyncPolicy {
             Some(b) => b,
             None => base_from_remote(rt)?,
         };
-        let remote = rt.fields();
+        let remote = rt.fields_against(Some(&base.fields));
         let local = local_fields(&lt.task, &base);
         let resolution = merge(
             &base.fields,
@@ -457,7 +516,11 @@ impl SyncPolicy {
         link.state = LinkState::Detached;
         audit_sync(
             tx,
-            "task.sync.detached",
+            if link.completion_sent_at.is_some() {
+                "task.sync.completion_confirmed"
+            } else {
+                "task.sync.detached"
+            },
             lt.task.id,
             json!({ "task_uid": link.task_uid.as_ref().map(TaskUid::as_str), "marked_done": mark_done }),
         )?;
@@ -539,7 +602,12 @@ impl SyncPolicy {
             return Ok(None);
         }
         let mut task = task;
-        let mut fields = new_task_fields(&task);
+        // A resend after an attempt that did not reach SystmOne: the values of that attempt
+        // (the base) keep the assignee's kind — the ward's default *team* stays a team.
+        let mut fields = match &link.base {
+            Some(base) => local_fields(&task, base),
+            None => new_task_fields(&task),
+        };
         if let (None, Some(default)) = (&task.assignee, &self.default_assignee) {
             if let Some(staff) = staff_from_assignee(default) {
                 let update = LocalTaskUpdate {
@@ -664,7 +732,7 @@ fn describe_push(changes: &FieldChanges, complete: bool) -> String {
 
 /// The base for a task first seen in SystmOne: exactly what SystmOne holds.
 fn base_from_remote(rt: &RemoteTask) -> Result<LinkBase, StoreError> {
-    let fields: SyncFields = rt.fields();
+    let fields: SyncFields = rt.fields_against(None);
     let title = title_from_content(fields.content.expose(), &rt.task_type)?;
     Ok(LinkBase {
         fields,

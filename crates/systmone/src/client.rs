@@ -2,17 +2,18 @@
 //! each queued on a [`Lane`] through the one scheduler in front of the one connection.
 
 use super::codec::{
-    CurrentActivity, DeletePatientRecordParams, DeletePatientRecordResponse, GetFunctionsResponse,
-    GetOrganisationMetaDataParams, GetPatientRecordParams, Identity, IsPatientRetrievedParams,
-    OrganisationMetaData, PatientRecord, PatientSearchParams, PatientSearchResponse, RecordFilter,
-    RequestParams, Response, ResponseBody, UpdatePatientRecordParams, UpdatePatientRecordResponse,
+    CurrentActivity, DeletePatientRecordParams, DeletePatientRecordResponse, Function,
+    GetFunctionsResponse, GetOrganisationMetaDataParams, GetPatientRecordParams, Identity,
+    IsPatientRetrievedParams, OrganisationMetaData, PatientRecord, PatientSearchParams,
+    PatientSearchResponse, RecordFilter, RequestParams, Response, ResponseBody,
+    UpdatePatientRecordParams, UpdatePatientRecordResponse,
 };
 use super::connection::{
     is_write, BackoffConfig, Connection, ConnectionConfig, ConnectionState, StatePublisher,
     Timeouts, WeakStatePublisher,
 };
 use super::pacing::{Pacer, PacingConfig, PacingError};
-use super::scheduler::{QueueSnapshot, Scheduler, Submitted, WeakScheduler};
+use super::scheduler::{JobId, QueueSnapshot, Scheduler, Submitted, WeakScheduler};
 use super::secrets::ApiKey;
 use domain::ports::{DeviceIdentity, PacingLedger};
 use domain::{NhsNumber, Sensitive, SystmOneFailure};
@@ -59,6 +60,21 @@ pub enum ClientError {
 impl From<PacingError> for ClientError {
     fn from(e: PacingError) -> Self {
         ClientError::Pacing(e.to_string())
+    }
+}
+
+/// The scheduler dropped a request's reply without answering (it stopped, or its worker
+/// ended mid-request). The request may already have been written to the socket, so for a
+/// write this is "outcome unknown" (`MaybeSent`: the outbox reads the record back before any
+/// resend), never "not sent"; a read simply got no answer.
+fn outcome_channel_closed(function: Function) -> ClientError {
+    if is_write(function) {
+        ClientError::OutcomeUnknown {
+            reason: "the SystmOne connection stopped while the request was queued or in flight"
+                .to_owned(),
+        }
+    } else {
+        ClientError::Stopped
     }
 }
 
@@ -133,8 +149,11 @@ pub struct ClientConfig {
     pub backoff: BackoffConfig,
     pub pacing: PacingConfig,
     pub max_frame: usize,
-    /// Ask SystmOne who is logged in (GetOrganisationMetaData, LoggedOnUserOnly) at start
-    /// and whenever it becomes reachable again, so the status bar can name the user.
+    /// Ask SystmOne who is logged in (GetOrganisationMetaData, LoggedOnUserOnly) whenever it
+    /// becomes reachable again with the user unknown, or is switched back on, so the status
+    /// bar can name the user. Never at start: a process asks when it first needs SystmOne
+    /// (the hub's verified client asks then), so a `hubctl` run that never talks to
+    /// SystmOne sends nothing, and one that does asks once.
     pub follow_user: bool,
 }
 
@@ -168,6 +187,19 @@ impl ClientConfig {
 pub struct SystmOneClient {
     scheduler: Scheduler<Connection>,
     state: StatePublisher,
+    who: Arc<Mutex<Option<WhoAsk>>>,
+}
+
+type WhoAnswer = Option<Result<OrganisationMetaData, ClientError>>;
+
+/// The one "who is logged in" question queued or in flight. Everyone who asks meanwhile
+/// (following the user after a reconnect, the hub's first verified call, the window's two
+/// background loops starting together) shares its answer instead of sending their own: it
+/// is the same question, and each copy would cost a second of TPP's budget.
+struct WhoAsk {
+    id: JobId,
+    lane: Lane,
+    answer: watch::Receiver<WhoAnswer>,
 }
 
 impl std::fmt::Debug for SystmOneClient {
@@ -206,6 +238,11 @@ fn body_name(body: &ResponseBody) -> &'static str {
     }
 }
 
+fn lock_who(who: &Mutex<Option<WhoAsk>>) -> std::sync::MutexGuard<'_, Option<WhoAsk>> {
+    // Each use is one assignment or read, so a panic elsewhere cannot leave it half-set.
+    who.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl SystmOneClient {
     /// Starts the connection owner and its queue on the current tokio runtime.
     /// `device` holds the DeviceID (and the "API switched off" setting) and `ledger` the
@@ -235,22 +272,36 @@ impl SystmOneClient {
             state.clone(),
         )?;
         let scheduler = Scheduler::start(connection, Pacer::new(ledger, config.pacing));
-        let client = SystmOneClient { scheduler, state };
+        let client = SystmOneClient {
+            scheduler,
+            state,
+            who: Arc::default(),
+        };
         if config.follow_user {
             client.follow_user();
         }
         Ok(client)
     }
 
-    /// Asks who is logged in now, and again each time SystmOne becomes reachable after
-    /// being unreachable (a new login may be a different user). Holds only weak handles,
-    /// so it ends with the last clone of the client.
+    /// Asks who is logged in each time SystmOne becomes reachable after being unreachable
+    /// (a new login may be a different user), and when switched back on. Holds only weak
+    /// handles, so it ends with the last clone of the client.
     fn follow_user(&self) {
-        fn ask(scheduler: &WeakScheduler<Connection>, state: &WeakStatePublisher) -> bool {
-            let (Some(scheduler), Some(state)) = (scheduler.upgrade(), state.upgrade()) else {
+        fn ask(
+            scheduler: &WeakScheduler<Connection>,
+            state: &WeakStatePublisher,
+            who: &std::sync::Weak<Mutex<Option<WhoAsk>>>,
+        ) -> bool {
+            let (Some(scheduler), Some(state), Some(who)) =
+                (scheduler.upgrade(), state.upgrade(), who.upgrade())
+            else {
                 return false;
             };
-            let client = SystmOneClient { scheduler, state };
+            let client = SystmOneClient {
+                scheduler,
+                state,
+                who,
+            };
             tokio::spawn(async move {
                 if let Err(e) = client.organisation(true, Lane::Background).await {
                     tracing::debug!(code = e.code(), "could not ask SystmOne who is logged in");
@@ -260,11 +311,9 @@ impl SystmOneClient {
         }
         let scheduler = self.scheduler.downgrade();
         let state = self.state.downgrade();
+        let who = Arc::downgrade(&self.who);
         let switched_on = self.state.switched_on_signal();
         let mut changes = self.state.subscribe();
-        if self.state.is_enabled() {
-            ask(&scheduler, &state);
-        }
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -276,12 +325,12 @@ impl SystmOneClient {
                         // just become reachable. The answer to our question cannot cause
                         // another such change, so this never loops.
                         let now = changes.borrow_and_update().clone();
-                        if matches!(now, ConnectionState::Connected { user: None, .. }) && !ask(&scheduler, &state) {
+                        if matches!(now, ConnectionState::Connected { user: None, .. }) && !ask(&scheduler, &state, &who) {
                             return;
                         }
                     }
                     _ = switched_on.notified() => {
-                        if !ask(&scheduler, &state) {
+                        if !ask(&scheduler, &state, &who) {
                             return;
                         }
                     }
@@ -337,8 +386,12 @@ impl SystmOneClient {
     }
 
     async fn send_once(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
+        let function = params.function();
         let submitted = self.enqueue(lane, params)?;
-        submitted.outcome.await.map_err(|_| ClientError::Stopped)?
+        submitted
+            .outcome
+            .await
+            .map_err(|_| outcome_channel_closed(function))?
     }
 
     pub async fn functions(&self, lane: Lane) -> Result<GetFunctionsResponse, ClientError> {
@@ -357,7 +410,88 @@ impl SystmOneClient {
         let params = RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams {
             logged_on_user_only,
         });
-        expect_body!(self.call(lane, params).await?, GetOrganisationMetaData)
+        if !logged_on_user_only {
+            return expect_body!(self.call(lane, params).await?, GetOrganisationMetaData);
+        }
+        let mut answer = self.ask_who(lane, params)?;
+        let answered = answer
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        answered.clone().unwrap_or(Err(ClientError::Stopped))
+    }
+
+    /// Joins the "who is logged in" question already asked, or asks it. A clinician joining
+    /// a background question lifts it to the interactive lane.
+    fn ask_who(
+        &self,
+        lane: Lane,
+        params: RequestParams,
+    ) -> Result<watch::Receiver<WhoAnswer>, ClientError> {
+        let mut who = lock_who(&self.who);
+        if let Some(pending) = who.as_mut() {
+            if lane == Lane::Interactive
+                && pending.lane == Lane::Background
+                && self.scheduler.promote(pending.id)
+            {
+                pending.lane = Lane::Interactive;
+            }
+            return Ok(pending.answer.clone());
+        }
+        let first = self.enqueue(lane, params.clone())?;
+        let (tell, answer) = watch::channel(None);
+        *who = Some(WhoAsk {
+            id: first.id,
+            lane,
+            answer: answer.clone(),
+        });
+        drop(who);
+        let flight = Arc::downgrade(&self.who);
+        let scheduler = self.scheduler.downgrade();
+        let state = self.state.downgrade();
+        tokio::spawn(async move {
+            let mut outcome = first.outcome;
+            let mut retried = false;
+            let result = loop {
+                let result = outcome
+                    .await
+                    .map_err(|_| ClientError::Stopped)
+                    .and_then(|r| r);
+                // The same one retry of a silent read as `call`, on the lane the question
+                // has reached by now.
+                let retry = matches!(
+                    result,
+                    Err(ClientError::Timeout { .. } | ClientError::ConnectionLost)
+                ) && !retried;
+                let client = match (scheduler.upgrade(), state.upgrade(), flight.upgrade()) {
+                    (Some(scheduler), Some(state), Some(who)) if retry => SystmOneClient {
+                        scheduler,
+                        state,
+                        who,
+                    },
+                    _ => break result,
+                };
+                retried = true;
+                tracing::info!("SystmOne did not answer a read; asking once more");
+                let lane = lock_who(&client.who).as_ref().map_or(lane, |p| p.lane);
+                match client.enqueue(lane, params.clone()) {
+                    Ok(again) => {
+                        if let Some(pending) = lock_who(&client.who).as_mut() {
+                            pending.id = again.id;
+                        }
+                        outcome = again.outcome;
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            let parsed =
+                result.and_then(|response| expect_body!(response, GetOrganisationMetaData));
+            if let Some(who) = flight.upgrade() {
+                *lock_who(&who) = None;
+            }
+            let _ = tell.send(Some(parsed));
+        });
+        Ok(answer)
     }
 
     /// The patient open in SystmOne, if any.
@@ -790,7 +924,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_client_finds_out_who_is_logged_in_by_itself() {
+    async fn the_client_finds_out_who_is_logged_in_once_it_is_used() {
         use super::super::codec::{OrganisationMetaData, User};
         let server = FakeSystmOne::start(|request| match request.params {
             RequestParams::GetOrganisationMetaData(ref p) if p.logged_on_user_only => {
@@ -835,6 +969,18 @@ mod tests {
         .unwrap();
         let mut state = client.state();
         let named = |s: &ConnectionState| matches!(s, ConnectionState::Connected { user: Some(u), .. } if u.name == "Sam Okafor");
+        // Nothing is sent at start: a process that never needs SystmOne costs no slot.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            server.requests().len(),
+            0,
+            "nothing sent before it was needed"
+        );
+        // The first answer makes SystmOne reachable with the user unknown: it asks.
+        assert!(client
+            .is_patient_retrieved(None, Lane::Background)
+            .await
+            .unwrap());
         tokio::time::timeout(Duration::from_secs(2), state.wait_for(named))
             .await
             .unwrap()
@@ -852,6 +998,49 @@ mod tests {
             .filter(|r| matches!(r.params, RequestParams::GetOrganisationMetaData(_)))
             .count();
         assert_eq!(asked, 2);
+    }
+
+    /// The window's two background loops start together and each asks who is logged in;
+    /// a reconnect asks too. One question goes to SystmOne and everyone shares its answer.
+    #[tokio::test]
+    async fn who_is_logged_in_is_asked_once_however_many_ask_together() {
+        use super::super::codec::{OrganisationMetaData, User};
+        let server = FakeSystmOne::start(|request| {
+            let user = User {
+                first_name: Some("Sam".into()),
+                surname: Some("Okafor".into()),
+                current_user: true,
+                ..Default::default()
+            };
+            answer(
+                request,
+                Some(DEVICE),
+                ResponseBody::GetOrganisationMetaData(OrganisationMetaData {
+                    sites: vec![],
+                    users: vec![user],
+                }),
+            )
+        })
+        .await;
+        let client = client(server.addr);
+        let asks: Vec<_> = [Lane::Background, Lane::Interactive, Lane::Interactive]
+            .into_iter()
+            .map(|lane| {
+                let client = client.clone();
+                tokio::spawn(async move { client.organisation(true, lane).await })
+            })
+            .collect();
+        for ask in asks {
+            let metadata = ask.await.unwrap().unwrap();
+            assert_eq!(metadata.users[0].surname.as_deref(), Some("Okafor"));
+        }
+        assert_eq!(server.requests().len(), 1, "one question, shared");
+        // Answered: the next question is a new one.
+        client.organisation(true, Lane::Interactive).await.unwrap();
+        assert_eq!(server.requests().len(), 2);
+        // The whole organisation is a different question, never shared.
+        client.organisation(false, Lane::Interactive).await.unwrap();
+        assert_eq!(server.requests().len(), 3);
     }
 
     #[tokio::test]
@@ -917,6 +1106,17 @@ mod tests {
             reason: String::new()
         }
         .is_retryable());
+    }
+
+    #[test]
+    fn a_write_whose_reply_channel_closes_is_maybe_sent_never_not_sent() {
+        for write in [Function::UpdatePatientRecord, Function::DeletePatientRecord] {
+            let e = outcome_channel_closed(write);
+            assert!(matches!(e, ClientError::OutcomeUnknown { .. }), "{e:?}");
+            assert_eq!(e.failure(), SystmOneFailure::MaybeSent);
+        }
+        let read = outcome_channel_closed(Function::GetPatientRecord);
+        assert!(matches!(read, ClientError::Stopped));
     }
 
     #[test]

@@ -889,6 +889,37 @@ mod tests {
         assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
     }
 
+    /// Bytes of an update may have left when the connection breaks: a reset or close after
+    /// the write, a half-sent answer, or an unreadable one all leave the outcome unknown
+    /// (`MaybeSent`), never "not sent".
+    #[tokio::test]
+    async fn an_update_interrupted_after_dispatch_is_maybe_sent() {
+        let replies = [
+            Reply::Close,
+            Reply::Raw("<ClientIntegrationResponse><DeviceID>".to_owned()),
+            Reply::Raw("<ClientIntegrationResponse><Response>\u{0}</Response></ClientIntegrationResponse>\n".to_owned()),
+        ];
+        for reply in replies {
+            let reply = std::sync::Mutex::new(Some(reply));
+            let server = FakeSystmOne::start(move |_| {
+                reply
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .unwrap_or(Reply::Close)
+            })
+            .await;
+            let (mut conn, _, _) = connection(server.addr, Some(DEVICE));
+            let err = conn
+                .exchange(Lane::Interactive, update())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ClientError::OutcomeUnknown { .. }), "{err:?}");
+            assert_eq!(err.failure(), domain::SystmOneFailure::MaybeSent);
+            assert_eq!(server.requests().len(), 1, "sent once, never retried");
+        }
+    }
+
     #[tokio::test]
     async fn silence_is_a_timeout_for_a_read_and_an_unknown_outcome_for_an_update() {
         let server = FakeSystmOne::start(|_| Reply::Silence).await;

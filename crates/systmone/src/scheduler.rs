@@ -7,19 +7,23 @@
 //!
 //! Two limiters work together:
 //! - the persisted reservation ([`Pacer`]) is the authority. It is shared with `hubctl` and
-//!   any other process through the database, so it knows about their sends; every request
-//!   books its wall-clock slot there (with the safety margin) before it is sent;
+//!   any other process through the database, so it knows about their sends; the worker asks
+//!   it for the job's slot, waits while it is not free, and books it only at the moment of
+//!   sending. While an *interactive* job waits, the ledger carries that demand, and other
+//!   processes' background work yields the slot to it (see `pacing`). A background job
+//!   waiting for its slot steps back into its queue when an interactive one arrives here;
 //! - `governor`'s direct rate limiters (one for the 1 s budget, one for the 30 s budget) are
-//!   the in-process floor on a monotonic clock. After the booked slot has come, the worker
-//!   also waits for governor. Normally governor is already ready (the booking is stricter:
-//!   it adds the margin and counts other processes); it only holds a send back when the
-//!   wall clock has been stepped backwards, which would otherwise let the wall-clock
-//!   booking bring two of our own sends closer than TPP allows.
+//!   the in-process floor on a monotonic clock. After the slot is booked, the worker also
+//!   waits for governor. Normally governor is already ready (the booking is stricter: it
+//!   adds the margin and counts other processes); it only holds a send back when the wall
+//!   clock has been stepped backwards, which would otherwise let the wall-clock booking
+//!   bring two of our own sends closer than TPP allows.
 //!
 //! Requests are sent one at a time: SystmOne answers on the same connection, in order.
 
 use super::pacing::{
     sleep_until_wall_ms, wall_clock_ms, Pacer, PacingConfig, PacingError, Reservation, SendClass,
+    Urgency,
 };
 use chrono::NaiveDate;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -131,6 +135,11 @@ struct QueueState<X: Exchange> {
     background: VecDeque<Job<X>>,
     next_id: u64,
     in_flight: Option<InFlight>,
+    /// A background job taken for sending, still waiting for its slot, that a caller has
+    /// since promoted to the interactive lane (see [`Scheduler::promote`]).
+    promoted: Option<JobId>,
+    /// The job in flight has booked its slot (it is being sent or answered).
+    slot_booked: bool,
     /// This process's view of the budgets (for ETAs and to avoid asking the database
     /// about a record request that cannot go yet).
     next_any_at: Instant,
@@ -213,6 +222,8 @@ impl<X: Exchange> Scheduler<X> {
                 background: VecDeque::new(),
                 next_id: 1,
                 in_flight: None,
+                promoted: None,
+                slot_booked: false,
                 next_any_at: now,
                 next_record_at: now,
                 closed: false,
@@ -257,6 +268,46 @@ impl<X: Exchange> Scheduler<X> {
         };
         self.shared.wake.notify_one();
         Submitted { id, outcome }
+    }
+
+    /// Moves a queued background request to the interactive lane, because a clinician now
+    /// waits for its answer too (e.g. the start-up "who is logged in" joined by a lookup). A
+    /// request already taken for sending but still waiting for its slot is promoted in
+    /// place. Returns false when it is no longer waiting (sent, answered or withdrawn).
+    pub fn promote(&self, id: JobId) -> bool {
+        let promoted = {
+            let mut guard = self.shared.lock();
+            let state = &mut *guard;
+            if let Some(index) = state.background.iter().position(|job| job.id == id) {
+                match state.background.remove(index) {
+                    Some(mut job) => {
+                        job.lane = Lane::Interactive;
+                        let position = state
+                            .interactive
+                            .iter()
+                            .position(|queued| queued.id > job.id)
+                            .unwrap_or(state.interactive.len());
+                        state.interactive.insert(position, job);
+                        true
+                    }
+                    None => false,
+                }
+            } else if !state.slot_booked
+                && state
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.id == id && f.lane == Lane::Background)
+            {
+                state.promoted = Some(id);
+                true
+            } else {
+                false
+            }
+        };
+        if promoted {
+            self.shared.wake.notify_one();
+        }
+        promoted
     }
 
     /// Queue depth per lane and ETAs computed from the budgets.
@@ -422,6 +473,8 @@ impl<X: Exchange> Worker<X> {
             }
             if let Some((index, class)) = chosen {
                 if let Some(job) = queue.remove(index) {
+                    state.promoted = None;
+                    state.slot_booked = false;
                     state.in_flight = Some(InFlight {
                         id: job.id,
                         lane: job.lane,
@@ -456,42 +509,105 @@ impl<X: Exchange> Worker<X> {
         queue.insert(position, job);
     }
 
-    async fn dispatch(&mut self, job: Job<X>, class: SendClass) {
-        let booking = match book(Arc::clone(&self.pacer), class).await {
-            Ok(booking) => booking,
-            Err(e) => {
+    /// Whether an interactive request is queued in this process.
+    fn interactive_waiting(&self) -> bool {
+        self.shared
+            .lock()
+            .interactive
+            .iter()
+            .any(|job| !job.reply.is_closed())
+    }
+
+    /// Waits for the job's slot, books it at the moment of sending, and sends. Nothing is
+    /// booked ahead: while the slot is not free, the job only waits (and, when interactive,
+    /// declares a clinician is waiting), so a job withdrawn meanwhile, or a process that
+    /// exits, leaves no booking behind.
+    async fn dispatch(&mut self, mut job: Job<X>, class: SendClass) {
+        let mut urgency = match job.lane {
+            Lane::Interactive => Urgency::Interactive,
+            Lane::Background => Urgency::Background,
+        };
+        let at_ms = loop {
+            if job.reply.is_closed() {
+                // Withdrawn while waiting for its slot: never send what nobody awaits (an
+                // update nobody will reconcile), and tell other processes at once that no
+                // clinician is waiting here any more.
                 self.shared.lock().in_flight = None;
-                let _ = job.reply.send(Err(X::Error::from(e)));
+                if urgency == Urgency::Interactive {
+                    if let Err(e) = withdraw(Arc::clone(&self.pacer)).await {
+                        tracing::debug!(error = %e, "could not withdraw interactive demand");
+                    }
+                }
                 return;
             }
-        };
-        let at_ms = match booking {
-            Reservation::Granted { at_ms } => at_ms,
-            Reservation::RecordBudgetBusy { until_ms } => {
-                // Another process used the record budget: let other requests go meanwhile.
-                let wait = Duration::from_millis(
-                    u64::try_from(until_ms - wall_now_or(until_ms)).unwrap_or(0),
-                );
-                self.shared.lock().next_record_at = Instant::now() + wait;
-                self.requeue_front(job);
-                return;
+            let booking = match book(Arc::clone(&self.pacer), class, urgency).await {
+                Ok(booking) => booking,
+                Err(e) => {
+                    self.shared.lock().in_flight = None;
+                    let _ = job.reply.send(Err(X::Error::from(e)));
+                    return;
+                }
+            };
+            match booking {
+                Reservation::Granted { at_ms } => break at_ms,
+                Reservation::RecordBudgetBusy { until_ms } => {
+                    // Another process used the record budget: let other requests go meanwhile.
+                    self.shared.lock().next_record_at = instant_at(until_ms);
+                    self.requeue_front(job);
+                    return;
+                }
+                Reservation::Wait { until_ms } => {
+                    self.shared.lock().next_any_at = instant_at(until_ms);
+                    tokio::select! {
+                        slept = sleep_until_wall_ms(until_ms) => {
+                            if let Err(e) = slept {
+                                self.shared.lock().in_flight = None;
+                                let _ = job.reply.send(Err(X::Error::from(e)));
+                                return;
+                            }
+                        }
+                        // Re-checked at the top of the loop.
+                        _ = job.reply.closed() => {}
+                        // A clinician's request arrived in this process while background
+                        // work waited for its slot: it goes first.
+                        _ = self.shared.wake.notified(), if urgency == Urgency::Background => {
+                            let promoted = {
+                                let mut state = self.shared.lock();
+                                let mine = state.promoted == Some(job.id);
+                                if mine {
+                                    state.promoted = None;
+                                    if let Some(f) = state.in_flight.as_mut() {
+                                        f.lane = Lane::Interactive;
+                                    }
+                                }
+                                mine
+                            };
+                            if promoted {
+                                job.lane = Lane::Interactive;
+                                urgency = Urgency::Interactive;
+                            } else if self.interactive_waiting() {
+                                self.requeue_front(job);
+                                // The wake-up was consumed here; pass it on to `run`.
+                                self.shared.wake.notify_one();
+                                return;
+                            }
+                        }
+                    }
+                }
             }
         };
         {
-            let wait =
-                Duration::from_millis(u64::try_from(at_ms - wall_now_or(at_ms)).unwrap_or(0));
-            let send_at = Instant::now() + wait;
+            let send_at = instant_at(at_ms);
             let mut state = self.shared.lock();
+            state.slot_booked = true;
+            state.promoted = None;
             state.next_any_at = send_at + self.shared.config.effective_min_gap();
             if class == SendClass::ThrottledRecord {
                 state.next_record_at = send_at + self.shared.config.effective_record_gap();
             }
         }
-        if let Err(e) = sleep_until_wall_ms(at_ms).await {
-            self.shared.lock().in_flight = None;
-            let _ = job.reply.send(Err(X::Error::from(e)));
-            return;
-        }
+        // The in-process monotonic floor; ready at once unless the wall clock was stepped
+        // back since our last send.
         if let Some(limiter) = &self.any_limiter {
             limiter.until_ready().await;
         }
@@ -501,8 +617,8 @@ impl<X: Exchange> Worker<X> {
             }
         }
         if job.reply.is_closed() {
-            // Withdrawn while waiting for its slot: never send what nobody awaits (an
-            // update nobody will reconcile). The booked slot simply goes unused.
+            // Withdrawn in the instant between booking and sending: still never send what
+            // nobody awaits. The booking is "now", so it holds others back one gap at most.
             self.shared.lock().in_flight = None;
             return;
         }
@@ -512,20 +628,44 @@ impl<X: Exchange> Worker<X> {
     }
 }
 
-/// Books a slot in the shared budget. SQLite may wait for another process's write
-/// lock, so this runs off the async threads.
-async fn book(pacer: Arc<Mutex<Pacer>>, class: SendClass) -> Result<Reservation, PacingError> {
+/// Asks the shared budget for a slot (booking it only if it is free now). SQLite may wait
+/// for another process's write lock, so this runs off the async threads.
+async fn book(
+    pacer: Arc<Mutex<Pacer>>,
+    class: SendClass,
+    urgency: Urgency,
+) -> Result<Reservation, PacingError> {
+    blocking(pacer, move |pacer| {
+        pacer.try_reserve(class, urgency, wall_clock_ms()?)
+    })
+    .await
+}
+
+async fn withdraw(pacer: Arc<Mutex<Pacer>>) -> Result<(), PacingError> {
+    blocking(pacer, |pacer| pacer.withdraw_demand(wall_clock_ms()?)).await
+}
+
+async fn blocking<T: Send + 'static>(
+    pacer: Arc<Mutex<Pacer>>,
+    f: impl FnOnce(&mut Pacer) -> Result<T, PacingError> + Send + 'static,
+) -> Result<T, PacingError> {
     let task = tokio::task::spawn_blocking(move || {
         let mut pacer = pacer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        pacer.try_reserve(class, wall_clock_ms()?)
+        f(&mut pacer)
     });
     match task.await {
         Ok(result) => result,
         // The blocking task panicked: report it as a store fault rather than hang.
         Err(join) => Err(PacingError::Interrupted(join.to_string())),
     }
+}
+
+/// The monotonic instant matching a wall-clock ms (for this process's ETAs).
+fn instant_at(at_ms: i64) -> Instant {
+    let wait = Duration::from_millis(u64::try_from(at_ms - wall_now_or(at_ms)).unwrap_or(0));
+    Instant::now() + wait
 }
 
 fn wall_now_or(fallback: i64) -> i64 {
@@ -651,6 +791,53 @@ mod tests {
         let sent: Vec<FakeRequest> = log.lock().unwrap().iter().map(|(r, _)| *r).collect();
         use FakeRequest::Read;
         assert_eq!(sent, vec![Read(0), Read(3), Read(4), Read(1), Read(2)]);
+    }
+
+    /// Nothing is booked ahead: a background request waiting for its slot has not taken
+    /// it, so a clinician's request queued meanwhile still goes first.
+    #[tokio::test]
+    async fn an_interactive_request_overtakes_background_work_waiting_for_its_slot() {
+        let (scheduler, log) = start(config(400, 2_000), None);
+        scheduler
+            .submit(Lane::Background, FakeRequest::Read(0))
+            .outcome
+            .await
+            .unwrap()
+            .unwrap();
+        let background = scheduler.submit(Lane::Background, FakeRequest::Read(1));
+        // Let the worker take it and start waiting for the slot.
+        while scheduler.snapshot().in_flight.is_none() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let interactive = scheduler.submit(Lane::Interactive, FakeRequest::Read(2));
+        interactive.outcome.await.unwrap().unwrap();
+        background.outcome.await.unwrap().unwrap();
+        let sent: Vec<FakeRequest> = log.lock().unwrap().iter().map(|(r, _)| *r).collect();
+        use FakeRequest::Read;
+        assert_eq!(sent, vec![Read(0), Read(2), Read(1)]);
+    }
+
+    #[tokio::test]
+    async fn a_promoted_request_joins_the_interactive_lane() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (scheduler, log) = start(config(20, 100), Some(Arc::clone(&gate)));
+        let first = scheduler.submit(Lane::Background, FakeRequest::Read(0));
+        while log.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let b1 = scheduler.submit(Lane::Background, FakeRequest::Read(1));
+        let b2 = scheduler.submit(Lane::Background, FakeRequest::Read(2));
+        assert!(scheduler.promote(b2.id));
+        assert!(!scheduler.promote(first.id), "already sent");
+        let snapshot = scheduler.snapshot();
+        assert_eq!((snapshot.interactive, snapshot.background), (1, 1));
+        gate.add_permits(10);
+        for s in [first, b1, b2] {
+            s.outcome.await.unwrap().unwrap();
+        }
+        let sent: Vec<FakeRequest> = log.lock().unwrap().iter().map(|(r, _)| *r).collect();
+        use FakeRequest::Read;
+        assert_eq!(sent, vec![Read(0), Read(2), Read(1)]);
     }
 
     #[tokio::test]

@@ -3,8 +3,8 @@
 //! unavailability). For tests and demos only: the app files through the real client.
 
 use chrono::NaiveDate;
-use domain::NhsNumber;
 use domain::SystmOneFailure;
+use domain::{render, NhsNumber};
 use hub::notes::{FiledEntry, RecordWriter};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +33,49 @@ pub struct FaultRates {
     pub timeout_not_applied: f64,
     pub temporary: f64,
     pub read_failure: f64,
+}
+
+/// How the fake's record reads a filed entry back: the same choices as the simulator's
+/// narrative profiles (`simulator::profile::NarrativeReadBack`), because real SystmOne does
+/// not give lines back as sent [seen].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadBack {
+    /// One Narrative, the lines as filed.
+    AsSent,
+    /// One padded Line: the lines joined by spaces, blank lines dropped (the real shape).
+    #[default]
+    JoinedSpaces,
+    /// One padded Line: the lines joined by newlines.
+    JoinedNewlines,
+    /// One Narrative per line.
+    NarrativePerLine,
+}
+
+impl ReadBack {
+    pub const ALL: [ReadBack; 4] = [
+        ReadBack::AsSent,
+        ReadBack::JoinedSpaces,
+        ReadBack::JoinedNewlines,
+        ReadBack::NarrativePerLine,
+    ];
+
+    /// The Narratives (each a list of Lines) an entry of `lines` reads back as.
+    pub fn narratives(self, lines: &[String]) -> Vec<Vec<String>> {
+        match self {
+            ReadBack::AsSent => vec![lines.to_vec()],
+            ReadBack::JoinedSpaces => {
+                let joined = lines
+                    .iter()
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                vec![vec![format!(" {joined}")]]
+            }
+            ReadBack::JoinedNewlines => vec![vec![format!(" {}", lines.join("\n"))]],
+            ReadBack::NarrativePerLine => lines.iter().map(|l| vec![l.clone()]).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +107,7 @@ struct State {
 pub struct FakeRecord {
     state: Mutex<State>,
     latency: Duration,
+    read_back: ReadBack,
 }
 
 impl Default for FakeRecord {
@@ -81,12 +125,19 @@ impl FakeRecord {
         FakeRecord {
             state: Mutex::new(State::default()),
             latency: Duration::ZERO,
+            read_back: ReadBack::default(),
         }
     }
 
     /// Each request takes `latency` (widens race windows in concurrency tests).
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// Reads entries back in this shape (default: the real one, joined by spaces).
+    pub fn with_read_back(mut self, read_back: ReadBack) -> Self {
+        self.read_back = read_back;
         self
     }
 
@@ -253,10 +304,17 @@ impl RecordWriter for FakeRecord {
         }
         let today = chrono::Local::now().date_naive();
         let digits = nhs.digits();
+        let read_back = self.read_back;
         Ok(s.events
             .iter()
             .find(|e| {
-                e.nhs == digits && e.day == today && e.lines.iter().any(|l| l == reference_line)
+                let narratives = read_back.narratives(&e.lines);
+                e.nhs == digits
+                    && e.day == today
+                    && render::narrative_carries_reference(
+                        narratives.iter().flatten().map(String::as_str),
+                        reference_line,
+                    )
             })
             .map(|e| FiledEntry {
                 event_uid: Some(e.event_uid.clone()),

@@ -4,8 +4,13 @@
 //! permanent error, be unavailable, or hang forever (so a test can drop the engine
 //! mid-operation, as a killed process would). A "SystmOne user" can create, edit,
 //! complete and remove tasks.
+//!
+//! What the evidence about real SystmOne leaves open is a [`FakeProfile`]: whether reads
+//! carry SystmOne's header line, whether they report Due and the assignee, and what a
+//! `Status` on a task update does. Task sync must hold under every profile
+//! ([`FakeProfile::all`]); `docs/systmone-evidence.md` says which test covers which.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use domain::task_link::{NewRemoteTask, RemoteTask, RemoteTaskChanges, COMPLETED_STATUS};
 use domain::task_link::{RemoteAssignee, TaskUid};
 use domain::SystmOneFailure;
@@ -30,6 +35,65 @@ pub enum Fault {
     HangAfterApplying,
 }
 
+/// What a `Status` on a task update does (unproven on a real SystmOne).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusHandling {
+    /// `Completed` completes the task (our first reading of the spec).
+    Applied,
+    /// Accepted without error and without effect.
+    Ignored,
+    /// The whole update is refused (PermanentError true).
+    Refused,
+}
+
+/// How the fake answers where real SystmOne's behaviour is not known for certain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FakeProfile {
+    /// Reads put `Ddd DD Mon HH:MM - SURNAME, First` and a newline before the content, and a
+    /// newline after it (seen in a real capture).
+    pub header_line: bool,
+    /// Reads carry Due and the assignee (a real capture carried neither).
+    pub reports_due_and_assignee: bool,
+    pub status: StatusHandling,
+}
+
+impl FakeProfile {
+    /// Our original picture: content as sent, every field reported, Status applied.
+    pub const AS_SENT: FakeProfile = FakeProfile {
+        header_line: false,
+        reports_due_and_assignee: true,
+        status: StatusHandling::Applied,
+    };
+
+    /// What the capture shows: a header line, no Due or assignee in reads.
+    pub const CAPTURED: FakeProfile = FakeProfile {
+        header_line: true,
+        reports_due_and_assignee: false,
+        status: StatusHandling::Applied,
+    };
+
+    /// Every combination.
+    pub fn all() -> Vec<FakeProfile> {
+        let mut all = Vec::new();
+        for header_line in [false, true] {
+            for reports_due_and_assignee in [true, false] {
+                for status in [
+                    StatusHandling::Applied,
+                    StatusHandling::Ignored,
+                    StatusHandling::Refused,
+                ] {
+                    all.push(FakeProfile {
+                        header_line,
+                        reports_due_and_assignee,
+                        status,
+                    });
+                }
+            }
+        }
+        all
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FakeTask {
     pub nhs: String,
@@ -47,6 +111,7 @@ struct FakeState {
     now: NaiveDateTime,
     faults: VecDeque<Fault>,
     requests: usize,
+    profile: FakeProfile,
 }
 
 #[derive(Debug)]
@@ -63,7 +128,12 @@ enum Effect {
 }
 
 impl FakeRemote {
+    /// A fake answering as we first pictured SystmOne ([`FakeProfile::AS_SENT`]).
     pub fn new(now: NaiveDateTime) -> FakeRemote {
+        FakeRemote::with_profile(now, FakeProfile::AS_SENT)
+    }
+
+    pub fn with_profile(now: NaiveDateTime, profile: FakeProfile) -> FakeRemote {
         FakeRemote {
             state: Mutex::new(FakeState {
                 tasks: Vec::new(),
@@ -71,8 +141,13 @@ impl FakeRemote {
                 now,
                 faults: VecDeque::new(),
                 requests: 0,
+                profile,
             }),
         }
+    }
+
+    pub fn profile(&self) -> FakeProfile {
+        self.lock().profile
     }
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {
@@ -116,7 +191,7 @@ impl FakeRemote {
         nhs: &NhsNumber,
         task_type: &str,
         content: &str,
-        due: Option<NaiveDate>,
+        due: Option<NaiveDateTime>,
         assignee: Option<RemoteAssignee>,
     ) -> TaskUid {
         let mut s = self.lock();
@@ -175,7 +250,7 @@ impl FakeRemote {
         }
     }
 
-    /// What the Tasks filter shows for a patient.
+    /// The patient's open tasks as the fake holds them (content as sent, every field).
     pub fn open_tasks(&self, nhs: &NhsNumber) -> Vec<RemoteTask> {
         let s = self.lock();
         listed(&s, nhs, false)
@@ -208,7 +283,13 @@ impl FakeRemote {
     ) -> (Result<Vec<RemoteTask>, SystmOneFailure>, bool) {
         let mut s = self.lock();
         match Self::effect(&mut s) {
-            Effect::Apply => (Ok(listed(&s, nhs, today_only)), false),
+            Effect::Apply => (
+                Ok(listed(&s, nhs, today_only)
+                    .into_iter()
+                    .map(|t| as_read(t, s.profile))
+                    .collect()),
+                false,
+            ),
             Effect::Skip(e) | Effect::ApplyThen(e) => (Err(e), false),
             Effect::Hang { .. } => (Err(SystmOneFailure::MaybeSent), true),
         }
@@ -251,6 +332,7 @@ impl FakeRemote {
             Effect::Hang { apply } => (apply, Some(SystmOneFailure::MaybeSent), true),
         };
         let mut result = Ok(());
+        let profile = s.profile;
         if apply {
             let digits = nhs.digits();
             result = match s
@@ -261,6 +343,13 @@ impl FakeRemote {
                 None => Err(SystmOneFailure::Refused(format!(
                     "no task {uid} for this patient"
                 ))),
+                Some(_)
+                    if changes.status.is_some() && profile.status == StatusHandling::Refused =>
+                {
+                    Err(SystmOneFailure::Refused(
+                        "Status cannot be set on a task".into(),
+                    ))
+                }
                 Some(t) if t.completed => {
                     if changes.status.as_deref() == Some(COMPLETED_STATUS) {
                         Ok(())
@@ -269,7 +358,13 @@ impl FakeRemote {
                     }
                 }
                 Some(t) => {
-                    apply_changes(t, changes);
+                    if profile.status == StatusHandling::Ignored {
+                        let mut without_status = changes.clone();
+                        without_status.status = None;
+                        apply_changes(t, &without_status);
+                    } else {
+                        apply_changes(t, changes);
+                    }
                     Ok(())
                 }
             };
@@ -290,6 +385,19 @@ fn listed(s: &FakeState, nhs: &NhsNumber, today_only: bool) -> Vec<RemoteTask> {
         .filter(|t| !today_only || t.task.entered.date() == today)
         .map(|t| t.task.clone())
         .collect()
+}
+
+/// A stored task as a read returns it under `profile`.
+fn as_read(mut t: RemoteTask, profile: FakeProfile) -> RemoteTask {
+    if profile.header_line {
+        let header = t.entered.format("%a %d %b %H:%M - STRICT, Rhea");
+        t.content = Sensitive::new(format!("{header}\n{}\n", t.content.expose()));
+    }
+    if !profile.reports_due_and_assignee {
+        t.due = None;
+        t.assignee = None;
+    }
+    t
 }
 
 fn insert(s: &mut FakeState, nhs: &NhsNumber, new: &NewRemoteTask) -> TaskUid {

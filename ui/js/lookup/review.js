@@ -163,6 +163,20 @@ export function reviewTable(review, testid) {
   );
 }
 
+/**
+ * SystmOne says the patient has died or their registration has ended: shown above everything
+ * else on the review, in the NHS.UK warning callout, never only as a table row.
+ */
+export function endOfRecordWarnings(warnings, testid) {
+  if (!Array.isArray(warnings) || warnings.length === 0) return null;
+  return h(
+    "div",
+    { class: "nhsuk-warning-callout", "data-testid": testid, role: "alert" },
+    h("h3", { class: "nhsuk-warning-callout__label" }, h("span", { role: "text" }, visuallyHidden("Important: "), "Check before linking")),
+    warnings.map((w) => h("p", { "data-kind": w.kind }, w.message)),
+  );
+}
+
 function renderReview(review, { confirm }) {
   const patient = review.patient;
   const content = [
@@ -175,6 +189,7 @@ function renderReview(review, { confirm }) {
           h("p", {}, "The highlighted rows do not match. Only confirm if you are sure this is the same person."),
         )
       : null,
+    endOfRecordWarnings(review.warnings, "review-warnings"),
     reviewTable(review, "review-table"),
   ];
   if (confirm) {

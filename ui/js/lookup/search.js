@@ -262,7 +262,14 @@ function resultsTable(results, source) {
         h(
           "tr",
           { class: "nhsuk-table__row", "data-testid": `lookup-result-${i}`, "data-nhs": r.nhs_number ?? "" },
-          h("td", { class: "nhsuk-table__cell" }, h("span", { "data-testid": `lookup-result-${i}-name` }, r.name), r.exact_nhs_match ? [" ", tag("Exact NHS number match", "green", `lookup-result-${i}-exact`)] : null),
+          h(
+            "td",
+            { class: "nhsuk-table__cell" },
+            h("span", { "data-testid": `lookup-result-${i}-name` }, r.name),
+            r.exact_nhs_match ? [" ", tag("Exact NHS number match", "green", `lookup-result-${i}-exact`)] : null,
+            // Death or end of registration, as SystmOne records them: never easy to miss.
+            (r.warnings ?? []).map((w, j) => [" ", tag(w.message, "red", `lookup-result-${i}-warning-${j}`)]),
+          ),
           h("td", { class: "nhsuk-table__cell" }, formatBirthDate(r.date_of_birth)),
           h("td", { class: "nhsuk-table__cell" }, sexLabel(r.sex)),
           h("td", { class: "nhsuk-table__cell app-nowrap", "data-testid": `lookup-result-${i}-nhs` }, r.nhs_number_formatted ?? "No NHS number"),

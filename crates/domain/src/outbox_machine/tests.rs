@@ -36,6 +36,77 @@ fn claim(state: &OutboxState, worker: &str, now: DateTime<Local>) -> Result<Tran
     )
 }
 
+/// With the shipped policy a lost reply costs one timeout plus one read-back: the entry is
+/// due for reading back a few seconds after the timeout, not after a fixed 90 s.
+#[test]
+fn with_the_default_policy_a_lost_reply_is_read_back_soon_after_its_timeout() {
+    let policy = Policy::default();
+    let sent = t0();
+    let sending = claim(&OutboxState::Queued, "a", sent).unwrap().next;
+    // SystmOne's read timeout (30 s) ran out with no answer.
+    let timed_out = sent + Duration::seconds(30);
+    let reply = Event::Reply {
+        worker: "a".into(),
+        outcome: SendOutcome::OutcomeUnknown,
+    };
+    let unknown = apply(&sending, 0, &reply, timed_out, &policy).unwrap().next;
+    let OutboxState::Unknown { check_after, .. } = unknown else {
+        panic!("{unknown:?}")
+    };
+    assert!(
+        check_after > timed_out,
+        "never read back in the same instant"
+    );
+    assert!(
+        check_after - timed_out <= Duration::seconds(RECONCILE_SETTLE_SECS),
+        "{:?}",
+        check_after - timed_out
+    );
+    let read_back = apply(
+        &unknown,
+        1,
+        &Event::Claim {
+            worker: "a".into(),
+            lease: Duration::seconds(30),
+        },
+        timed_out + Duration::seconds(RECONCILE_SETTLE_SECS),
+        &policy,
+    )
+    .unwrap()
+    .next;
+    assert!(matches!(
+        read_back,
+        OutboxState::Sending {
+            unknown_since: Some(_),
+            ..
+        }
+    ));
+    // Still a read-back first, never a blind resend.
+    assert_eq!(
+        apply(
+            &read_back,
+            1,
+            &Event::Reply {
+                worker: "a".into(),
+                outcome: SendOutcome::Filed { event_uid: None }
+            },
+            check_after,
+            &policy
+        ),
+        Err(Refusal::MustReconcileFirst)
+    );
+    // The same after a worker died mid-call: its lease expiry is followed by the same short
+    // settle, not 90 s.
+    let lease_ran_out = sent + Duration::seconds(30);
+    let expired = apply(&sending, 0, &Event::ExpireLease, lease_ran_out, &policy)
+        .unwrap()
+        .next;
+    let OutboxState::Unknown { check_after, .. } = expired else {
+        panic!("{expired:?}")
+    };
+    assert!(check_after - lease_ran_out <= Duration::seconds(RECONCILE_SETTLE_SECS));
+}
+
 #[test]
 fn a_timeout_leads_to_unknown_then_reconciliation_not_a_blind_retry() {
     let now = t0();

@@ -2,7 +2,7 @@
 //! it is found again when SystmOne's answer was lost.
 
 use crate::notes::{FiledEntry, RecordWriter, SystmOneFailure};
-use domain::NhsNumber;
+use domain::{render, NhsNumber};
 use systmone::client::{Lane, SystmOneClient};
 use systmone::codec::{
     Event, FilterFlag, GetPatientRecordParams, Identity, UpdatePatientRecordParams,
@@ -29,10 +29,7 @@ impl RecordWriter for SystmOneRecordWriter {
         // "File now" only jumps the queue; it does not use LeaveRecordOpen, because SystmOne
         // would then hold the entry until someone presses Save, and a read-back could miss it.
         params.leave_record_open = false;
-        params.events.push(Event {
-            narrative: lines.to_vec(),
-            ..Event::default()
-        });
+        params.events.push(Event::with_lines(lines.to_vec()));
         let lane = if interactive {
             Lane::Interactive
         } else {
@@ -65,10 +62,13 @@ impl RecordWriter for SystmOneRecordWriter {
             .patient_record_with(params, Lane::Background)
             .await
             .map_err(|e| e.failure())?;
+        // Real SystmOne returns an entry's lines joined into one padded Line, or split over
+        // several Narratives [seen]: never compare lines as sent. The whole narrative text of
+        // every event entered today is searched for the reference, whitespace ignored.
         Ok(record
             .events
             .iter()
-            .find(|e| e.narrative.iter().any(|line| line == reference_line))
+            .find(|e| render::narrative_carries_reference(e.narrative_lines(), reference_line))
             .map(|e| FiledEntry {
                 event_uid: e.event_uid.clone(),
             }))

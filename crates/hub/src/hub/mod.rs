@@ -283,8 +283,9 @@ impl Hub {
         reconcile_grace: Option<std::time::Duration>,
         retry_base: Option<std::time::Duration>,
     ) {
+        // Out of range only for absurd values: waiting as long as possible is the safe side.
         let to_chrono = |d: std::time::Duration| {
-            chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(90))
+            chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
         };
         if let Some(g) = reconcile_grace {
             self.filing_policy.reconcile_grace = to_chrono(g);
@@ -357,7 +358,17 @@ impl Hub {
                 .transpose()
                 .in_field("nhs_number")?,
         };
-        Ok(self.store().add_patient(actor.as_str(), &new)?)
+        let has_nhs = new.nhs_number.is_some();
+        self.store()
+            .add_patient(actor.as_str(), &new)
+            .map_err(|e| match e {
+                // The NHS number is the one unique thing a new patient brings.
+                e @ StoreError::Conflict(_) if has_nhs => HubError::Field {
+                    field: "nhs_number",
+                    source: Box::new(e.into()),
+                },
+                other => other.into(),
+            })
     }
 
     pub fn patients(&self) -> HubResult<Vec<Patient>> {

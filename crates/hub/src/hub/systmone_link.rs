@@ -278,6 +278,8 @@ impl Hub {
                 sex: None,
                 address: format!("On this ward: {}", p.bed),
                 exact_nhs_match: matches!(query, LookupQuery::ByNhsNumber(_)),
+                // The ward's own copy carries no SystmOne end-of-record facts.
+                warnings: Vec::new(),
             })
             .collect();
         Ok(SearchOutcome {

@@ -2,6 +2,7 @@
 //! SystmOne, the board's sync information, and running the sync engine through the client.
 
 use super::{Hub, HubError, HubResult};
+use crate::conformance::StatusUpdate;
 use crate::tasksync::engine::{StoreAccess, TaskSyncEngine};
 use crate::tasksync::planner::{Budgets, Op};
 use crate::tasksync::systmone_remote::SystmOneTasks;
@@ -76,7 +77,16 @@ impl Hub {
                 name: DEMO_TEAM.to_owned(),
             })
         });
-        Ok(TaskSyncEngine::new(Budgets::default()).with_default_assignee(assignee))
+        // A SystmOne the conformance probe showed ignoring or refusing Status on a task update
+        // is not sent completions: staff are asked to complete the task in SystmOne.
+        let takes_status = !matches!(
+            self.observed_systmone_profile()?
+                .map(|p| p.task_status_update),
+            Some(StatusUpdate::Ignored | StatusUpdate::Refused)
+        );
+        Ok(TaskSyncEngine::new(Budgets::default())
+            .with_default_assignee(assignee)
+            .with_completion_status(takes_status))
     }
 
     /// The clinician chose to create this ward task in SystmOne too (audited).
@@ -202,5 +212,37 @@ mod tests {
         );
         assert_eq!(parse_assignee("ward team"), None);
         assert_eq!(parse_assignee("team:"), None);
+    }
+
+    /// An applied conformance profile that saw SystmOne ignore or refuse Status: task sync
+    /// stops sending completions (staff complete the task in SystmOne instead).
+    #[test]
+    fn an_observed_profile_decides_whether_completions_are_sent() {
+        use crate::conformance::{ObservedProfile, PeerKind};
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(dir.path()).unwrap();
+        hub.set_current_user("Ward Manager").unwrap();
+        assert!(
+            hub.task_sync_engine().unwrap().send_completion_status,
+            "nothing observed"
+        );
+        for (seen, sends) in [
+            (StatusUpdate::Ignored, false),
+            (StatusUpdate::Refused, false),
+            (StatusUpdate::Applied, true),
+            (StatusUpdate::Unknown, true),
+        ] {
+            let profile = ObservedProfile {
+                peer: PeerKind::Systmone,
+                task_status_update: seen,
+                ..ObservedProfile::default()
+            };
+            hub.apply_observed_profile(&profile).unwrap();
+            assert_eq!(
+                hub.task_sync_engine().unwrap().send_completion_status,
+                sends,
+                "{seen:?}"
+            );
+        }
     }
 }

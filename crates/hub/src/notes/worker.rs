@@ -42,7 +42,8 @@ pub trait RecordWriter: Sync {
     ) -> impl Future<Output = Result<FiledEntry, SystmOneFailure>> + Send;
 
     /// Reads the Narrative entered today (MinEntryDate = MaxEntryDate = today) and returns the
-    /// event holding a line exactly equal to `reference_line`, if any.
+    /// event whose narrative carries `reference_line` (`render::narrative_carries_reference`:
+    /// whitespace, padding, joined lines and several Narratives tolerated), if any.
     fn find_entered_today(
         &self,
         nhs: &NhsNumber,

@@ -73,13 +73,22 @@ pub struct RoundReport {
     pub ops: Vec<OpReport>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TaskSyncEngine {
     pub budgets: Budgets,
     /// SystmOne requires every new task to be assigned: a ward task sent with nobody
     /// assigned goes to this user, group or team (e.g. the ward's team), and the ward task
     /// shows it. `None`: sent unassigned, and SystmOne's refusal is shown to staff.
     pub default_assignee: Option<RemoteAssignee>,
+    /// Whether to send `Status` to complete a task (see `store::SyncPolicy`). On unless this
+    /// SystmOne is known to ignore or refuse it.
+    pub send_completion_status: bool,
+}
+
+impl Default for TaskSyncEngine {
+    fn default() -> TaskSyncEngine {
+        TaskSyncEngine::new(Budgets::default())
+    }
 }
 
 impl TaskSyncEngine {
@@ -87,7 +96,15 @@ impl TaskSyncEngine {
         TaskSyncEngine {
             budgets,
             default_assignee: None,
+            send_completion_status: true,
         }
+    }
+
+    /// Off when this SystmOne is known (from the conformance probe) to ignore or refuse
+    /// `Status` on a task update.
+    pub fn with_completion_status(mut self, send: bool) -> TaskSyncEngine {
+        self.send_completion_status = send;
+        self
     }
 
     pub fn with_default_assignee(mut self, assignee: Option<RemoteAssignee>) -> TaskSyncEngine {
@@ -101,6 +118,7 @@ impl TaskSyncEngine {
             unknown_outcome_grace: self.budgets.unknown_outcome_grace,
             retry_backoff: self.budgets.retry_backoff,
             default_assignee: self.default_assignee.clone(),
+            send_completion_status: self.send_completion_status,
         }
     }
 
@@ -142,6 +160,10 @@ impl TaskSyncEngine {
                         continue;
                     };
                     if link.push_failed_version == Some(task.version) {
+                        continue;
+                    }
+                    if link.completion_sent_at.is_some() {
+                        // Sent; the next pull shows whether SystmOne completed it.
                         continue;
                     }
                     let changes = merge::diff(&base.fields, &local_fields(&task, base));
@@ -279,11 +301,11 @@ impl TaskSyncEngine {
         now: DateTime<Local>,
     ) -> Result<Result<(), SystmOneFailure>, TaskSyncError> {
         // Re-read now: the task may have changed since the plan was made.
-        let Some(push) = store.with_store(|s| s.prepare_task_push(task_id))? else {
+        let policy = self.policy();
+        let Some(push) = store.with_store(|s| s.prepare_task_push(&policy, task_id, now))? else {
             return Ok(Ok(()));
         };
         let result = remote.update(&push.nhs, &push.uid, &push.request).await;
-        let policy = self.policy();
         store.with_store(|s| s.finish_task_push(&policy, &push, &result, now))?;
         Ok(result)
     }

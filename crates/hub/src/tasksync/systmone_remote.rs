@@ -200,7 +200,7 @@ mod tests {
             date_time: NaiveDate::from_ymd_opt(2026, 3, 4).and_then(|d| d.and_hms_opt(9, 0, 0)),
             task_type: Some("File".into()),
             status: Some("Not Started".into()),
-            due: NaiveDate::from_ymd_opt(2026, 3, 6),
+            due: NaiveDate::from_ymd_opt(2026, 3, 6).and_then(|d| d.and_hms_opt(0, 0, 0)),
             content: Some("Chase echo [IH-T1-0a0b0c]".into()),
             team_name_assigned: Some("Ward 7".into()),
             ..Task::default()

@@ -2,17 +2,22 @@
 //!
 //! Reading goes through a small element tree (see `xml.rs` for why not serde); writing is
 //! pretty-printed with an XML declaration, like TPP's request templates. Unknown elements
-//! are ignored everywhere, because SystmOne adds fields over time.
+//! never fail a document (SystmOne adds fields over time); in records, events, demographics
+//! and tasks they are kept in an `other` bag so `hubctl decode` shows them. Bytes are read as
+//! UTF-8, or transcoded from a declared single-byte Windows encoding, or refused with a
+//! clear error (see `encoding.rs`): never silently misread.
 
 mod model;
 mod request;
 mod response;
 mod xml;
 
+mod encoding;
+
 pub use model::{
-    Address, Appointment, Attachment, ClinicalCodeEntry, Code, Demographics, Event, Identity,
-    Letter, Medication, PatientIdentifier, RecordState, Sex, Task, TaskAssignee, Telephone,
-    TelephoneKind, Visit,
+    Address, Appointment, Attachment, ClinicalCodeEntry, Code, Demographics, Drug, Event, Identity,
+    Letter, Medication, Narrative, OtherElement, PatientIdentifier, RecordState, Sex, Task,
+    TaskAssignee, Telephone, TelephoneKind, Visit,
 };
 pub use request::{
     DeletePatientRecordParams, FilterFlag, GetOrganisationMetaDataParams, GetPatientRecordParams,
@@ -61,6 +66,17 @@ pub enum CodecError {
         "<{element}> contains a control character that XML cannot carry; remove it and try again"
     )]
     InvalidCharacter { element: String },
+    #[error("the SystmOne document's text encoding is not readable: {0}")]
+    Encoding(String),
+    /// Far more elements than any real document has for its size: refused before decoding
+    /// it could take memory out of proportion to the input.
+    #[error(
+        "the SystmOne document has {count} elements in its first {position} bytes, more than \
+         the {allowance} + one per {per} bytes accepted; refused as broken or hostile",
+        allowance = xml::ELEMENT_ALLOWANCE,
+        per = xml::BYTES_PER_ELEMENT
+    )]
+    TooManyElements { position: u64, count: u64 },
 }
 
 /// Untrusted names are cut short before going into an error message.
@@ -324,9 +340,15 @@ fn check_size(bytes: &[u8]) -> Result<(), CodecError> {
     Ok(())
 }
 
-fn parse_root(bytes: &[u8], expected: &'static str) -> Result<xml::Element, CodecError> {
+/// The document's text, once its size and encoding are accepted.
+fn document_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, CodecError> {
     check_size(bytes)?;
-    let root = xml::parse(bytes)?;
+    encoding::to_utf8(bytes)
+}
+
+/// The whole document as a tree, if its root is `expected`.
+fn parse_root<'a>(text: &'a str, expected: &'static str) -> Result<xml::Element<'a>, CodecError> {
+    let root = xml::parse(text)?;
     if root.name != expected {
         return Err(CodecError::WrongRoot {
             expected,
@@ -369,7 +391,8 @@ pub fn encode_request(request: &Request) -> Result<String, CodecError> {
 /// Reads a request (the simulator's side). APIKey, RequestUID and Function are required;
 /// an absent `<FunctionParameters>` reads as empty.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
-    let root = parse_root(bytes, REQUEST_ROOT)?;
+    let text = document_text(bytes)?;
+    let root = parse_root(&text, REQUEST_ROOT)?;
     let function = Function::parse(&required(&root, "Function")?)?;
     let empty = xml::Element::default();
     let params_element = root.child("FunctionParameters").unwrap_or(&empty);
@@ -406,19 +429,56 @@ pub fn encode_response(response: &Response) -> Result<String, CodecError> {
 
 /// Reads a response; the `<Function>` element decides how `<Response>` is read. An error
 /// body (`<ErrorMessage>`) is recognised for any function.
+///
+/// The envelope is read as a small tree; a GetPatientRecord body (the one response that
+/// grows large) is decoded event by event as it is read, so memory stays proportional to
+/// the decoded record rather than to a tree of the whole document. Errors are reported as
+/// if the whole document had been parsed first: a malformed document is refused as such
+/// even when a value before the fault is invalid.
 pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
-    let root = parse_root(bytes, RESPONSE_ROOT)?;
+    let text = document_text(bytes)?;
+    let mut parser = xml::Parser::new(&text);
+    let start = parser.root()?;
+    if start.name != RESPONSE_ROOT {
+        let found = clip(&start.name);
+        parser.skip(start)?;
+        return Err(CodecError::WrongRoot {
+            expected: RESPONSE_ROOT,
+            found,
+        });
+    }
+    // Only the first <Response> is read, as `child` finds it, and only once <Function> has
+    // said it is a record; otherwise it is kept as a tree and read as before.
+    let mut streamed: Option<Result<ResponseBody, CodecError>> = None;
+    let root = parser.stream(start, |parser, root, child| {
+        let is_record = || {
+            root.child("Function")
+                .is_some_and(|f| Function::parse(&f.text) == Ok(Function::GetPatientRecord))
+        };
+        if child.name == "Response" && !root.has("Response") && is_record() {
+            root.children.push(child.placeholder());
+            streamed = Some(response::read_record_streamed(parser, child)?);
+        } else {
+            let element = parser.element(child)?;
+            root.children.push(element);
+        }
+        Ok(())
+    })?;
     let function = Function::parse(&required(&root, "Function")?)?;
     let body_element = root
         .child("Response")
         .ok_or_else(|| CodecError::MissingElement("Response".into()))?;
+    let body = match streamed {
+        Some(body) => body?,
+        None => ResponseBody::read(function, body_element)?,
+    };
     Ok(Response {
         device_id: non_empty(root.trimmed_of("DeviceID")),
         request_uid: root.trimmed_of("RequestUID").unwrap_or_default(),
         function,
         function_version: root.trimmed_of("FunctionVersion").unwrap_or_default(),
         response_uid: root.trimmed_of("ResponseUID").unwrap_or_default(),
-        body: ResponseBody::read(function, body_element)?,
+        body,
     })
 }
 
@@ -461,7 +521,8 @@ impl RequestHeader {
 
 /// Reads only the request envelope (root, APIKey, DeviceID, ..., Function).
 pub fn decode_request_header(bytes: &[u8]) -> Result<RequestHeader, CodecError> {
-    let root = parse_root(bytes, REQUEST_ROOT)?;
+    let text = document_text(bytes)?;
+    let root = parse_root(&text, REQUEST_ROOT)?;
     Ok(RequestHeader {
         api_key: root.trimmed_of("APIKey").unwrap_or_default(),
         device_id: non_empty(root.trimmed_of("DeviceID")),

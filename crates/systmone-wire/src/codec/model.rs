@@ -53,6 +53,10 @@ fn plausible_year(year: i32) -> bool {
 /// and fractional seconds are tolerated.
 pub(crate) fn parse_date_time(element: &str, raw: &str) -> Result<NaiveDateTime, CodecError> {
     let raw = raw.trim();
+    // Every event has one: the exact wire form is read without chrono's format parser.
+    if let Some(dt) = plain_date_time(raw) {
+        return Ok(dt);
+    }
     // Fractions of a second are dropped: the wire format has whole seconds.
     let parsed = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
@@ -69,6 +73,27 @@ pub(crate) fn parse_date_time(element: &str, raw: &str) -> Result<NaiveDateTime,
         element: element.to_string(),
         reason: "expected a date-time YYYY-MM-DDTHH:MM:SS".into(),
     })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` exactly, a valid date and time with a four-digit year; anything
+/// else (fractions, leap seconds, bad values) is left to chrono, which decides as before.
+fn plain_date_time(raw: &str) -> Option<NaiveDateTime> {
+    let b = raw.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?;
+    let dt = date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    plausible_year(dt.year()).then_some(dt)
 }
 
 pub(crate) fn fmt_date(d: &NaiveDate) -> String {
@@ -116,6 +141,91 @@ pub(crate) fn parse_bool(element: &str, raw: &str) -> Result<bool, CodecError> {
 
 fn attr_string(e: &Element, name: &str) -> Option<String> {
     e.attr(name).map(str::to_string)
+}
+
+// ---------------------------------------------------------------------------------------
+// Elements the codec does not model
+
+/// An element the codec does not model, kept (with its attributes, text and children) so
+/// `hubctl decode` shows it instead of dropping it, and so re-encoding keeps it. Text of an
+/// element with children is trimmed: whitespace between child elements is layout, not data.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct OtherElement {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<OtherElement>,
+}
+// Values may be patient data; the element name is not.
+redacted_debug!(OtherElement; name);
+
+impl OtherElement {
+    pub(crate) fn from_element(e: &Element<'_>) -> OtherElement {
+        let text = if e.children.is_empty() {
+            e.text.to_string()
+        } else {
+            e.text.trim().to_string()
+        };
+        OtherElement {
+            name: e.name.to_string(),
+            attributes: e
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            text,
+            children: e.children.iter().map(OtherElement::from_element).collect(),
+        }
+    }
+
+    pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
+        let attrs: Vec<(&str, &str)> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if self.children.is_empty() {
+            if self.text.is_empty() {
+                return out.empty_attrs(&self.name, &attrs);
+            }
+            return out.leaf_attrs(&self.name, &attrs, &self.text);
+        }
+        out.open_attrs(&self.name, &attrs)?;
+        if !self.text.is_empty() {
+            out.text(&self.name, &self.text)?;
+        }
+        for c in &self.children {
+            c.write(out)?;
+        }
+        out.close(&self.name);
+        Ok(())
+    }
+}
+
+/// The children of `e` whose names are not in `known`, in document order.
+pub(crate) fn others(e: &Element, known: &[&str]) -> Vec<OtherElement> {
+    e.children
+        .iter()
+        .filter(|c| !known.contains(&c.name.as_ref()))
+        .map(OtherElement::from_element)
+        .collect()
+}
+
+pub(crate) fn write_others(out: &mut XmlOut, others: &[OtherElement]) -> Result<(), CodecError> {
+    for o in others {
+        o.write(out)?;
+    }
+    Ok(())
+}
+
+fn write_all(out: &mut XmlOut, name: &str, values: &[String]) -> Result<(), CodecError> {
+    for v in values {
+        out.leaf(name, v)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -393,6 +503,8 @@ pub enum TelephoneKind {
     Home,
     Mobile,
     Work,
+    /// `AlternateTelephone` [seen, XSD].
+    Alternate,
     Other,
 }
 
@@ -402,6 +514,7 @@ impl TelephoneKind {
             TelephoneKind::Home => "HomeTelephone",
             TelephoneKind::Mobile => "MobileTelephone",
             TelephoneKind::Work => "WorkTelephone",
+            TelephoneKind::Alternate => "AlternateTelephone",
             TelephoneKind::Other => "Telephone",
         }
     }
@@ -410,6 +523,7 @@ impl TelephoneKind {
             "HomeTelephone" => Some(TelephoneKind::Home),
             "MobileTelephone" => Some(TelephoneKind::Mobile),
             "WorkTelephone" => Some(TelephoneKind::Work),
+            "AlternateTelephone" => Some(TelephoneKind::Alternate),
             "Telephone" => Some(TelephoneKind::Other),
             _ => None,
         }
@@ -434,19 +548,61 @@ pub struct Demographics {
     pub surname: Option<String>,
     pub known_as: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
+    /// [XSD] Present when the patient has died: a lookup must show it.
+    #[serde(default)]
+    pub date_of_death: Option<NaiveDate>,
     pub sex: Option<Sex>,
     /// Coded values are kept as their display term.
     pub marital_status: Option<String>,
     pub ethnicity: Option<String>,
     pub main_language: Option<String>,
+    /// [seen, XSD] `Unknown` | `Yes` | `No`, kept as sent.
+    #[serde(default)]
+    pub english_speaker: Option<String>,
     pub address: Option<Address>,
     pub telephones: Vec<Telephone>,
     pub email_address: Option<String>,
+    /// [seen, XSD] `Yes` | `No`, kept as sent.
+    #[serde(default)]
+    pub sms_consent: Option<String>,
     pub usual_gp_user_name: Option<String>,
     pub care_start_date: Option<NaiveDate>,
+    /// [XSD] Present when the registration has ended (deregistered): a lookup must show it.
+    #[serde(default)]
+    pub care_end_date: Option<NaiveDate>,
     pub registration_type: Option<String>,
+    /// Elements this codec does not model, as received.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
 redacted_debug!(Demographics);
+
+const DEMOGRAPHICS_KNOWN: &[&str] = &[
+    "Title",
+    "FirstName",
+    "MiddleNames",
+    "Surname",
+    "KnownAs",
+    "DateOfBirth",
+    "DateOfDeath",
+    "Sex",
+    "MaritalStatus",
+    "Ethnicity",
+    "MainLanguage",
+    "EnglishSpeaker",
+    "Address",
+    "HomeTelephone",
+    "MobileTelephone",
+    "WorkTelephone",
+    "AlternateTelephone",
+    "Telephone",
+    "EmailAddress",
+    "SMSConsent",
+    "UsualGPUserName",
+    "CareStartDate",
+    "CareEndDate",
+    "RegistrationType",
+];
 
 /// A coded demographic value: the `Term` attribute, or a `<Code Term>` child, or its text;
 /// found by fuzzing: an untrimmed attribute term changed after a round trip.
@@ -460,7 +616,17 @@ fn coded_term(parent: &Element, name: &str) -> Option<String> {
     Some(term.trim().to_string())
 }
 
+/// A short coded flag (`Yes`/`No`/`Unknown`), trimmed; an empty element reads as absent.
+fn flag_text(parent: &Element, name: &str) -> Option<String> {
+    parent.trimmed_of(name).filter(|s| !s.is_empty())
+}
+
 impl Demographics {
+    /// Whether SystmOne reports the patient as deceased.
+    pub fn is_deceased(&self) -> bool {
+        self.date_of_death.is_some()
+    }
+
     pub(crate) fn read(e: &Element) -> Result<Demographics, CodecError> {
         Ok(Demographics {
             title: e.text_of("Title"),
@@ -469,6 +635,7 @@ impl Demographics {
             surname: e.text_of("Surname"),
             known_as: e.text_of("KnownAs"),
             date_of_birth: opt_date(e, "DateOfBirth")?,
+            date_of_death: opt_date(e, "DateOfDeath")?,
             sex: e
                 .trimmed_of("Sex")
                 .filter(|s| !s.is_empty())
@@ -476,6 +643,7 @@ impl Demographics {
             marital_status: coded_term(e, "MaritalStatus"),
             ethnicity: coded_term(e, "Ethnicity"),
             main_language: coded_term(e, "MainLanguage"),
+            english_speaker: flag_text(e, "EnglishSpeaker"),
             address: e.child("Address").map(Address::read),
             telephones: e
                 .children
@@ -488,12 +656,16 @@ impl Demographics {
                 })
                 .collect(),
             email_address: e.text_of("EmailAddress"),
+            sms_consent: flag_text(e, "SMSConsent"),
             usual_gp_user_name: e.text_of("UsualGPUserName"),
             care_start_date: opt_date(e, "CareStartDate")?,
+            care_end_date: opt_date(e, "CareEndDate")?,
             registration_type: e.text_of("RegistrationType"),
+            other: others(e, DEMOGRAPHICS_KNOWN),
         })
     }
 
+    /// In the XSD's order.
     pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
         out.open("Demographics");
         out.opt_leaf("Title", self.title.as_deref())?;
@@ -505,10 +677,15 @@ impl Demographics {
             "DateOfBirth",
             self.date_of_birth.as_ref().map(fmt_date).as_deref(),
         )?;
+        out.opt_leaf(
+            "DateOfDeath",
+            self.date_of_death.as_ref().map(fmt_date).as_deref(),
+        )?;
         out.opt_leaf("Sex", self.sex.map(Sex::code))?;
         out.opt_leaf("MaritalStatus", self.marital_status.as_deref())?;
         out.opt_leaf("Ethnicity", self.ethnicity.as_deref())?;
         out.opt_leaf("MainLanguage", self.main_language.as_deref())?;
+        out.opt_leaf("EnglishSpeaker", self.english_speaker.as_deref())?;
         if let Some(a) = &self.address {
             a.write(out)?;
         }
@@ -516,12 +693,18 @@ impl Demographics {
             out.leaf(t.kind.element(), &t.number)?;
         }
         out.opt_leaf("EmailAddress", self.email_address.as_deref())?;
+        out.opt_leaf("SMSConsent", self.sms_consent.as_deref())?;
         out.opt_leaf("UsualGPUserName", self.usual_gp_user_name.as_deref())?;
         out.opt_leaf(
             "CareStartDate",
             self.care_start_date.as_ref().map(fmt_date).as_deref(),
         )?;
+        out.opt_leaf(
+            "CareEndDate",
+            self.care_end_date.as_ref().map(fmt_date).as_deref(),
+        )?;
         out.opt_leaf("RegistrationType", self.registration_type.as_deref())?;
+        write_others(out, &self.other)?;
         out.close("Demographics");
         Ok(())
     }
@@ -530,84 +713,235 @@ impl Demographics {
 // ---------------------------------------------------------------------------------------
 // Clinical events
 
+/// A coded entry [spec, seen, XSD]. `problem_severity` makes it a problem header;
+/// `problem_end_date` means the problem has ended (it must not look active).
 #[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ClinicalCodeEntry {
     pub code: Option<Code>,
-    pub free_text: Option<String>,
+    /// `New` | `Ongoing` [seen, XSD].
+    pub episodicity: Option<String>,
     pub value: Option<String>,
+    pub units: Option<String>,
+    /// e.g. `Major Episode` [seen, XSD].
+    pub problem_severity: Option<String>,
+    pub problem_end_date: Option<NaiveDate>,
+    pub free_text: Option<String>,
     pub problem_uid: Option<String>,
+    pub linked_problem_uids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
-redacted_debug!(ClinicalCodeEntry; code, problem_uid);
+redacted_debug!(ClinicalCodeEntry; code, problem_uid, episodicity, problem_severity, problem_end_date);
+
+const CLINICAL_CODE_KNOWN: &[&str] = &[
+    "Code",
+    "Episodicity",
+    "Value",
+    "Units",
+    "ProblemSeverity",
+    "ProblemEndDate",
+    "FreeText",
+    "ProblemUID",
+    "LinkedProblemUID",
+];
 
 impl ClinicalCodeEntry {
-    fn read(e: &Element) -> ClinicalCodeEntry {
-        ClinicalCodeEntry {
-            code: e.child("Code").map(Code::read),
-            free_text: e.text_of("FreeText"),
-            value: e.text_of("Value"),
-            problem_uid: e.trimmed_of("ProblemUID"),
-        }
+    /// A problem header whose end date is set: ended, not active.
+    pub fn is_ended_problem(&self) -> bool {
+        self.problem_end_date.is_some()
     }
+
+    fn read(e: &Element) -> Result<ClinicalCodeEntry, CodecError> {
+        Ok(ClinicalCodeEntry {
+            code: e.child("Code").map(Code::read),
+            episodicity: flag_text(e, "Episodicity"),
+            value: e.text_of("Value"),
+            units: e.text_of("Units"),
+            problem_severity: flag_text(e, "ProblemSeverity"),
+            problem_end_date: opt_date(e, "ProblemEndDate")?,
+            free_text: e.text_of("FreeText"),
+            problem_uid: e.trimmed_of("ProblemUID"),
+            linked_problem_uids: e.all_trimmed("LinkedProblemUID"),
+            other: others(e, CLINICAL_CODE_KNOWN),
+        })
+    }
+
+    /// In the XSD's order (ProblemUID, which the XSD lacks, after FreeText).
     fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
         out.open("ClinicalCode");
         if let Some(c) = &self.code {
             c.write("Code", out)?;
         }
-        out.opt_leaf("FreeText", self.free_text.as_deref())?;
+        out.opt_leaf("Episodicity", self.episodicity.as_deref())?;
         out.opt_leaf("Value", self.value.as_deref())?;
+        out.opt_leaf("Units", self.units.as_deref())?;
+        out.opt_leaf("ProblemSeverity", self.problem_severity.as_deref())?;
+        out.opt_leaf(
+            "ProblemEndDate",
+            self.problem_end_date.as_ref().map(fmt_date).as_deref(),
+        )?;
+        out.opt_leaf("FreeText", self.free_text.as_deref())?;
         out.opt_leaf("ProblemUID", self.problem_uid.as_deref())?;
+        write_all(out, "LinkedProblemUID", &self.linked_problem_uids)?;
+        write_others(out, &self.other)?;
         out.close("ClinicalCode");
         Ok(())
     }
 }
 
-/// Read-only and minimal: the hub shows medication, it never writes it.
-#[derive(Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Medication {
-    pub drug: Option<Code>,
-    pub dosage: Option<String>,
-    pub quantity: Option<String>,
+/// `<Drug Name="…" ProductID="…" Scheme="Multilex|Dmd" PackID="…"/>` [seen, XSD].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Drug {
+    /// The drug's display name (staff-facing product data, not patient data).
+    pub name: Option<String>,
+    pub product_id: Option<String>,
+    pub scheme: Option<String>,
+    pub pack_id: Option<String>,
 }
-redacted_debug!(Medication; drug);
 
-impl Medication {
-    fn read(e: &Element) -> Medication {
-        Medication {
-            drug: e.child("Drug").or_else(|| e.child("Code")).map(Code::read),
-            dosage: e.text_of("Dosage"),
-            quantity: e.text_of("Quantity"),
+impl Drug {
+    /// The real shape first; the shape our early simulator wrote (`Code`/`Term` attributes,
+    /// or a `<Code>` child instead of `<Drug>`) is still read, as ProductID and Name.
+    fn read(e: &Element) -> Drug {
+        Drug {
+            name: attr_string(e, "Name").or_else(|| attr_string(e, "Term")),
+            product_id: attr_string(e, "ProductID").or_else(|| attr_string(e, "Code")),
+            scheme: attr_string(e, "Scheme"),
+            pack_id: attr_string(e, "PackID"),
         }
     }
     fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
-        out.open("Medication");
-        if let Some(d) = &self.drug {
-            d.write("Drug", out)?;
+        let mut attrs: Vec<(&str, &str)> = Vec::with_capacity(4);
+        for (k, v) in [
+            ("Name", &self.name),
+            ("ProductID", &self.product_id),
+            ("Scheme", &self.scheme),
+            ("PackID", &self.pack_id),
+        ] {
+            if let Some(v) = v {
+                attrs.push((k, v));
+            }
         }
-        out.opt_leaf("Dosage", self.dosage.as_deref())?;
+        out.empty_attrs("Drug", &attrs)
+    }
+}
+
+/// Medication as SystmOne returns it [seen, XSD]. Read-only for the hub; written only so
+/// the simulator can answer with it.
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Medication {
+    /// `NHS medication` | `Other medication` | `Private issue`.
+    pub medication_type: Option<String>,
+    pub drug: Option<Drug>,
+    pub dose: Option<String>,
+    pub quantity: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    /// [seen] Why it was stopped; present only on ended courses.
+    pub end_reason: Option<String>,
+    /// `<RepeatIssue/>` [XSD].
+    pub repeat_issue: bool,
+    pub linked_problem_uids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
+}
+// What a patient takes is patient data in context: nothing is printed.
+redacted_debug!(Medication);
+
+const MEDICATION_KNOWN: &[&str] = &[
+    "MedicationType",
+    "Drug",
+    "Code",
+    "Dose",
+    "Dosage",
+    "Quantity",
+    "StartDate",
+    "EndDate",
+    "EndReason",
+    "RepeatIssue",
+    "LinkedProblemUID",
+];
+
+impl Medication {
+    fn read(e: &Element) -> Result<Medication, CodecError> {
+        Ok(Medication {
+            medication_type: e.text_of("MedicationType"),
+            drug: e.child("Drug").or_else(|| e.child("Code")).map(Drug::read),
+            dose: e.text_of("Dose").or_else(|| e.text_of("Dosage")),
+            quantity: e.text_of("Quantity"),
+            start_date: opt_date(e, "StartDate")?,
+            end_date: opt_date(e, "EndDate")?,
+            end_reason: e.text_of("EndReason"),
+            repeat_issue: e.has("RepeatIssue"),
+            linked_problem_uids: e.all_trimmed("LinkedProblemUID"),
+            other: others(e, MEDICATION_KNOWN),
+        })
+    }
+    /// Always the real shape, in the XSD's order.
+    fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
+        out.open("Medication");
+        out.opt_leaf("MedicationType", self.medication_type.as_deref())?;
+        if let Some(d) = &self.drug {
+            d.write(out)?;
+        }
+        out.opt_leaf("Dose", self.dose.as_deref())?;
         out.opt_leaf("Quantity", self.quantity.as_deref())?;
+        out.opt_leaf(
+            "StartDate",
+            self.start_date.as_ref().map(fmt_date).as_deref(),
+        )?;
+        out.opt_leaf("EndDate", self.end_date.as_ref().map(fmt_date).as_deref())?;
+        out.opt_leaf("EndReason", self.end_reason.as_deref())?;
+        out.flag("RepeatIssue", self.repeat_issue);
+        write_all(out, "LinkedProblemUID", &self.linked_problem_uids)?;
+        write_others(out, &self.other)?;
         out.close("Medication");
         Ok(())
     }
 }
 
 /// In a request: `DocumentPath` (a file the SystmOne client reads) and `Comments`; in a
-/// response: `FileName`, `DocumentUID`, `Comments`.
+/// response: `FileName`, `DocumentUID` (the XSD spells it `DocumentUid`; both are read),
+/// `FileSize` [seen], `Comments`.
 #[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Attachment {
     pub document_path: Option<String>,
     pub file_name: Option<String>,
     pub document_uid: Option<String>,
+    /// As SystmOne sends it (bytes, as text).
+    pub file_size: Option<String>,
+    pub url: Option<String>,
     pub comments: Option<String>,
+    pub linked_problem_uids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
-redacted_debug!(Attachment; document_uid);
+redacted_debug!(Attachment; document_uid, file_size);
+
+const ATTACHMENT_KNOWN: &[&str] = &[
+    "DocumentPath",
+    "FileName",
+    "DocumentUID",
+    "DocumentUid",
+    "FileSize",
+    "URL",
+    "Comments",
+    "LinkedProblemUID",
+];
 
 impl Attachment {
     fn read(e: &Element) -> Attachment {
         Attachment {
             document_path: e.text_of("DocumentPath"),
             file_name: e.text_of("FileName"),
-            document_uid: e.trimmed_of("DocumentUID"),
+            document_uid: e
+                .trimmed_of("DocumentUID")
+                .or_else(|| e.trimmed_of("DocumentUid")),
+            file_size: e.trimmed_of("FileSize"),
+            url: e.text_of("URL"),
             comments: e.text_of("Comments"),
+            linked_problem_uids: e.all_trimmed("LinkedProblemUID"),
+            other: others(e, ATTACHMENT_KNOWN),
         }
     }
     fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
@@ -615,7 +949,11 @@ impl Attachment {
         out.opt_leaf("DocumentPath", self.document_path.as_deref())?;
         out.opt_leaf("FileName", self.file_name.as_deref())?;
         out.opt_leaf("DocumentUID", self.document_uid.as_deref())?;
+        out.opt_leaf("FileSize", self.file_size.as_deref())?;
+        out.opt_leaf("URL", self.url.as_deref())?;
         out.opt_leaf("Comments", self.comments.as_deref())?;
+        write_all(out, "LinkedProblemUID", &self.linked_problem_uids)?;
+        write_others(out, &self.other)?;
         out.close("Attachment");
         Ok(())
     }
@@ -647,7 +985,9 @@ impl Letter {
             recipient_name: e.text_of("RecipientName"),
             recipient_organisation: e.text_of("RecipientOrganisation"),
             file_name: e.text_of("FileName"),
-            document_uid: e.trimmed_of("DocumentUID"),
+            document_uid: e
+                .trimmed_of("DocumentUID")
+                .or_else(|| e.trimmed_of("DocumentUid")),
             comments: e.text_of("Comments"),
         })
     }
@@ -673,30 +1013,104 @@ impl Letter {
     }
 }
 
+/// One `<Narrative>`: its `<Line>`s in order. The XSD allows several per Event, and real
+/// SystmOne returns one padded Line per Narrative [seen]; a Narrative with no Line is an
+/// empty narrative, and bare text directly inside `<Narrative>` reads as one line.
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Narrative {
+    pub lines: Vec<String>,
+}
+redacted_debug!(Narrative);
+
+impl Narrative {
+    pub fn new(lines: Vec<String>) -> Narrative {
+        Narrative { lines }
+    }
+
+    fn read(n: &Element) -> Narrative {
+        let lines = if n.has("Line") {
+            n.children_named("Line")
+                .map(|l| l.text.to_string())
+                .collect()
+        } else if !n.text.trim().is_empty() {
+            vec![n.text.to_string()]
+        } else {
+            Vec::new()
+        };
+        Narrative { lines }
+    }
+
+    /// `read`, moving the text out of the element instead of copying it.
+    fn take(n: &mut Element<'_>) -> Narrative {
+        let lines = if n.has("Line") {
+            n.children
+                .iter_mut()
+                .filter(|l| l.name == "Line")
+                .map(|l| std::mem::take(&mut l.text).into_owned())
+                .collect()
+        } else if !n.text.trim().is_empty() {
+            vec![std::mem::take(&mut n.text).into_owned()]
+        } else {
+            Vec::new()
+        };
+        Narrative { lines }
+    }
+
+    fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
+        if self.lines.is_empty() {
+            out.empty("Narrative");
+            return Ok(());
+        }
+        out.open("Narrative");
+        for line in &self.lines {
+            out.leaf("Line", line)?;
+        }
+        out.close("Narrative");
+        Ok(())
+    }
+}
+
+const EVENT_KNOWN: &[&str] = &[
+    "Narrative",
+    "ClinicalCode",
+    "Medication",
+    "Attachment",
+    "Letter",
+];
+
 /// One journal event. In a request every attribute is optional (SystmOne defaults to now
 /// and the logged-in user); `event_uid` is only ever set by SystmOne.
 #[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Event {
     pub date_time: Option<NaiveDateTime>,
     pub user_name: Option<String>,
+    /// As sent, trailing space included (`TAPURIA, Archana (Administrator) ` [seen]).
     pub done_by: Option<String>,
     pub done_at: Option<String>,
     pub software: Option<String>,
     pub event_uid: Option<String>,
-    /// The `<Narrative>` lines, in order; empty = no narrative.
-    pub narrative: Vec<String>,
+    /// Every `<Narrative>` in document order; empty = no narrative.
+    pub narratives: Vec<Narrative>,
     pub clinical_codes: Vec<ClinicalCodeEntry>,
     pub medications: Vec<Medication>,
     pub attachments: Vec<Attachment>,
     pub letters: Vec<Letter>,
+    /// Children this codec does not model (Reminder, Recall, Vaccination, Report, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
 redacted_debug!(Event; event_uid, date_time);
 
 impl Event {
-    /// A free-text journal entry; `text` is split into `<Line>`s at its line breaks.
+    /// A free-text journal entry: one Narrative whose `<Line>`s are `text`'s lines.
     pub fn narrative(text: &str) -> Event {
+        Event::with_lines(text.lines().map(str::to_string).collect())
+    }
+
+    /// A free-text journal entry of exactly these lines, in one Narrative.
+    pub fn with_lines(lines: Vec<String>) -> Event {
         Event {
-            narrative: text.lines().map(str::to_string).collect(),
+            narratives: vec![Narrative::new(lines)],
             ..Event::default()
         }
     }
@@ -723,18 +1137,43 @@ impl Event {
         }
     }
 
-    /// The narrative as one text, lines joined with `\n`.
+    /// Every line of every Narrative, in document order. Nothing may assume the lines come
+    /// back as they were sent: SystmOne joins and pads them [seen].
+    pub fn narrative_lines(&self) -> impl Iterator<Item = &str> + '_ {
+        self.narratives
+            .iter()
+            .flat_map(|n| n.lines.iter().map(String::as_str))
+    }
+
+    /// Whether any Narrative has a line.
+    pub fn has_narrative(&self) -> bool {
+        self.narrative_lines().next().is_some()
+    }
+
+    /// The narrative as one text, every line of every Narrative joined with `\n`.
     pub fn narrative_text(&self) -> String {
-        self.narrative.join("\n")
+        self.narrative_lines().collect::<Vec<_>>().join("\n")
     }
 
     pub(crate) fn read(e: &Element) -> Result<Event, CodecError> {
-        let narrative = match e.child("Narrative") {
-            None => Vec::new(),
-            Some(n) if n.has("Line") => n.children_named("Line").map(|l| l.text.clone()).collect(),
-            Some(n) if !n.text.trim().is_empty() => vec![n.text.clone()],
-            Some(_) => Vec::new(),
-        };
+        let narratives = e.children_named("Narrative").map(Narrative::read).collect();
+        Event::read_with(e, narratives)
+    }
+
+    /// `read` of an element no longer needed: the narrative text, most of a record's
+    /// bytes, is moved into the event rather than copied.
+    pub(crate) fn read_owned(mut e: Element<'_>) -> Result<Event, CodecError> {
+        let narratives = e
+            .children
+            .iter_mut()
+            .filter(|c| c.name == "Narrative")
+            .map(Narrative::take)
+            .collect();
+        Event::read_with(&e, narratives)
+    }
+
+    /// Reading narratives cannot fail, so reading them first changes no error.
+    fn read_with(e: &Element, narratives: Vec<Narrative>) -> Result<Event, CodecError> {
         Ok(Event {
             date_time: attr_date_time(e, "DateTime")?,
             user_name: attr_string(e, "UserName"),
@@ -742,15 +1181,15 @@ impl Event {
             done_at: attr_string(e, "DoneAt"),
             software: attr_string(e, "Software"),
             event_uid: attr_string(e, "EventUID"),
-            narrative,
+            narratives,
             clinical_codes: e
                 .children_named("ClinicalCode")
                 .map(ClinicalCodeEntry::read)
-                .collect(),
+                .collect::<Result<_, _>>()?,
             medications: e
                 .children_named("Medication")
                 .map(Medication::read)
-                .collect(),
+                .collect::<Result<_, _>>()?,
             attachments: e
                 .children_named("Attachment")
                 .map(Attachment::read)
@@ -759,6 +1198,7 @@ impl Event {
                 .children_named("Letter")
                 .map(Letter::read)
                 .collect::<Result<_, _>>()?,
+            other: others(e, EVENT_KNOWN),
         })
     }
 
@@ -779,25 +1219,22 @@ impl Event {
             }
         }
         out.open_attrs("Event", &attrs)?;
-        if !self.narrative.is_empty() {
-            out.open("Narrative");
-            for line in &self.narrative {
-                out.leaf("Line", line)?;
-            }
-            out.close("Narrative");
+        for m in &self.medications {
+            m.write(out)?;
         }
         for c in &self.clinical_codes {
             c.write(out)?;
         }
-        for m in &self.medications {
-            m.write(out)?;
+        for l in &self.letters {
+            l.write(out)?;
         }
         for a in &self.attachments {
             a.write(out)?;
         }
-        for l in &self.letters {
-            l.write(out)?;
+        for n in &self.narratives {
+            n.write(out)?;
         }
+        write_others(out, &self.other)?;
         out.close("Event");
         Ok(())
     }
@@ -807,27 +1244,54 @@ impl Event {
 // Non-clinical: tasks, appointments, visits
 
 /// A task as SystmOne returns it, as created (type, content, assignee, due) or as
-/// changed (`task_uid` plus only the changed fields; `status` is our [ours] extension).
+/// changed (`task_uid` plus only the changed fields).
+///
+/// Evidence: the XSD's Task has TaskType, Due (`xs:dateTime`), Content, UserNameAssigned,
+/// GroupNameAssigned and TaskUID; a real read carried only TaskUID, DateTime, TaskType,
+/// Status and Content [seen]. `TeamNameAssigned` (from TPP's prose) and `Status` on an update
+/// (ours) are in neither the XSD nor the capture: UNPROVEN. They are read and written
+/// because the simulator accepts them and SystmOne may, but nothing may rely on SystmOne
+/// honouring them until a conformance run on TPP's Demo system shows it.
 #[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Task {
     pub task_uid: Option<String>,
+    /// When the task was entered (a date-time in reads [seen]).
     pub date_time: Option<NaiveDateTime>,
     pub task_type: Option<String>,
-    /// e.g. "Not Started", "Completed".
+    /// e.g. "Not Started" [seen]; on an update: UNPROVEN (see above).
     pub status: Option<String>,
-    pub due: Option<NaiveDate>,
+    /// `xs:dateTime` [XSD]: written `YYYY-MM-DDTHH:MM:SS`; a date-only value reads as midnight.
+    pub due: Option<NaiveDateTime>,
+    /// In reads SystmOne prefixes its own header line (`Thu 24 Sep 18:17 - SURNAME, First`)
+    /// and adds a trailing newline [seen]: kept exactly as received here.
     pub content: Option<String>,
     pub user_name_assigned: Option<String>,
     pub group_name_assigned: Option<String>,
+    /// UNPROVEN (see above).
     pub team_name_assigned: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
 redacted_debug!(Task; task_uid, date_time, task_type, status, due);
+
+const TASK_KNOWN: &[&str] = &[
+    "TaskUID",
+    "DateTime",
+    "TaskType",
+    "Status",
+    "Due",
+    "Content",
+    "UserNameAssigned",
+    "GroupNameAssigned",
+    "TeamNameAssigned",
+];
 
 /// Who a new task goes to: exactly one of a user, a group or a team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskAssignee {
     User(String),
     Group(String),
+    /// UNPROVEN: not in the XSD.
     Team(String),
 }
 
@@ -836,7 +1300,7 @@ impl Task {
         task_type: impl Into<String>,
         content: impl Into<String>,
         assignee: TaskAssignee,
-        due: Option<NaiveDate>,
+        due: Option<NaiveDateTime>,
     ) -> Task {
         let mut task = Task {
             task_type: Some(task_type.into()),
@@ -873,11 +1337,12 @@ impl Task {
             date_time: opt_date_time(e, "DateTime")?,
             task_type: e.text_of("TaskType"),
             status: e.text_of("Status"),
-            due: opt_date(e, "Due")?,
+            due: opt_date_time(e, "Due")?,
             content: e.text_of("Content"),
             user_name_assigned: e.text_of("UserNameAssigned"),
             group_name_assigned: e.text_of("GroupNameAssigned"),
             team_name_assigned: e.text_of("TeamNameAssigned"),
+            other: others(e, TASK_KNOWN),
         })
     }
 
@@ -890,78 +1355,140 @@ impl Task {
         )?;
         out.opt_leaf("TaskType", self.task_type.as_deref())?;
         out.opt_leaf("Status", self.status.as_deref())?;
-        out.opt_leaf("Due", self.due.as_ref().map(fmt_date).as_deref())?;
+        out.opt_leaf("Due", self.due.as_ref().map(fmt_date_time).as_deref())?;
         out.opt_leaf("Content", self.content.as_deref())?;
         out.opt_leaf("UserNameAssigned", self.user_name_assigned.as_deref())?;
         out.opt_leaf("GroupNameAssigned", self.group_name_assigned.as_deref())?;
         out.opt_leaf("TeamNameAssigned", self.team_name_assigned.as_deref())?;
+        write_others(out, &self.other)?;
         out.close("Task");
         Ok(())
     }
 }
 
-/// Minimal: the hub only lists appointments.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+/// An appointment as the XSD describes it; the hub only lists them.
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Appointment {
     pub appointment_uid: Option<String>,
     pub date_time: Option<NaiveDateTime>,
-    pub status: Option<String>,
+    /// Minutes, as sent (`xs:decimal`).
+    pub duration: Option<String>,
+    pub clinician: Option<String>,
     pub user_name: Option<String>,
+    pub site: Option<String>,
+    pub clinic_type: Option<String>,
+    pub status: Option<String>,
+    pub comments: Option<String>,
+    pub linked_referral_uid: Option<String>,
+    pub flags: Vec<String>,
+    /// [ours] Not in the XSD; kept for documents written by early simulators.
     pub location: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
+redacted_debug!(Appointment; appointment_uid, date_time, status);
+
+const APPOINTMENT_KNOWN: &[&str] = &[
+    "AppointmentUID",
+    "DateTime",
+    "Duration",
+    "Clinician",
+    "UserName",
+    "Site",
+    "ClinicType",
+    "Status",
+    "Comments",
+    "LinkedReferralUID",
+    "Flag",
+    "Location",
+];
 
 impl Appointment {
     pub(crate) fn read(e: &Element) -> Result<Appointment, CodecError> {
         Ok(Appointment {
             appointment_uid: e.trimmed_of("AppointmentUID"),
             date_time: opt_date_time(e, "DateTime")?,
-            status: e.text_of("Status"),
+            duration: e.trimmed_of("Duration"),
+            clinician: e.text_of("Clinician"),
             user_name: e.text_of("UserName"),
+            site: e.text_of("Site"),
+            clinic_type: e.text_of("ClinicType"),
+            status: e.text_of("Status"),
+            comments: e.text_of("Comments"),
+            linked_referral_uid: e.trimmed_of("LinkedReferralUID"),
+            flags: e
+                .children_named("Flag")
+                .map(|f| f.text.to_string())
+                .collect(),
             location: e.text_of("Location"),
+            other: others(e, APPOINTMENT_KNOWN),
         })
     }
     pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
         out.open("Appointment");
-        out.opt_leaf("AppointmentUID", self.appointment_uid.as_deref())?;
         out.opt_leaf(
             "DateTime",
             self.date_time.as_ref().map(fmt_date_time).as_deref(),
         )?;
-        out.opt_leaf("Status", self.status.as_deref())?;
+        out.opt_leaf("Duration", self.duration.as_deref())?;
+        out.opt_leaf("Clinician", self.clinician.as_deref())?;
         out.opt_leaf("UserName", self.user_name.as_deref())?;
+        out.opt_leaf("Site", self.site.as_deref())?;
+        out.opt_leaf("ClinicType", self.clinic_type.as_deref())?;
+        out.opt_leaf("AppointmentUID", self.appointment_uid.as_deref())?;
+        out.opt_leaf("Status", self.status.as_deref())?;
+        out.opt_leaf("Comments", self.comments.as_deref())?;
+        out.opt_leaf("LinkedReferralUID", self.linked_referral_uid.as_deref())?;
+        write_all(out, "Flag", &self.flags)?;
         out.opt_leaf("Location", self.location.as_deref())?;
+        write_others(out, &self.other)?;
         out.close("Appointment");
         Ok(())
     }
 }
 
-/// Minimal: the hub only lists visits.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+/// A visit as the XSD describes it; the hub only lists them.
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Visit {
     pub visit_uid: Option<String>,
     pub date_time: Option<NaiveDateTime>,
+    pub duration: Option<String>,
+    pub comments: Option<String>,
     pub status: Option<String>,
     pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
+redacted_debug!(Visit; visit_uid, date_time, status);
+
+const VISIT_KNOWN: &[&str] = &[
+    "VisitUID", "DateTime", "Duration", "Comments", "Status", "UserName",
+];
 
 impl Visit {
     pub(crate) fn read(e: &Element) -> Result<Visit, CodecError> {
         Ok(Visit {
             visit_uid: e.trimmed_of("VisitUID"),
             date_time: opt_date_time(e, "DateTime")?,
+            duration: e.trimmed_of("Duration"),
+            comments: e.text_of("Comments"),
             status: e.text_of("Status"),
             user_name: e.text_of("UserName"),
+            other: others(e, VISIT_KNOWN),
         })
     }
     pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), CodecError> {
         out.open("Visit");
-        out.opt_leaf("VisitUID", self.visit_uid.as_deref())?;
         out.opt_leaf(
             "DateTime",
             self.date_time.as_ref().map(fmt_date_time).as_deref(),
         )?;
-        out.opt_leaf("Status", self.status.as_deref())?;
+        out.opt_leaf("Duration", self.duration.as_deref())?;
+        out.opt_leaf("Comments", self.comments.as_deref())?;
         out.opt_leaf("UserName", self.user_name.as_deref())?;
+        out.opt_leaf("Status", self.status.as_deref())?;
+        out.opt_leaf("VisitUID", self.visit_uid.as_deref())?;
+        write_others(out, &self.other)?;
         out.close("Visit");
         Ok(())
     }

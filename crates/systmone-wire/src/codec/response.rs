@@ -1,10 +1,10 @@
 //! Typed `<Response>` bodies for each function the hub calls, plus SystmOne's error body.
 
 use super::model::{
-    fmt_date, opt_date, parse_bool, redacted_debug, Address, Appointment, Demographics, Event,
-    Identity, RecordState, Sex, Task, Visit,
+    fmt_date, opt_date, others, parse_bool, redacted_debug, write_others, Address, Appointment,
+    Demographics, Event, Identity, OtherElement, RecordState, Sex, Task, Visit,
 };
-use super::xml::{Element, XmlOut};
+use super::xml::{Element, Parser, Start, XmlOut};
 use super::{CodecError, Function};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -31,17 +31,26 @@ pub enum ResponseBody {
 }
 
 impl ResponseBody {
+    /// SystmOne's error body, if `r` is one.
+    fn read_error(r: &Element) -> Option<Result<ResponseBody, CodecError>> {
+        let message = r.child("ErrorMessage")?;
+        // Without PermanentError we cannot know a retry is safe, so assume it is not.
+        let permanent = match r.child("PermanentError") {
+            Some(p) => match parse_bool("PermanentError", &p.text) {
+                Ok(permanent) => permanent,
+                Err(e) => return Some(Err(e)),
+            },
+            None => true,
+        };
+        Some(Ok(ResponseBody::Error {
+            message: message.text.trim().to_string(),
+            permanent,
+        }))
+    }
+
     pub(crate) fn read(function: Function, r: &Element) -> Result<ResponseBody, CodecError> {
-        if let Some(message) = r.child("ErrorMessage") {
-            // Without PermanentError we cannot know a retry is safe, so assume it is not.
-            let permanent = match r.child("PermanentError") {
-                Some(p) => parse_bool("PermanentError", &p.text)?,
-                None => true,
-            };
-            return Ok(ResponseBody::Error {
-                message: message.text.trim().to_string(),
-                permanent,
-            });
+        if let Some(error) = ResponseBody::read_error(r) {
+            return error;
         }
         Ok(match function {
             Function::GetFunctions => ResponseBody::GetFunctions(GetFunctionsResponse::read(r)),
@@ -383,9 +392,25 @@ pub struct PatientRecord {
     /// With the Tasks filter: the patient's non-completed tasks.
     pub tasks: Vec<Task>,
     pub record_state: Option<RecordState>,
+    /// Children of `<Response>` this codec does not model, as received.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<OtherElement>,
 }
 
+const RECORD_KNOWN: &[&str] = &[
+    "Identity",
+    "Demographics",
+    "Clinical",
+    "NonClinical",
+    "RecordState",
+];
+
 impl PatientRecord {
+    /// Every event's narrative lines, event by event (see `Event::narrative_lines`).
+    pub fn narrative_events(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.events.iter().filter(|e| e.has_narrative())
+    }
+
     fn read(r: &Element) -> Result<Self, CodecError> {
         let (appointments, visits, tasks) = match r.child("NonClinical") {
             Some(n) => (
@@ -418,6 +443,7 @@ impl PatientRecord {
             visits,
             tasks,
             record_state: RecordState::read_opt(r)?,
+            other: others(r, RECORD_KNOWN),
         })
     }
 
@@ -448,11 +474,124 @@ impl PatientRecord {
             }
             out.close("NonClinical");
         }
-        RecordState::write_opt(self.record_state, out)
+        RecordState::write_opt(self.record_state, out)?;
+        write_others(out, &self.other)
     }
 }
 
+/// Adds one decoded item, or keeps the first error (later items are then not decoded).
+fn push_item<T>(list: &mut Result<Vec<T>, CodecError>, item: Result<T, CodecError>) {
+    if let Ok(items) = list {
+        match item {
+            Ok(item) => items.push(item),
+            Err(e) => *list = Err(e),
+        }
+    }
+}
+
+/// Reads a GetPatientRecord `<Response>` from the parser, decoding each event, task,
+/// appointment and visit as soon as its element has been read and dropping the element,
+/// so only one of them is ever held as a tree. The result is what `ResponseBody::read`
+/// gives for the same element, errors included: the outer `Result` is the document's
+/// (malformed, over a cap), the inner one the record's, reported in the order
+/// `PatientRecord::read` checks the parts.
+pub(crate) fn read_record_streamed<'a>(
+    parser: &mut Parser<'a>,
+    start: Start<'a>,
+) -> Result<Result<ResponseBody, CodecError>, CodecError> {
+    let mut events = Ok(Vec::new());
+    let mut appointments = Ok(Vec::new());
+    let mut visits = Ok(Vec::new());
+    let mut tasks = Ok(Vec::new());
+    let mut other = Vec::new();
+    let (mut clinical, mut non_clinical) = (false, false);
+    // The small parts, first of each name, as a tree the existing readers take.
+    let kept = parser.stream(start, |parser, kept, child| {
+        let name = child.name.clone();
+        match name.as_ref() {
+            "Clinical" if !clinical => {
+                clinical = true;
+                parser.stream(child, |parser, _, item| {
+                    if item.name == "Event" && events.is_ok() {
+                        let e = parser.element(item)?;
+                        push_item(&mut events, Event::read_owned(e));
+                        Ok(())
+                    } else {
+                        parser.skip(item)
+                    }
+                })?;
+            }
+            "NonClinical" if !non_clinical => {
+                non_clinical = true;
+                parser.stream(child, |parser, _, item| {
+                    match item.name.as_ref() {
+                        "Appointment" if appointments.is_ok() => {
+                            let e = parser.element(item)?;
+                            push_item(&mut appointments, Appointment::read(&e));
+                        }
+                        "Visit" if visits.is_ok() => {
+                            let e = parser.element(item)?;
+                            push_item(&mut visits, Visit::read(&e));
+                        }
+                        "Task" if tasks.is_ok() => {
+                            let e = parser.element(item)?;
+                            push_item(&mut tasks, Task::read(&e));
+                        }
+                        _ => parser.skip(item)?,
+                    }
+                    Ok(())
+                })?;
+            }
+            name @ ("Identity" | "Demographics" | "RecordState") => {
+                if kept.has(name) {
+                    parser.skip(child)?;
+                } else {
+                    let e = parser.element(child)?;
+                    kept.children.push(e);
+                }
+            }
+            name if RECORD_KNOWN.contains(&name) => parser.skip(child)?,
+            name => {
+                // Unknown to the record, so kept in its `other` bag; the error elements
+                // are also kept to be found as `ResponseBody::read` finds them.
+                let e = parser.element(child)?;
+                other.push(OtherElement::from_element(&e));
+                if matches!(name, "ErrorMessage" | "PermanentError") && !kept.has(name) {
+                    kept.children.push(e);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(error) = ResponseBody::read_error(&kept) {
+        return Ok(error);
+    }
+    let record = (|| {
+        let (appointments, visits, tasks) = (appointments?, visits?, tasks?);
+        Ok(PatientRecord {
+            identity: Identity::read_opt(&kept)?,
+            demographics: kept
+                .child("Demographics")
+                .map(Demographics::read)
+                .transpose()?,
+            events: events?,
+            appointments,
+            visits,
+            tasks,
+            record_state: RecordState::read_opt(&kept)?,
+            other,
+        })
+    })();
+    Ok(record.map(ResponseBody::GetPatientRecord))
+}
+
 /// UIDs (16 hex digits) of what the update created, in document order.
+///
+/// Where SystmOne puts them is not proven: the spec lists them directly under `<Response>`,
+/// and one public client searches the whole document. So they are collected from anywhere
+/// in the Response tree, as elements or as attributes (`<Event EventUID="…"/>`), each UID
+/// once, in document order. A UID element that holds markup instead of a value is refused
+/// with a clear error rather than read as an empty or partial UID.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct UpdatePatientRecordResponse {
     pub identity: Option<Identity>,
@@ -463,14 +602,52 @@ pub struct UpdatePatientRecordResponse {
     pub record_state: Option<RecordState>,
 }
 
+const UID_NAMES: [&str; 4] = ["EventUID", "AppointmentUID", "VisitUID", "TaskUID"];
+
+/// Depth-first, document order: every UID element's text and UID attribute's value.
+fn collect_uids(e: &Element, found: &mut [Vec<String>; 4], depth: usize) -> Result<(), CodecError> {
+    for (k, v) in &e.attrs {
+        if let Some(i) = UID_NAMES.iter().position(|n| n == k) {
+            push_uid(&mut found[i], v);
+        }
+    }
+    for c in &e.children {
+        // The Identity is the patient's, never a created item.
+        if depth == 0 && c.name == "Identity" {
+            continue;
+        }
+        if let Some(i) = UID_NAMES.iter().position(|n| *n == c.name) {
+            if !c.children.is_empty() {
+                return Err(CodecError::InvalidValue {
+                    element: c.name.to_string(),
+                    reason: "expected a UID but found nested elements".into(),
+                });
+            }
+            push_uid(&mut found[i], &c.text);
+        }
+        collect_uids(c, found, depth + 1)?;
+    }
+    Ok(())
+}
+
+fn push_uid(list: &mut Vec<String>, raw: &str) {
+    let uid = raw.trim();
+    if !uid.is_empty() && !list.iter().any(|u| u == uid) {
+        list.push(uid.to_string());
+    }
+}
+
 impl UpdatePatientRecordResponse {
     fn read(r: &Element) -> Result<Self, CodecError> {
+        let mut found: [Vec<String>; 4] = Default::default();
+        collect_uids(r, &mut found, 0)?;
+        let [event_uids, appointment_uids, visit_uids, task_uids] = found;
         Ok(UpdatePatientRecordResponse {
             identity: Identity::read_opt(r)?,
-            event_uids: r.all_trimmed("EventUID"),
-            appointment_uids: r.all_trimmed("AppointmentUID"),
-            visit_uids: r.all_trimmed("VisitUID"),
-            task_uids: r.all_trimmed("TaskUID"),
+            event_uids,
+            appointment_uids,
+            visit_uids,
+            task_uids,
             record_state: RecordState::read_opt(r)?,
         })
     }

@@ -129,16 +129,21 @@ fn decodes_a_response_to_get_patient_record_with_unknown_elements() {
     let e = &rec.events[0];
     assert_eq!(e.event_uid.as_deref(), Some("00112233445566aa"));
     assert_eq!(
-        e.narrative,
-        vec![
-            "Seen on ward round & reviewed.".to_string(),
-            "  Plan: <none>".to_string()
-        ]
+        e.narrative_lines().collect::<Vec<_>>(),
+        vec!["Seen on ward round & reviewed.", "  Plan: <none>"]
     );
     assert_eq!(e.clinical_codes[0].code.as_ref().unwrap().code, "XaXXX");
     assert_eq!(e.attachments[0].document_uid.as_deref(), Some("d1"));
     assert_eq!(rec.tasks[0].status.as_deref(), Some("Not Started"));
-    assert_eq!(rec.tasks[0].due, NaiveDate::from_ymd_opt(2026, 11, 26));
+    // A date-only Due reads as midnight.
+    assert_eq!(
+        rec.tasks[0].due,
+        NaiveDate::from_ymd_opt(2026, 11, 26).and_then(|d| d.and_hms_opt(0, 0, 0))
+    );
+    // Unknown elements are kept, not dropped.
+    let d_other: Vec<&str> = d.other.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(d_other, ["NewField"]);
+    assert_eq!(d.other[0].children[0].name, "Deep");
     assert_eq!(rec.record_state, Some(RecordState::Closed));
     // Round trip through our own encoder.
     assert_eq!(
@@ -321,7 +326,7 @@ fn update_request_with_narrative_task_create_and_update_round_trips() {
             "Clinical Review Required",
             "Bloods & obs",
             TaskAssignee::User("drwho".into()),
-            NaiveDate::from_ymd_opt(2026, 11, 27),
+            NaiveDate::from_ymd_opt(2026, 11, 27).and_then(|d| d.and_hms_opt(10, 30, 0)),
         ))
         .with_task(Task {
             status: Some("Completed".into()),
@@ -443,7 +448,11 @@ fn json_view_has_the_decoded_values() {
 // ---------------------------------------------------------------------------------------
 // Fixtures: documents shaped like captured SystmOne traffic.
 
-const FIXTURES: [(&str, &str); 8] = [
+const FIXTURES: [(&str, &str); 9] = [
+    (
+        "get_patient_record_capture_shape",
+        include_str!("fixtures/get_patient_record_capture_shape.xml"),
+    ),
     (
         "get_patient_record_response",
         include_str!("fixtures/get_patient_record_response.xml"),
@@ -507,7 +516,7 @@ fn fixture_patient_record_decodes_every_part() {
     let first = &rec.events[0];
     assert_eq!(first.done_at.as_deref(), Some("Ward 7"));
     assert_eq!(
-        first.narrative[1],
+        first.narrative_lines().nth(1).unwrap(),
         "Plan: <b>continue IV abx</b> — review 48h"
     );
     assert_eq!(first.clinical_codes[1].value.as_deref(), Some("128"));
@@ -536,6 +545,226 @@ fn fixture_patient_record_decodes_every_part() {
     );
 }
 
+/// The shapes seen in a real SystmOne capture and in the public XSD (fictitious data).
+#[test]
+fn fixture_capture_shaped_record_decodes_every_real_shape() {
+    let r = decode_response(fixture("get_patient_record_capture_shape").as_bytes()).unwrap();
+    let ResponseBody::GetPatientRecord(rec) = &r.body else {
+        panic!("wrong body")
+    };
+    let d = rec.demographics.as_ref().unwrap();
+    assert_eq!(d.date_of_death, NaiveDate::from_ymd_opt(2026, 1, 2));
+    assert!(d.is_deceased());
+    assert_eq!(d.care_end_date, NaiveDate::from_ymd_opt(2025, 3, 4));
+    assert_eq!(d.english_speaker.as_deref(), Some("Yes"));
+    assert_eq!(d.sms_consent.as_deref(), Some("No"));
+    assert_eq!(d.marital_status.as_deref(), Some("Widowed"));
+    assert!(d.telephones.contains(&Telephone {
+        kind: TelephoneKind::Alternate,
+        number: "07700 900456".into()
+    }));
+    assert_eq!(d.other.len(), 1);
+    assert_eq!(d.other[0].name, "PreferredPharmacy");
+    assert_eq!(d.other[0].text, "Fictional Pharmacy Ltd");
+
+    let [bp, gord, ward] = &rec.events[..] else {
+        panic!("three events")
+    };
+    // DoneBy keeps SystmOne's trailing space.
+    assert_eq!(bp.done_by.as_deref(), Some("TESTER, Ann (Administrator) "));
+    assert_eq!(
+        bp.narrative_text(),
+        "H: Raised blood pressure (XM02V) D: Hypertension"
+    );
+    let hypertension = &bp.clinical_codes[0];
+    assert_eq!(hypertension.episodicity.as_deref(), Some("New"));
+    assert_eq!(
+        hypertension.problem_severity.as_deref(),
+        Some("Major Episode")
+    );
+    assert!(!hypertension.is_ended_problem());
+    assert_eq!(hypertension.linked_problem_uids, ["0000000000f00001"]);
+
+    // The leading space of a padded line is kept exactly.
+    assert_eq!(
+        gord.narrative_lines().collect::<Vec<_>>(),
+        [" D: Gastro-oesophageal reflux disease (X3003)"]
+    );
+    let reflux = &gord.clinical_codes[0];
+    assert_eq!(
+        reflux.problem_end_date,
+        NaiveDate::from_ymd_opt(2018, 6, 30)
+    );
+    assert!(
+        reflux.is_ended_problem(),
+        "an ended problem must not look active"
+    );
+    let m = &gord.medications[0];
+    assert_eq!(m.medication_type.as_deref(), Some("NHS medication"));
+    let drug = m.drug.as_ref().unwrap();
+    assert_eq!(
+        drug.name.as_deref(),
+        Some("Omeprazole 20mg dispersible gastro-resistant tablets")
+    );
+    assert_eq!(drug.product_id.as_deref(), Some("2007553"));
+    assert_eq!(drug.scheme.as_deref(), Some("Multilex"));
+    assert_eq!(m.dose.as_deref(), Some("ONE daily"));
+    assert_eq!(m.quantity.as_deref(), Some("28 tablet"));
+    assert_eq!(m.start_date, NaiveDate::from_ymd_opt(2016, 3, 2));
+    assert_eq!(m.end_date, NaiveDate::from_ymd_opt(2018, 6, 30));
+    assert_eq!(m.end_reason.as_deref(), Some("Course completed"));
+
+    // Several Narratives per event, one of them empty; lines of all of them, in order.
+    assert_eq!(ward.narratives.len(), 3);
+    assert!(ward.narratives[2].lines.is_empty());
+    assert_eq!(
+        ward.narrative_lines().collect::<Vec<_>>(),
+        [
+            " Seen on ward round. Comfortable. Inpatient Hub ref IH-0123456789ab",
+            "Second narrative of the same event."
+        ]
+    );
+    assert_eq!(ward.attachments[0].file_size.as_deref(), Some("48213"));
+    assert_eq!(ward.other[0].name, "Reminder");
+    assert_eq!(ward.other[0].children[1].text, "High");
+
+    let a = &rec.appointments[0];
+    assert_eq!(a.duration.as_deref(), Some("15"));
+    assert_eq!(a.clinician.as_deref(), Some("Dr Fictional"));
+    assert_eq!(a.site.as_deref(), Some("Fictional Surgery"));
+    assert_eq!(a.clinic_type.as_deref(), Some("Routine"));
+    assert_eq!(a.comments.as_deref(), Some("Bring medication"));
+    assert_eq!(a.flags, ["Wheelchair", "Interpreter"]);
+
+    let t = &rec.tasks[0];
+    assert_eq!(
+        t.date_time,
+        NaiveDate::from_ymd_opt(2015, 9, 24).and_then(|d| d.and_hms_opt(18, 17, 1))
+    );
+    assert_eq!(
+        t.content.as_deref(),
+        Some("Thu 24 Sep 18:17 - TESTER, Ann\nPlease review blood pressure readings\n")
+    );
+    assert_eq!((t.due, t.user_name_assigned.as_ref()), (None, None));
+
+    // `hubctl decode` shows what the models do not: the JSON carries the other bags.
+    let json = r.to_json().unwrap();
+    assert!(json.contains("PreferredPharmacy") && json.contains("Check potassium"));
+    // And re-encoding keeps them.
+    let again = decode_response(encode_response(&r).unwrap().as_bytes()).unwrap();
+    assert_eq!(again, r);
+}
+
+#[test]
+fn a_narrative_without_lines_is_empty_and_bare_text_is_one_line() {
+    let xml = "<ClientIntegrationResponse><Function>GetPatientRecord</Function><Response><Clinical><Event><Narrative/><Narrative>  </Narrative><Narrative>bare text</Narrative></Event></Clinical></Response></ClientIntegrationResponse>";
+    let r = decode_response(xml.as_bytes()).unwrap();
+    let ResponseBody::GetPatientRecord(rec) = r.body else {
+        panic!()
+    };
+    let e = &rec.events[0];
+    assert_eq!(e.narratives.len(), 3);
+    assert!(e.narratives[0].lines.is_empty() && e.narratives[1].lines.is_empty());
+    assert_eq!(e.narrative_lines().collect::<Vec<_>>(), ["bare text"]);
+}
+
+#[test]
+fn task_due_is_a_date_time_and_a_bare_date_reads_as_midnight() {
+    let at = |h, m| NaiveDate::from_ymd_opt(2026, 12, 5).and_then(|d| d.and_hms_opt(h, m, 0));
+    let task = Task::create(
+        "Clinical Review Required",
+        "Review lithium level",
+        TaskAssignee::User("drbaker".into()),
+        at(10, 0),
+    );
+    let r = request(RequestParams::UpdatePatientRecord(
+        UpdatePatientRecordParams::new(Identity::nhs(nhs())).with_task(task),
+    ));
+    let xml = encode_request(&r).unwrap();
+    assert!(xml.contains("<Due>2026-12-05T10:00:00</Due>"), "{xml}");
+    assert_eq!(decode_request(xml.as_bytes()).unwrap(), r);
+    let bare = xml.replace("2026-12-05T10:00:00", "2026-12-05");
+    let RequestParams::UpdatePatientRecord(p) = decode_request(bare.as_bytes()).unwrap().params
+    else {
+        panic!()
+    };
+    assert_eq!(p.tasks[0].due, at(0, 0));
+}
+
+#[test]
+fn old_medication_shape_is_still_read_and_written_in_the_real_shape() {
+    let xml = "<ClientIntegrationResponse><Function>GetPatientRecord</Function><Response><Clinical><Event><Medication><Drug Scheme=\"Dmd\" Code=\"39732411000001106\" Term=\"Amoxicillin 500mg capsules\"/><Dosage>One three times a day</Dosage><Quantity>21 capsule</Quantity></Medication></Event></Clinical></Response></ClientIntegrationResponse>";
+    let r = decode_response(xml.as_bytes()).unwrap();
+    let ResponseBody::GetPatientRecord(rec) = &r.body else {
+        panic!()
+    };
+    let m = &rec.events[0].medications[0];
+    let drug = m.drug.as_ref().unwrap();
+    assert_eq!(drug.name.as_deref(), Some("Amoxicillin 500mg capsules"));
+    assert_eq!(drug.product_id.as_deref(), Some("39732411000001106"));
+    assert_eq!(m.dose.as_deref(), Some("One three times a day"));
+    let written = encode_response(&r).unwrap();
+    assert!(written.contains("Name=\"Amoxicillin 500mg capsules\" ProductID=\"39732411000001106\""));
+    assert!(written.contains("<Dose>") && !written.contains("<Dosage>"));
+}
+
+#[test]
+fn update_response_uids_are_found_wherever_they_sit() {
+    let xml = "<ClientIntegrationResponse><Function>UpdatePatientRecord</Function><Response><Identity><NHSNumber>9434765919</NHSNumber></Identity><Clinical><Event EventUID=\"00000000000a0001\"><EventUID>00000000000a0001</EventUID></Event></Clinical><Created><Item><TaskUID> 00000000000c0009 </TaskUID></Item></Created><EventUID>00000000000a0002</EventUID><RecordState>Closed</RecordState></Response></ClientIntegrationResponse>";
+    let r = decode_response(xml.as_bytes()).unwrap();
+    let ResponseBody::UpdatePatientRecord(u) = r.body else {
+        panic!()
+    };
+    assert_eq!(u.event_uids, ["00000000000a0001", "00000000000a0002"]);
+    assert_eq!(u.task_uids, ["00000000000c0009"]);
+    assert_eq!(u.record_state, Some(RecordState::Closed));
+    // Markup where a UID should be is refused, not read as an empty UID.
+    let nested = "<ClientIntegrationResponse><Function>UpdatePatientRecord</Function><Response><EventUID><Value>1</Value></EventUID></Response></ClientIntegrationResponse>";
+    assert!(matches!(
+        decode_response(nested.as_bytes()),
+        Err(CodecError::InvalidValue { element, .. }) if element == "EventUID"
+    ));
+}
+
+#[test]
+fn responses_in_an_unexpected_encoding_are_decoded_or_refused_clearly() {
+    let body = |decl: &str, name: &[u8]| {
+        [
+            decl.as_bytes(),
+            b"<ClientIntegrationResponse><Function>PatientSearch</Function><Response><Result><FirstName>",
+            name,
+            b"</FirstName></Result></Response></ClientIntegrationResponse>",
+        ]
+        .concat()
+    };
+    let first_name = |bytes: &[u8]| match decode_response(bytes).map(|r| r.body) {
+        Ok(ResponseBody::PatientSearch(s)) => Ok(s.results[0].first_name.clone().unwrap()),
+        Ok(_) => panic!("wrong body"),
+        Err(e) => Err(e),
+    };
+    // Windows-1252 declared: transcoded.
+    let cp1252 = body(
+        "<?xml version=\"1.0\" encoding=\"windows-1252\"?>",
+        b"Ren\xe9e",
+    );
+    assert_eq!(first_name(&cp1252).unwrap(), "Renée");
+    // The same bytes with no declaration (or a UTF-8 one): refused, naming the byte.
+    for decl in ["", "<?xml version=\"1.0\" encoding=\"utf-8\"?>"] {
+        let err = first_name(&body(decl, b"Ren\xe9e")).unwrap_err();
+        assert!(matches!(err, CodecError::Encoding(_)), "{err}");
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+    }
+    // An encoding we do not read: refused by name.
+    let err = first_name(&body(
+        "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>",
+        b"A",
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("shift_jis"), "{err}");
+    // UTF-8 passes untouched.
+    assert_eq!(first_name(&body("", "Renée".as_bytes())).unwrap(), "Renée");
+}
+
 #[test]
 fn fixture_update_request_and_response() {
     let req = decode_request(fixture("update_patient_record_request").as_bytes()).unwrap();
@@ -543,7 +772,7 @@ fn fixture_update_request_and_response() {
     let RequestParams::UpdatePatientRecord(p) = &req.params else {
         panic!()
     };
-    assert_eq!(p.events[0].narrative.len(), 2);
+    assert_eq!(p.events[0].narrative_lines().count(), 2);
     assert_eq!(p.tasks[0].user_name_assigned.as_deref(), Some("drwho"));
     assert_eq!(p.tasks[1].status.as_deref(), Some("Completed"));
     assert_eq!(p.tasks[1].content, None);
@@ -701,6 +930,58 @@ mod props {
         strategy.boxed()
     }
 
+    fn drug() -> BoxedStrategy<Drug> {
+        let strategy = {
+            (of(text()), of(token()), of(token()), of(token())).prop_map(
+                |(name, product_id, scheme, pack_id)| Drug {
+                    name,
+                    product_id,
+                    scheme,
+                    pack_id,
+                },
+            )
+        };
+        strategy.boxed()
+    }
+
+    /// Unknown elements with names no model knows: leaves, attributes and small trees.
+    fn others() -> BoxedStrategy<Vec<OtherElement>> {
+        let strategy = {
+            let leaf = (
+                prop::sample::select(vec!["Reminder", "Recall", "Vaccination", "Zz"]),
+                prop::collection::vec(("[a-z]{1,6}", text()), 0..2),
+                text(),
+            )
+                .prop_map(|(name, attributes, text)| {
+                    let mut attributes = attributes;
+                    attributes.sort();
+                    attributes.dedup_by(|a, b| a.0 == b.0);
+                    OtherElement {
+                        name: name.to_string(),
+                        attributes,
+                        text,
+                        children: Vec::new(),
+                    }
+                });
+            prop::collection::vec(
+                (
+                    leaf.clone(),
+                    prop::collection::vec(leaf, 0..2),
+                    any::<bool>(),
+                )
+                    .prop_map(|(mut top, children, tree)| {
+                        if tree && !children.is_empty() {
+                            top.text = top.text.trim().to_string();
+                            top.children = children;
+                        }
+                        top
+                    }),
+                0..2,
+            )
+        };
+        strategy.boxed()
+    }
+
     fn event() -> BoxedStrategy<Event> {
         let strategy = {
             let attrs = (
@@ -712,35 +993,85 @@ mod props {
                 of(token()),
             );
             let codes = prop::collection::vec(
-                (of(code()), of(text()), of(text()), of(token())).prop_map(
-                    |(code, free_text, value, problem_uid)| ClinicalCodeEntry {
-                        code,
-                        free_text,
-                        value,
-                        problem_uid,
-                    },
-                ),
+                (
+                    (of(code()), of(text()), of(text()), of(token())),
+                    (of(token()), of(text()), of(token()), of(date())),
+                    prop::collection::vec(token(), 0..2),
+                    others(),
+                )
+                    .prop_map(
+                        |(
+                            (code, free_text, value, problem_uid),
+                            (episodicity, units, problem_severity, problem_end_date),
+                            linked_problem_uids,
+                            other,
+                        )| ClinicalCodeEntry {
+                            code,
+                            episodicity,
+                            value,
+                            units,
+                            problem_severity,
+                            problem_end_date,
+                            free_text,
+                            problem_uid,
+                            linked_problem_uids,
+                            other,
+                        },
+                    ),
                 0..3,
             );
             let meds = prop::collection::vec(
-                (of(code()), of(text()), of(text())).prop_map(|(drug, dosage, quantity)| {
-                    Medication {
-                        drug,
-                        dosage,
-                        quantity,
-                    }
-                }),
+                (
+                    (of(text()), of(drug()), of(text()), of(text())),
+                    (of(date()), of(date()), of(text()), any::<bool>()),
+                    prop::collection::vec(token(), 0..2),
+                    others(),
+                )
+                    .prop_map(
+                        |(
+                            (medication_type, drug, dose, quantity),
+                            (start_date, end_date, end_reason, repeat_issue),
+                            linked_problem_uids,
+                            other,
+                        )| Medication {
+                            medication_type,
+                            drug,
+                            dose,
+                            quantity,
+                            start_date,
+                            end_date,
+                            end_reason,
+                            repeat_issue,
+                            linked_problem_uids,
+                            other,
+                        },
+                    ),
                 0..2,
             );
             let attachments = prop::collection::vec(
-                (of(text()), of(text()), of(token()), of(text())).prop_map(
-                    |(document_path, file_name, document_uid, comments)| Attachment {
-                        document_path,
-                        file_name,
-                        document_uid,
-                        comments,
-                    },
-                ),
+                (
+                    (of(text()), of(text()), of(token()), of(token())),
+                    (of(text()), of(text())),
+                    others(),
+                )
+                    .prop_map(
+                        |(
+                            (document_path, file_name, document_uid, file_size),
+                            (url, comments),
+                            other,
+                        )| {
+                            Attachment {
+                                document_path,
+                                file_name,
+                                document_uid,
+                                file_size,
+                                url,
+                                comments,
+                                other,
+                                ..Default::default()
+                            }
+                        },
+                    ),
                 0..2,
             );
             let letters = prop::collection::vec(
@@ -774,20 +1105,25 @@ mod props {
             );
             (
                 attrs,
-                prop::collection::vec(text(), 0..4),
+                prop::collection::vec(
+                    prop::collection::vec(text(), 0..4).prop_map(Narrative::new),
+                    0..3,
+                ),
                 codes,
                 meds,
                 attachments,
                 letters,
+                others(),
             )
                 .prop_map(
                     |(
                         (date_time, user_name, done_by, done_at, software, event_uid),
-                        narrative,
+                        narratives,
                         clinical_codes,
                         medications,
                         attachments,
                         letters,
+                        other,
                     )| {
                         Event {
                             date_time,
@@ -796,11 +1132,12 @@ mod props {
                             done_at,
                             software,
                             event_uid,
-                            narrative,
+                            narratives,
                             clinical_codes,
                             medications,
                             attachments,
                             letters,
+                            other,
                         }
                     },
                 )
@@ -815,7 +1152,7 @@ mod props {
                 of(date_time()),
                 of(text()),
                 of(text()),
-                of(date()),
+                of(date_time()),
                 of(text()),
                 of(text()),
                 of(text()),
@@ -833,6 +1170,7 @@ mod props {
                             user_name_assigned: user,
                             group_name_assigned: group,
                             team_name_assigned: team,
+                            other: Vec::new(),
                         }
                     },
                 )
@@ -1107,6 +1445,7 @@ mod props {
                         visits,
                         tasks,
                         record_state,
+                        other: Vec::new(),
                     },
                 )
         };
@@ -1133,10 +1472,13 @@ mod props {
                 )),
                 (
                     of(response_identity()),
-                    prop::collection::vec(token(), 0..3),
-                    prop::collection::vec(token(), 0..3)
+                    // Each UID once: a repeated UID is one created item.
+                    prop::collection::btree_set(token(), 0..3),
+                    prop::collection::btree_set(token(), 0..3)
                 )
                     .prop_map(|(identity, event_uids, task_uids)| {
+                        let event_uids: Vec<String> = event_uids.into_iter().collect();
+                        let task_uids: Vec<String> = task_uids.into_iter().collect();
                         (
                             Function::UpdatePatientRecord,
                             ResponseBody::UpdatePatientRecord(UpdatePatientRecordResponse {
@@ -1287,4 +1629,210 @@ fn fuzz_regressions_stay_fixed() {
     // crash-9df3f50d: a demographics `Term` attribute with leading spaces was kept as-is,
     // written back as element text and then read trimmed, so the round trip changed it.
     fuzz_decode(include_bytes!("fixtures/fuzz/crash-9df3f50d.xml"));
+}
+
+/// The decoder reads a GetPatientRecord body as it parses, and the rest as a tree; these
+/// check that it decides exactly as reading the whole document as a tree first did, and
+/// that the caps on element count and depth refuse hostile documents early and cleanly.
+mod streaming {
+    use super::*;
+    use chrono::{Datelike, NaiveDateTime, Timelike};
+    use proptest::prelude::*;
+
+    /// The decoder as it was before streaming: the whole document as a tree, then mapped.
+    fn decode_response_as_a_tree(bytes: &[u8]) -> Result<Response, CodecError> {
+        let text = document_text(bytes)?;
+        let root = parse_root(&text, RESPONSE_ROOT)?;
+        let function = Function::parse(&required(&root, "Function")?)?;
+        let body_element = root
+            .child("Response")
+            .ok_or_else(|| CodecError::MissingElement("Response".into()))?;
+        Ok(Response {
+            device_id: non_empty(root.trimmed_of("DeviceID")),
+            request_uid: root.trimmed_of("RequestUID").unwrap_or_default(),
+            function,
+            function_version: root.trimmed_of("FunctionVersion").unwrap_or_default(),
+            response_uid: root.trimmed_of("ResponseUID").unwrap_or_default(),
+            body: ResponseBody::read(function, body_element)?,
+        })
+    }
+
+    fn record_envelope(record: &str) -> String {
+        format!(
+            "<ClientIntegrationResponse><Function>GetPatientRecord</Function>\
+             <Response>{record}</Response></ClientIntegrationResponse>"
+        )
+    }
+
+    #[test]
+    fn streamed_records_decode_as_the_tree_did_for_every_fixture() {
+        for (name, xml) in FIXTURES {
+            assert_eq!(
+                decode_response(xml.as_bytes()),
+                decode_response_as_a_tree(xml.as_bytes()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_keep_their_precedence() {
+        // A bad value in an event, then a malformed tail: malformed, as when the whole
+        // document was parsed before anything was read.
+        let bad_then_broken = "<ClientIntegrationResponse><Function>GetPatientRecord</Function>\
+             <Response><Clinical><Event DateTime=\"yesterday\"/></Clinical><Oops></Response>\
+             </ClientIntegrationResponse>";
+        assert!(matches!(
+            decode_response(bad_then_broken.as_bytes()),
+            Err(CodecError::Malformed { .. })
+        ));
+        // A bad task and a bad event: the task's error, as PatientRecord::read checks
+        // non-clinical items first.
+        let both = record_envelope(
+            "<Clinical><Event DateTime=\"yesterday\"/></Clinical>\
+             <NonClinical><Task><Due>someday</Due></Task></NonClinical>",
+        );
+        let err = decode_response(both.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, CodecError::InvalidValue { element, .. } if element == "Due"),
+            "{err}"
+        );
+        assert_eq!(Err(err), decode_response_as_a_tree(both.as_bytes()));
+        // An error body wins over a record that would not decode, wherever it sits.
+        let error_last = record_envelope(
+            "<Clinical><Event DateTime=\"yesterday\"/></Clinical><ErrorMessage> busy </ErrorMessage>\
+             <PermanentError>false</PermanentError>",
+        );
+        assert_eq!(
+            decode_response(error_last.as_bytes()).unwrap().body,
+            ResponseBody::Error {
+                message: "busy".into(),
+                permanent: false
+            }
+        );
+        // <Response> before <Function>: read as a tree, the same answer.
+        let response_first = "<ClientIntegrationResponse><Response><Clinical><Event/></Clinical>\
+             </Response><Function>GetPatientRecord</Function></ClientIntegrationResponse>";
+        let decoded = decode_response(response_first.as_bytes()).unwrap();
+        assert_eq!(
+            Ok(decoded.clone()),
+            decode_response_as_a_tree(response_first.as_bytes())
+        );
+        assert!(matches!(decoded.body, ResponseBody::GetPatientRecord(r) if r.events.len() == 1));
+    }
+
+    #[test]
+    fn sixteen_mib_of_empty_elements_is_refused_after_reading_little_of_it() {
+        let mut record = String::with_capacity(16 << 20);
+        while record.len() < 16 << 20 {
+            record.push_str("<a/>");
+        }
+        let doc = record_envelope(&record);
+        match decode_response(doc.as_bytes()) {
+            // Refused within the first 64 KiB: what was decoded before then is all the
+            // memory it took, however long the document.
+            Err(CodecError::TooManyElements { position, count }) => {
+                assert!(position < 64 * 1024, "refused only at byte {position}");
+                assert!(count > xml::ELEMENT_ALLOWANCE);
+            }
+            other => panic!("expected TooManyElements, got {other:?}"),
+        }
+        // The same inside an event, and as a request (the simulator's side).
+        let events = record_envelope(&format!(
+            "<Clinical>{}</Clinical>",
+            "<Event/>".repeat(1 << 20)
+        ));
+        assert!(matches!(
+            decode_response(events.as_bytes()),
+            Err(CodecError::TooManyElements { .. })
+        ));
+        let request = format!("<ClientIntegrationRequest>{record}</ClientIntegrationRequest>");
+        let err = decode_request(request.as_bytes()).unwrap_err();
+        assert!(matches!(err, CodecError::TooManyElements { .. }));
+        assert!(
+            err.to_string().contains("refused as broken or hostile"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn documents_as_dense_as_real_ones_are_not_refused() {
+        // Far more elements than the allowance, each a short line of text (~27 bytes).
+        let lines = "<Line>obs stable, eating</Line>".repeat(20_000);
+        let doc = record_envelope(&format!(
+            "<Clinical><Event><Narrative>{lines}</Narrative></Event></Clinical>"
+        ));
+        let decoded = decode_response(doc.as_bytes()).unwrap();
+        let ResponseBody::GetPatientRecord(record) = decoded.body else {
+            panic!("wrong body");
+        };
+        assert_eq!(record.events[0].narrative_lines().count(), 20_000);
+    }
+
+    #[test]
+    fn deep_nesting_inside_a_streamed_record_is_refused_not_overflowed() {
+        let deep = format!(
+            "<Clinical><Event>{}{}</Event></Clinical>",
+            "<x>".repeat(100_000),
+            "</x>".repeat(100_000)
+        );
+        let err = decode_response(record_envelope(&deep).as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, CodecError::Malformed { message, .. } if message.contains("deeper than 64")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_fast_date_time_reader_agrees_with_chrono() {
+        for raw in [
+            "2024-02-29T23:59:59",
+            "2023-02-29T10:00:00",
+            "2024-01-01T24:00:00",
+            "2024-06-30T23:59:60",
+            "0000-01-01T00:00:00",
+            "2024-1-01T00:00:00",
+            " 2024-05-01T08:30:00 ",
+            "2024-05-01",
+            "2024-05-01T08:30:00.5",
+        ] {
+            let chrono_only = NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .and_then(|dt| dt.with_nanosecond(0))
+                .or_else(|| {
+                    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+                        .ok()
+                        .map(|d| d.and_time(chrono::NaiveTime::MIN))
+                })
+                .filter(|dt| (1..=9999).contains(&dt.year()));
+            assert_eq!(
+                model::parse_date_time("DateTime", raw).ok(),
+                chrono_only,
+                "{raw}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn streamed_decode_matches_the_tree_on_mutated_documents(
+            which in 0..FIXTURES.len(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<u8>()), 1..6),
+        ) {
+            let mut bytes = FIXTURES[which].1.as_bytes().to_vec();
+            for (at, kind, byte) in edits {
+                if bytes.is_empty() { break; }
+                let i = at.index(bytes.len());
+                match kind {
+                    0 => bytes[i] = byte,
+                    1 => { bytes.remove(i); }
+                    2 => bytes.insert(i, byte),
+                    _ => { let end = (i + usize::from(byte)).min(bytes.len()); bytes.drain(i..end); }
+                }
+            }
+            prop_assert_eq!(decode_response(&bytes), decode_response_as_a_tree(&bytes));
+        }
+    }
 }

@@ -8,28 +8,45 @@
 //! every element we write under our control.
 
 use super::CodecError;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
+use std::io::BufRead;
 
 /// SystmOne documents are at most ~8 levels deep; anything far deeper is hostile or broken
 /// (and a deep tree would overflow the stack when dropped).
 pub(crate) const MAX_DEPTH: usize = 64;
 
+/// Elements any document may have, however short: small documents are never refused.
+pub(crate) const ELEMENT_ALLOWANCE: u64 = 4096;
+/// Beyond the allowance, at most one element per this many bytes read so far. Real
+/// documents have one per 30–50 bytes (the densest fixture, pretty-printed metadata, 32);
+/// `<a/>` has one per 4. Each element costs ~100–300 bytes once decoded, so the cap is what
+/// keeps decoded memory proportional to the input, and checking it against the bytes read
+/// *so far* refuses a document of empty elements after a few thousand of them, not after
+/// it has been built.
+pub(crate) const BYTES_PER_ELEMENT: u64 = 16;
+
+/// Text is borrowed from the document where it can be (no entity or CDATA joined into
+/// it, no `\r` to normalise); names and attribute keys always are.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Element {
-    pub name: String,
-    pub attrs: Vec<(String, String)>,
-    pub children: Vec<Element>,
+pub(crate) struct Element<'a> {
+    pub name: Cow<'a, str>,
+    pub attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub children: Vec<Element<'a>>,
     /// Text and CDATA directly inside this element, concatenated (entity references resolved).
-    pub text: String,
+    pub text: Cow<'a, str>,
 }
 
-impl Element {
-    pub fn child(&self, name: &str) -> Option<&Element> {
+impl<'a> Element<'a> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 
@@ -39,7 +56,7 @@ impl Element {
 
     /// The exact text of a child element (free text keeps its spaces).
     pub fn text_of(&self, name: &str) -> Option<String> {
-        self.child(name).map(|c| c.text.clone())
+        self.child(name).map(|c| c.text.to_string())
     }
 
     /// The trimmed text of a child element (identifiers, codes, dates, flags).
@@ -58,125 +75,372 @@ impl Element {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 
 /// Parses one document into its root element. A DOCTYPE is refused (no entity tricks),
 /// only the five predefined entities and character references are resolved, and content
 /// after the root element closes is ignored (framing already cut the document out).
-pub(crate) fn parse(bytes: &[u8]) -> Result<Element, CodecError> {
-    let mut reader = Reader::from_reader(bytes);
-    let config = reader.config_mut();
-    config.check_end_names = true;
-    config.expand_empty_elements = false;
-    config.trim_text(false);
+pub(crate) fn parse(text: &str) -> Result<Element<'_>, CodecError> {
+    let mut parser = Parser::new(text);
+    let root = parser.root()?;
+    parser.element(root)
+}
 
-    let mut stack: Vec<Element> = Vec::new();
-    let malformed = |reader: &Reader<&[u8]>, message: String| CodecError::Malformed {
-        position: reader.error_position().max(reader.buffer_position()),
-        message,
-    };
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| malformed(&reader, e.to_string()))?;
-        match event {
-            Event::Start(start) | Event::Empty(start) if stack.len() >= MAX_DEPTH => {
-                let _ = start;
-                return Err(malformed(
-                    &reader,
-                    format!("elements nested deeper than {MAX_DEPTH}"),
-                ));
-            }
-            Event::Start(start) => {
-                let element = start_element(&start).map_err(|m| malformed(&reader, m))?;
-                stack.push(element);
-            }
-            Event::Empty(start) => {
-                let element = start_element(&start).map_err(|m| malformed(&reader, m))?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(element),
-                    None => return Ok(element),
-                }
-            }
-            Event::End(_) => {
-                let Some(done) = stack.pop() else {
-                    return Err(malformed(
-                        &reader,
-                        "closing tag without an opening tag".into(),
-                    ));
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => return Ok(done),
-                }
-            }
-            Event::Text(text) => {
-                let content = text.xml10_content();
-                match stack.last_mut() {
-                    Some(current) => current.text.push_str(&content),
-                    None if content.trim().is_empty() => {}
-                    None => return Err(malformed(&reader, "text outside the root element".into())),
-                }
-            }
-            Event::CData(cdata) => match stack.last_mut() {
-                Some(current) => current.text.push_str(&cdata.xml10_content()),
-                None => return Err(malformed(&reader, "CDATA outside the root element".into())),
-            },
-            Event::GeneralRef(reference) => {
-                let resolved: String = match reference.resolve_char_ref() {
-                    Ok(Some(ch)) => ch.to_string(),
-                    Ok(None) => match quick_xml::escape::resolve_predefined_entity(&reference) {
-                        Some(s) => s.to_string(),
-                        None => {
-                            return Err(malformed(&reader, "unknown entity reference".into()));
-                        }
-                    },
-                    Err(e) => return Err(malformed(&reader, e.to_string())),
-                };
-                match stack.last_mut() {
-                    Some(current) => current.text.push_str(&resolved),
-                    None => {
-                        return Err(malformed(
-                            &reader,
-                            "reference outside the root element".into(),
-                        ))
-                    }
-                }
-            }
-            Event::DocType(_) => return Err(CodecError::DoctypeRefused),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => {
-                return Err(malformed(
-                    &reader,
-                    if stack.is_empty() {
-                        "no root element".into()
-                    } else {
-                        "the document ended before its root element closed".into()
-                    },
-                ));
-            }
+/// A start tag just read: the element's name and attributes, and whether it is `<x/>`.
+pub(crate) struct Start<'a> {
+    pub name: Cow<'a, str>,
+    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    empty: bool,
+}
+
+impl<'a> Start<'a> {
+    /// The element with its name and attributes but without its content: stands in a tree
+    /// for an element decoded as it was read.
+    pub fn placeholder(&self) -> Element<'a> {
+        Element {
+            name: self.name.clone(),
+            attrs: self.attrs.clone(),
+            children: Vec::new(),
+            text: Cow::Borrowed(""),
+        }
+    }
+
+    fn into_element(self) -> Element<'a> {
+        Element {
+            name: self.name,
+            attrs: self.attrs,
+            children: Vec::new(),
+            text: Cow::Borrowed(""),
         }
     }
 }
 
-fn start_element(start: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
-    let name = start.name().as_ref().to_string();
-    let mut attrs = Vec::new();
-    for attr in start.attributes() {
-        let attr = attr.map_err(|e| e.to_string())?;
-        let value = attr
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| e.to_string())?;
-        attrs.push((attr.key.as_ref().to_string(), value.into_owned()));
+/// A pull parser over one document that hands out one child element at a time, so a
+/// caller can decode the large repeated parts (a record's events) one by one and keep only
+/// the typed result, instead of building the whole document as a tree first. It enforces
+/// the depth and element-count caps however the document is consumed.
+pub(crate) struct Parser<'a> {
+    input: &'a str,
+    reader: Reader<&'a [u8]>,
+    /// Elements open (started and not yet ended).
+    depth: usize,
+    elements: u64,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(input: &'a str) -> Self {
+        let mut reader = Reader::from_str(input);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        config.trim_text(false);
+        Parser {
+            input,
+            reader,
+            depth: 0,
+            elements: 0,
+        }
     }
-    Ok(Element {
-        name,
-        attrs,
-        children: Vec::new(),
-        text: String::new(),
-    })
+
+    fn malformed(&self, message: impl Into<String>) -> CodecError {
+        CodecError::Malformed {
+            position: self
+                .reader
+                .error_position()
+                .max(self.reader.buffer_position()),
+            message: message.into(),
+        }
+    }
+
+    fn read(&mut self) -> Result<Event<'a>, CodecError> {
+        self.reader
+            .read_event()
+            .map_err(|e| self.malformed(e.to_string()))
+    }
+
+    /// Reads up to and including the root element's start tag.
+    pub fn root(&mut self) -> Result<Start<'a>, CodecError> {
+        loop {
+            match self.read()? {
+                Event::Start(start) => return self.start(&start, false),
+                Event::Empty(start) => return self.start(&start, true),
+                Event::End(_) => return Err(self.malformed("closing tag without an opening tag")),
+                Event::Text(text) => {
+                    if !text.xml10_content().trim().is_empty() {
+                        return Err(self.malformed("text outside the root element"));
+                    }
+                }
+                Event::CData(_) => return Err(self.malformed("CDATA outside the root element")),
+                Event::GeneralRef(reference) => {
+                    // Resolved first so an invalid reference reports what the tree did.
+                    self.resolve(&reference)?;
+                    return Err(self.malformed("reference outside the root element"));
+                }
+                Event::DocType(_) => return Err(CodecError::DoctypeRefused),
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::Eof => return Err(self.malformed("no root element")),
+            }
+        }
+    }
+
+    /// Inside the element whose start was last handed out: the next child's start, with
+    /// the element's own text appended to `text` on the way; `None` once its end tag is read.
+    /// An empty element (`<x/>`) has no children: call this only for `Start::has_content`.
+    pub fn next_child(&mut self, text: &mut Cow<'a, str>) -> Result<Option<Start<'a>>, CodecError> {
+        loop {
+            match self.read()? {
+                Event::Start(start) => return self.start(&start, false).map(Some),
+                Event::Empty(start) => return self.start(&start, true).map(Some),
+                Event::End(_) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    return Ok(None);
+                }
+                Event::Text(t) => self.append(text, t.xml10_content()),
+                Event::CData(c) => self.append(text, c.xml10_content()),
+                Event::GeneralRef(reference) => {
+                    let resolved = self.resolve(&reference)?;
+                    let mut buf = [0u8; 4];
+                    self.join(text, resolved.encode_utf8(&mut buf), &reference);
+                }
+                Event::DocType(_) => return Err(CodecError::DoctypeRefused),
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::Eof => {
+                    return Err(self.malformed("the document ended before its root element closed"))
+                }
+            }
+        }
+    }
+
+    /// The rest of the element whose start was just handed out, as a tree.
+    pub fn element(&mut self, start: Start<'a>) -> Result<Element<'a>, CodecError> {
+        let empty = start.empty;
+        let mut element = start.into_element();
+        if !empty {
+            if let Some(text) = self.leaf_text(&element.name) {
+                element.text = text;
+            }
+            while let Some(child) = self.next_child(&mut element.text)? {
+                let child = self.element(child)?;
+                element.children.push(child);
+            }
+        }
+        Ok(element)
+    }
+
+    /// Reads the element whose start was just handed out, passing each child's start to
+    /// `each`, which must read the child (`element`, `skip` or `stream`) and may add to the
+    /// returned element's children. The element's own text is not kept: only containers
+    /// are streamed, and whitespace between their children is layout.
+    pub fn stream<F>(&mut self, start: Start<'a>, mut each: F) -> Result<Element<'a>, CodecError>
+    where
+        F: FnMut(&mut Self, &mut Element<'a>, Start<'a>) -> Result<(), CodecError>,
+    {
+        let empty = start.empty;
+        let mut element = start.into_element();
+        if !empty {
+            let mut text = Cow::Borrowed("");
+            while let Some(child) = self.next_child(&mut text)? {
+                text = Cow::Borrowed("");
+                each(self, &mut element, child)?;
+            }
+        }
+        Ok(element)
+    }
+
+    /// Reads past the rest of the element whose start was just handed out, keeping
+    /// nothing (still checking it is well formed and within the caps).
+    pub fn skip(&mut self, start: Start<'a>) -> Result<(), CodecError> {
+        if start.empty {
+            return Ok(());
+        }
+        let mut text = Cow::Borrowed("");
+        while let Some(child) = self.next_child(&mut text)? {
+            // Keeps the skipped text from growing: only its well-formedness matters.
+            text = Cow::Borrowed("");
+            self.skip(child)?;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, start: &BytesStart<'a>, empty: bool) -> Result<Start<'a>, CodecError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.malformed(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
+        self.elements += 1;
+        let read = self.reader.buffer_position();
+        let limit = ELEMENT_ALLOWANCE + read / BYTES_PER_ELEMENT;
+        if self.elements > limit {
+            return Err(CodecError::TooManyElements {
+                position: read,
+                count: self.elements,
+            });
+        }
+        let name = self.lift(Cow::Borrowed(start.name().as_ref()));
+        let mut attrs = Vec::new();
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| self.malformed(e.to_string()))?;
+            let value = attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| self.malformed(e.to_string()))?;
+            let key = self.lift(Cow::Borrowed(attr.key.as_ref()));
+            attrs.push((key, self.lift(value)));
+        }
+        if !empty {
+            self.depth += 1;
+        }
+        Ok(Start { name, attrs, empty })
+    }
+
+    /// The fast path for an element that holds only text, where most of a record's bytes
+    /// are: if the next markup is this element's own end tag, its text is decoded here in
+    /// one pass and the reader moved up to that tag (through quick-xml's `stream`, which
+    /// keeps its positions right), instead of event by event — quick-xml hands out the text
+    /// between every two entity references as separate events. Anything unusual (markup,
+    /// an unterminated or unknown reference) is left to the event path, which reports it.
+    fn leaf_text(&mut self, name: &str) -> Option<Cow<'a, str>> {
+        let at = usize::try_from(self.reader.buffer_position()).ok()?;
+        let rest = self.input.get(at..)?;
+        // After a start tag the reader is exactly there; checked rather than assumed.
+        if self.reader.get_ref().as_ptr() != rest.as_ptr() {
+            return None;
+        }
+        let lt = rest.find('<')?;
+        let end_tag = rest[lt..].strip_prefix("</")?.strip_prefix(name)?;
+        if !end_tag.starts_with('>') {
+            return None;
+        }
+        let text = self.unescape(&rest[..lt])?;
+        self.reader.stream().consume(lt);
+        Some(text)
+    }
+
+    /// Text as the event path builds it, in one pass: references resolved, and line ends
+    /// normalised as quick-xml does for each piece between references (`\r\n` and a lone
+    /// `\r` become `\n`). `None` where the event path would fail.
+    fn unescape(&self, raw: &'a str) -> Option<Cow<'a, str>> {
+        let bytes = raw.as_bytes();
+        let mut out: Option<String> = None;
+        let (mut i, mut copied) = (0, 0);
+        while let Some(found) = bytes[i..].iter().position(|&b| b == b'&' || b == b'\r') {
+            i += found;
+            let joined = out.get_or_insert_with(|| String::with_capacity(raw.len()));
+            joined.push_str(&raw[copied..i]);
+            if bytes[i] == b'\r' {
+                joined.push('\n');
+                i += if bytes.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+            } else {
+                let semi = i
+                    + 1
+                    + bytes[i + 1..]
+                        .iter()
+                        .position(|&b| b == b';' || b == b'&')?;
+                if bytes[semi] != b';' {
+                    return None;
+                }
+                let name = &raw[i + 1..semi];
+                joined.push(match name {
+                    "amp" => '&',
+                    "lt" => '<',
+                    "gt" => '>',
+                    "quot" => '"',
+                    "apos" => '\'',
+                    _ => self.resolve(&BytesRef::new(name)).ok()?,
+                });
+                i = semi + 1;
+            }
+            copied = i;
+        }
+        Some(match out {
+            None => Cow::Borrowed(raw),
+            Some(mut joined) => {
+                joined.push_str(&raw[copied..]);
+                Cow::Owned(joined)
+            }
+        })
+    }
+
+    fn resolve(&self, reference: &BytesRef<'_>) -> Result<char, CodecError> {
+        match reference.resolve_char_ref() {
+            Ok(Some(ch)) => Ok(ch),
+            Ok(None) => match quick_xml::escape::resolve_predefined_entity(reference) {
+                Some(s) => s
+                    .chars()
+                    .next()
+                    .ok_or_else(|| self.malformed("unknown entity reference")),
+                None => Err(self.malformed("unknown entity reference")),
+            },
+            Err(e) => Err(self.malformed(e.to_string())),
+        }
+    }
+
+    /// Appends one piece of text, borrowing it when it is the first. Text with entity
+    /// references arrives in many pieces; the first copy is sized for the whole run up to
+    /// the next tag, so joining them does not reallocate as it grows.
+    fn append(&self, text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+        if piece.is_empty() {
+            return;
+        }
+        if text.is_empty() {
+            *text = piece;
+        } else {
+            self.join(text, &piece, "");
+        }
+    }
+
+    /// Appends `piece` (found at `origin` in the document), copying what came before it
+    /// into a string sized for the whole run.
+    fn join(&self, text: &mut Cow<'a, str>, piece: &str, origin: &str) {
+        match text {
+            Cow::Borrowed(first) => {
+                let start = if first.is_empty() { origin } else { *first };
+                let run = self.run_from(start).max(first.len() + piece.len());
+                let mut joined = String::with_capacity(run);
+                joined.push_str(first);
+                joined.push_str(piece);
+                *text = Cow::Owned(joined);
+            }
+            Cow::Owned(joined) => joined.push_str(piece),
+        }
+    }
+
+    /// Bytes from where `piece` sits in the document to the next `<`: how long the text
+    /// run it starts can be at most (0 if it is not part of the document).
+    fn run_from(&self, piece: &str) -> usize {
+        let whole = self.input.as_bytes().as_ptr_range();
+        let at = piece.as_ptr();
+        if !(whole.start <= at && at <= whole.end) {
+            return 0;
+        }
+        // `find` of a char is a memchr.
+        let rest = self
+            .input
+            .get(at as usize - whole.start as usize..)
+            .unwrap_or("");
+        rest.find('<').unwrap_or(rest.len())
+    }
+
+    /// A borrowed piece of an event as a borrow of the whole document, so it can outlive
+    /// the event without being copied: quick-xml hands out names and unescaped values that
+    /// point into the input, but typed with the event's shorter lifetime.
+    fn lift(&self, piece: Cow<'_, str>) -> Cow<'a, str> {
+        let whole = self.input.as_bytes().as_ptr_range();
+        if let Cow::Borrowed(borrowed) = &piece {
+            let range = borrowed.as_bytes().as_ptr_range();
+            if whole.start <= range.start && range.end <= whole.end {
+                let at = range.start as usize - whole.start as usize;
+                if let Some(s) = self.input.get(at..at + borrowed.len()) {
+                    return Cow::Borrowed(s);
+                }
+            }
+        }
+        Cow::Owned(piece.into_owned())
+    }
 }
 
 /// Characters XML 1.0 allows in a document (the `Char` production).
@@ -269,6 +533,29 @@ impl XmlOut {
         Ok(())
     }
 
+    /// `<name a="v">text</name>`.
+    pub fn leaf_attrs(
+        &mut self,
+        name: &str,
+        attrs: &[(&str, &str)],
+        text: &str,
+    ) -> Result<(), CodecError> {
+        self.start_tag(name, attrs)?;
+        self.buf.push('>');
+        escape_into(&mut self.buf, text, false, name)?;
+        self.buf.push_str("</");
+        self.buf.push_str(name);
+        self.buf.push('>');
+        Ok(())
+    }
+
+    /// Text inside an open element that also has children, on its own indented line; only
+    /// for values whose surrounding whitespace is not data (it is trimmed when read).
+    pub fn text(&mut self, element: &str, text: &str) -> Result<(), CodecError> {
+        self.indent();
+        escape_into(&mut self.buf, text, false, element)
+    }
+
     pub fn opt_leaf(&mut self, name: &str, text: Option<&str>) -> Result<(), CodecError> {
         match text {
             Some(t) => self.leaf(name, t),
@@ -324,7 +611,7 @@ mod tests {
 
     #[test]
     fn parses_nested_text_attributes_and_references() {
-        let doc = br#"<?xml version="1.0"?><!-- c --><A x="1 &amp; 2"><B>a &lt; b &#233;</B><C/><B><![CDATA[<raw>]]></B></A>"#;
+        let doc = r#"<?xml version="1.0"?><!-- c --><A x="1 &amp; 2"><B>a &lt; b &#233;</B><C/><B><![CDATA[<raw>]]></B></A>"#;
         let root = parse(doc).unwrap();
         assert_eq!(root.name, "A");
         assert_eq!(root.attr("x"), Some("1 & 2"));
@@ -335,31 +622,28 @@ mod tests {
     #[test]
     fn refuses_doctype_unknown_entities_and_truncation() {
         assert!(matches!(
-            parse(b"<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>"),
+            parse("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>"),
             Err(CodecError::DoctypeRefused)
         ));
         assert!(matches!(
-            parse(b"<a>&x;</a>"),
+            parse("<a>&x;</a>"),
             Err(CodecError::Malformed { .. })
         ));
         assert!(matches!(
-            parse(b"<a><b></b>"),
+            parse("<a><b></b>"),
             Err(CodecError::Malformed { .. })
         ));
         assert!(matches!(
-            parse(b"<a></b>"),
+            parse("<a></b>"),
             Err(CodecError::Malformed { .. })
         ));
-        assert!(matches!(parse(b""), Err(CodecError::Malformed { .. })));
+        assert!(matches!(parse(""), Err(CodecError::Malformed { .. })));
     }
 
     #[test]
     fn refuses_absurd_nesting_without_overflowing() {
         let deep = "<a>".repeat(100_000);
-        assert!(matches!(
-            parse(deep.as_bytes()),
-            Err(CodecError::Malformed { .. })
-        ));
+        assert!(matches!(parse(&deep), Err(CodecError::Malformed { .. })));
     }
 
     #[test]
@@ -371,9 +655,34 @@ mod tests {
         out.empty_attrs("E", &[("v", nasty)]).unwrap();
         out.close("Root");
         let xml = out.finish();
-        let root = parse(xml.as_bytes()).unwrap();
+        let root = parse(&xml).unwrap();
         assert_eq!(root.text_of("T").unwrap(), nasty);
         assert_eq!(root.child("E").unwrap().attr("v"), Some(nasty));
+    }
+
+    /// The one-pass reader of a text-only element must give what the event path gives (a
+    /// trailing comment sends the same text down the event path), errors included.
+    #[test]
+    fn text_fast_path_matches_the_event_path() {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            "a", " ", "\r", "\n", "\r\n", "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#13;",
+            "&#x41;", "&#0;", "&bogus;", "&", ";", "é", "]]>", "&amp", "&#xD800;",
+        ]);
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&prop::collection::vec(piece, 0..12), |pieces| {
+                let raw = pieces.concat();
+                let fast = parse(&format!("<a>{raw}</a>")).map(|e| e.text.into_owned());
+                let events = parse(&format!("<a>{raw}<!----></a>")).map(|e| e.text.into_owned());
+                match (&fast, &events) {
+                    (Ok(f), Ok(e)) => prop_assert_eq!(f, e),
+                    (Err(_), Err(_)) => {}
+                    _ => prop_assert!(false, "{raw:?}: {fast:?} vs {events:?}"),
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
