@@ -157,6 +157,7 @@ describe("patient lookup", () => {
         // SystmOne records a death: the result says so in red, not only in the record.
         const deceased = simctl(simDir, "patients", "--limit", "240").find((p) => p.date_of_death);
         assert.ok(deceased, "the simulator has a deceased fictitious patient");
+        await app.navigate("board"); // a fresh lookup view (navigating to the open view is no change)
         await app.navigate("lookup");
         await app.fill("lookup-surname", "");
         await app.fill("lookup-first-name", "");
