@@ -166,8 +166,9 @@ fn sixteen_mib_record_xml() -> String {
     }
 }
 
-/// A valid GetPatientRecord envelope whose record is 16 MiB of empty unknown elements.
-fn empty_elements_xml() -> String {
+/// A valid GetPatientRecord envelope whose `<Response>` holds `open`, 16 MiB of `element`
+/// repeated, and `close`.
+fn repeated_xml(open: &str, element: &str, close: &str) -> String {
     let head = "<?xml version=\"1.0\" encoding=\"utf-8\"?><ClientIntegrationResponse>\
         <DeviceID>392752167bd7f69b</DeviceID><RequestUID>bench</RequestUID>\
         <Function>GetPatientRecord</Function><FunctionVersion>1.0</FunctionVersion>\
@@ -175,11 +176,25 @@ fn empty_elements_xml() -> String {
     let tail = "</Response></ClientIntegrationResponse>";
     let mut xml = String::with_capacity(SIXTEEN_MIB + 64);
     xml.push_str(head);
-    while xml.len() + tail.len() < SIXTEEN_MIB {
-        xml.push_str("<a/>");
+    xml.push_str(open);
+    while xml.len() + close.len() + tail.len() < SIXTEEN_MIB {
+        xml.push_str(element);
     }
+    xml.push_str(close);
     xml.push_str(tail);
     xml
+}
+
+/// 16 MiB of empty unknown elements (one per 4 bytes), which a record keeps in its `other`
+/// bag: the document that took ~615 MB (1 GB RSS in `hubctl decode`) before the cap.
+fn empty_elements_xml() -> String {
+    repeated_xml("", "<a/>", "")
+}
+
+/// The worst document the element cap lets through: bare events (the largest typed item),
+/// padded to exactly the accepted density of one element per 16 bytes.
+fn densest_events_xml() -> String {
+    repeated_xml("<Clinical>", "<Event/>        ", "</Clinical>")
 }
 
 /// Prints the decoder's peak heap use for each document, as a multiple of its size.
@@ -188,6 +203,10 @@ fn report_peak_memory() {
         ("5,000-event record", large_record_xml()),
         ("16 MiB realistic record", sixteen_mib_record_xml()),
         ("16 MiB of empty elements", empty_elements_xml()),
+        (
+            "16 MiB of bare events at the accepted density",
+            densest_events_xml(),
+        ),
     ] {
         let (peak, decoded) = peak_heap(|| decode_response(black_box(xml.as_bytes())).map(|_| ()));
         let outcome = match decoded {

@@ -19,7 +19,10 @@ fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
 }
 
 fn store_with_notes(n: usize) -> (Mutex<Store>, Vec<(NoteId, String)>) {
-    let mut store = Store::open_in_memory().unwrap();
+    notes_in(Store::open_in_memory().unwrap(), n)
+}
+
+fn notes_in(mut store: Store, n: usize) -> (Mutex<Store>, Vec<(NoteId, String)>) {
     let p = store
         .add_patient(
             "Nurse A",
@@ -155,6 +158,41 @@ async fn a_poison_entry_is_parked_and_the_rest_continue() {
         .unwrap();
     assert_eq!(temp.attempts, cfg().policy.max_attempts);
     assert!(temp.last_error.unwrap().contains("open on this PC"));
+}
+
+/// Regression (issue 11): the worker sent the stored lines without checking them against
+/// the approved SHA-256, so text changed after approval would have been filed.
+#[tokio::test]
+async fn text_changed_after_approval_is_parked_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ward.sqlite");
+    let (store, notes) = notes_in(Store::open(&path).unwrap(), 2);
+    // Someone edits the queued text behind the app's back.
+    let changed = rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE outbox SET payload = replace(payload, 'Note 0.', 'Note 0 (edited).')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        changed, 2,
+        "both rows rewritten (only the first text changes)"
+    );
+    let fake = FakeRecord::new();
+    let report = drain_until_empty(&store, &fake, &cfg(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.copies(&notes[0].1),
+        0,
+        "the edited note never reaches SystmOne"
+    );
+    assert_eq!(fake.copies(&notes[1].1), 1);
+    assert_eq!(report.parked.len(), 1, "{report:?}");
+    assert!(report.parked[0]
+        .1
+        .contains("no longer matches what was approved"));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ mod nhs_number;
 mod note;
 mod sensitive;
 mod task;
-mod text;
+pub mod text;
 
 pub mod failure;
 pub mod merge;

@@ -44,6 +44,12 @@ impl NoteBody {
         {
             return Err(ValidationError::ControlCharacters { field: Self::FIELD });
         }
+        if let Some(code) = crate::text::first_refused_character(&normalised) {
+            return Err(ValidationError::InvisibleCharacter {
+                field: Self::FIELD,
+                code,
+            });
+        }
         Ok(NoteBody(normalised))
     }
 

@@ -18,8 +18,37 @@ pub enum ValidationError {
     ControlCharacters { field: &'static str },
     #[error("'{input}' is not a date and time this app understands (use YYYY-MM-DD or YYYY-MM-DD HH:MM)")]
     BadDate { input: String },
+    #[error(
+        "{field} contains an invisible or direction-changing character ({code}); please retype it"
+    )]
+    InvisibleCharacter { field: &'static str, code: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// Characters refused in anything typed, because they pass the eye but not the record:
+/// the XML noncharacters U+FFFE/U+FFFF (SystmOne's XML cannot carry them, so a note holding
+/// one would be approved and then refused after approval); bidirectional overrides and
+/// isolates and direction marks (text that displays in a different order from what is
+/// stored, e.g. a look-alike reference line); the zero-width space, word joiner and
+/// byte-order mark (invisible differences between two texts that look the same). Zero-width
+/// (non-)joiners stay allowed: names in Persian, Indic and other scripts need them.
+pub fn refused_character(c: char) -> bool {
+    matches!(c,
+        '\u{FFFE}' | '\u{FFFF}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{200B}' | '\u{200E}' | '\u{200F}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{FEFF}'
+    )
+}
+
+/// The first refused character of `text`, as `U+XXXX`.
+pub fn first_refused_character(text: &str) -> Option<String> {
+    text.chars()
+        .find(|c| refused_character(*c))
+        .map(|c| format!("U+{:04X}", u32::from(c)))
 }
 
 /// Trims, then checks length (in characters) and refuses control characters (tabs and
@@ -43,6 +72,9 @@ fn clean(
         .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad {
         return Err(ValidationError::ControlCharacters { field });
+    }
+    if let Some(code) = first_refused_character(trimmed) {
+        return Err(ValidationError::InvisibleCharacter { field, code });
     }
     Ok(trimmed.to_owned())
 }
@@ -160,6 +192,38 @@ pub fn parse_due(input: &str) -> Result<DateTime<Local>, ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 11): U+FFFE passed input and preview, then SystmOne's XML refused
+    /// it after approval; bidi overrides made look-alike text possible.
+    #[test]
+    fn invisible_and_direction_changing_characters_are_refused_at_input() {
+        for bad in [
+            '\u{FFFE}', '\u{FFFF}', '\u{202E}', '\u{2066}', '\u{200B}', '\u{200F}', '\u{FEFF}',
+            '\u{2060}',
+        ] {
+            let text = format!("Obs at 14{bad}:00");
+            assert!(
+                matches!(
+                    TaskTitle::parse(&text),
+                    Err(ValidationError::InvisibleCharacter { .. })
+                ),
+                "U+{:04X} in a title",
+                u32::from(bad)
+            );
+            assert!(
+                matches!(
+                    crate::NoteBody::parse(&text),
+                    Err(ValidationError::InvisibleCharacter { .. })
+                ),
+                "U+{:04X} in a note",
+                u32::from(bad)
+            );
+        }
+        let err = PatientName::parse("Ann\u{202E}Other").unwrap_err();
+        assert!(err.to_string().contains("U+202E"), "{err}");
+        // Joiners are part of real names in several scripts.
+        assert!(PatientName::parse("Mehr\u{200C}dad").is_ok());
+    }
     use chrono::Timelike;
 
     #[test]

@@ -42,6 +42,12 @@ pub fn clean_template_name(raw: &str) -> Result<String, ValidationError> {
             field: "The template name",
         });
     }
+    if let Some(code) = domain::text::first_refused_character(name) {
+        return Err(ValidationError::InvisibleCharacter {
+            field: "The template name",
+            code,
+        });
+    }
     Ok(name.to_owned())
 }
 

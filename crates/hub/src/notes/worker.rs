@@ -168,6 +168,28 @@ pub async fn run_worker_once<W: RecordWriter>(
         )?;
         return Ok(WorkerStep::Worked { id, state });
     };
+    // What goes out must be exactly what the clinician approved: a stored payload that no
+    // longer hashes to the approved SHA-256 (a damaged or edited database, a bug) is parked
+    // for a person, never sent.
+    if domain::render::text_sha256(claim.entry.payload.lines.expose())
+        != claim.entry.payload.text_sha256
+    {
+        let outcome = SendOutcome::Permanent(
+            "the text queued for SystmOne no longer matches what was approved; it was not sent"
+                .into(),
+        );
+        tracing::error!(outbox = %id, "queued note text does not match its approval hash");
+        let state = record(
+            store,
+            cfg,
+            id,
+            &Event::Reply {
+                worker: token,
+                outcome,
+            },
+        )?;
+        return Ok(WorkerStep::Worked { id, state });
+    }
     let payload = &claim.entry.payload;
 
     if claim.reconcile_first {

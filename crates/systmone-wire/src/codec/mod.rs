@@ -1,11 +1,14 @@
 //! Typed requests and responses of the SystmOne Client Integration API, and their XML.
 //!
-//! Reading goes through a small element tree (see `xml.rs` for why not serde); writing is
-//! pretty-printed with an XML declaration, like TPP's request templates. Unknown elements
-//! never fail a document (SystmOne adds fields over time); in records, events, demographics
-//! and tasks they are kept in an `other` bag so `hubctl decode` shows them. Bytes are read as
-//! UTF-8, or transcoded from a declared single-byte Windows encoding, or refused with a
-//! clear error (see `encoding.rs`): never silently misread.
+//! Reading goes through small element trees (see `xml.rs` for why not serde): a record's
+//! events are decoded one by one as they are read, so memory follows the decoded record,
+//! not a tree of the whole document, and hostile documents are refused by size-relative
+//! element and depth caps. Writing is pretty-printed with an XML declaration, like TPP's
+//! request templates. Unknown elements never fail a document (SystmOne adds fields over
+//! time); in records, events, demographics and tasks they are kept in an `other` bag so
+//! `hubctl decode` shows them. Bytes are read as UTF-8, or transcoded from a declared
+//! single-byte Windows encoding, or refused with a clear error (see `encoding.rs`): never
+//! silently misread.
 
 mod model;
 mod request;

@@ -1,4 +1,4 @@
-//! A small element tree read with quick-xml's pull `Reader`, and a pretty-printing writer.
+//! Small element trees read with quick-xml's pull `Reader`, and a pretty-printing writer.
 //!
 //! Why not serde: the body of `<Response>` depends on the `<Function>` element read
 //! before it, the identity element has two spellings, NHS numbers with a bad check digit
@@ -6,6 +6,11 @@
 //! order. A tree of at most `MAX_DEPTH` levels plus explicit mapping code handles all of
 //! that plainly, ignores unknown elements by construction, and keeps the wire order of
 //! every element we write under our control.
+//!
+//! Trees stay small: `Parser` hands out one child at a time, so a large record is decoded
+//! event by event (see `response::read_record_streamed`) and never held as a whole tree;
+//! trees borrow names and plain text from the document instead of copying them; and every
+//! document is held to a depth cap and an element-count cap proportional to its size.
 
 use super::CodecError;
 use quick_xml::events::{BytesRef, BytesStart, Event};
