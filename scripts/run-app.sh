@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -d ${CARGO_HOME:-$HOME/.cargo}/bin ]]; then export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"; fi
 
 ./scripts/setup.sh
-cargo build --bins
+cargo build -p inpatient-hub -p hubctl
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 APP="$TARGET_DIR/debug/inpatient-hub"
 HUBCTL="$TARGET_DIR/debug/hubctl"
