@@ -302,3 +302,42 @@ fn ward_settings_drive_co_signature_and_notes_work_offline() {
     let audit = ok(&hubctl(d, &["audit", "--entity", "setting"]));
     assert!(audit.contains("require_cosignature"), "{audit}");
 }
+
+/// Regression (issue 13): `hubctl … | head` panicked with "Broken pipe".
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&hubctl(dir.path(), &["user", "Sam Patel"]));
+    ok(&hubctl(
+        dir.path(),
+        &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"],
+    ));
+    for i in 0..40 {
+        ok(&hubctl(
+            dir.path(),
+            &[
+                "tasks",
+                "add",
+                "--patient",
+                "1",
+                "--title",
+                &format!("Task {i}"),
+            ],
+        ));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubctl"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--json", "tasks", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the pipe before hubctl writes (it opens the database first), as a `head` that
+    // has already read enough does: its first write meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}

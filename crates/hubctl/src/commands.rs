@@ -21,11 +21,26 @@ fn print<T: Serialize>(
     if out.json {
         let json =
             serde_json::to_string_pretty(value).map_err(|e| HubError::BadRequest(e.to_string()))?;
-        println!("{json}");
+        emit(&json)
     } else {
-        println!("{}", text(value));
+        emit(&text(value))
     }
-    Ok(())
+}
+
+/// Writes one block of output and a newline to standard output. A reader that stops early
+/// (`hubctl tasks list | head`) is not an error: everything the command had to do is done
+/// before anything is printed, so hubctl stops quietly instead of panicking on the closed
+/// pipe as `println!` would.
+pub(crate) fn emit(text: &str) -> Result<(), HubError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(HubError::BadRequest(format!(
+            "could not write the output: {e}"
+        ))),
+    }
 }
 
 fn status_name<T: Serialize>(value: &T) -> String {
@@ -62,7 +77,7 @@ pub fn simctl(
     let dir = simulator::cli::default_sim_data_dir(sim_dir, data_dir);
     let out =
         simulator::cli::run_ctl(command, &dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
-    println!("{out}");
+    emit(&out)?;
     Ok(())
 }
 
@@ -594,7 +609,7 @@ pub fn conformance(session: &mut Session, args: ConformanceArgs) -> Result<(), H
     if out.json {
         eprintln!("{shown}");
     } else {
-        println!("{shown}");
+        emit(&shown)?;
     }
     let interactive = std::io::stdin().is_terminal();
     let mut consent = Consent {
