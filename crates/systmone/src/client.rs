@@ -124,19 +124,6 @@ impl ClientError {
             ClientError::InvalidRequest(m) => SystmOneFailure::Refused(m.clone()),
         }
     }
-
-    /// Whether sending the same request again later could succeed without any change.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ClientError::NotRunning
-                | ClientError::AwaitingApproval
-                | ClientError::Timeout { .. }
-                | ClientError::ConnectionLost
-                | ClientError::Temporary(_)
-                | ClientError::Pacing(_)
-        )
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -1102,10 +1089,12 @@ mod tests {
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(ClientError::code).collect();
         assert_eq!(codes.len(), all.len());
-        assert!(!ClientError::OutcomeUnknown {
+        // An unknown outcome is never simply retried: it may have been applied.
+        assert!(ClientError::OutcomeUnknown {
             reason: String::new()
         }
-        .is_retryable());
+        .failure()
+        .may_have_applied());
     }
 
     #[test]

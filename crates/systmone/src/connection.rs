@@ -1143,7 +1143,7 @@ mod tests {
             matches!(&err, ClientError::Temporary(m) if m.expose() == "Record is open"),
             "{err:?}"
         );
-        assert!(err.is_retryable());
+        assert!(matches!(err.failure(), domain::SystmOneFailure::NotSent(_)));
         assert!(
             !format!("{err:?}").contains("Record is open"),
             "Debug does not echo SystmOne's text"

@@ -153,10 +153,26 @@ pub async fn run_worker_once<W: RecordWriter>(
         return Ok(WorkerStep::Idle);
     };
     let id = claim.entry.id;
-    let Some(nhs) = claim.entry.payload.nhs_number.clone() else {
-        // Only reachable if an unlinked clipboard note was switched back to the API.
-        let outcome =
-            SendOutcome::Permanent("the patient has no NHS number linked to SystmOne".into());
+    // Refused before anything is sent, and parked for a person: a note with no NHS number
+    // (only reachable if an unlinked clipboard note was switched back to the API), and one
+    // whose queued lines no longer hash to the approved SHA-256 (a damaged or edited
+    // database, a bug): what goes out must be exactly what the clinician approved.
+    let nhs = claim.entry.payload.nhs_number.clone();
+    let refusal = match &nhs {
+        None => Some("the patient has no NHS number linked to SystmOne"),
+        Some(_)
+            if domain::render::text_sha256(claim.entry.payload.lines.expose())
+                != claim.entry.payload.text_sha256 =>
+        {
+            tracing::error!(outbox = %id, "queued note text does not match its approval hash");
+            Some(
+                "the text queued for SystmOne no longer matches what was approved; it was not sent",
+            )
+        }
+        Some(_) => None,
+    };
+    let (Some(nhs), None) = (nhs, refusal) else {
+        let outcome = SendOutcome::Permanent(refusal.unwrap_or_default().into());
         let state = record(
             store,
             cfg,
@@ -168,28 +184,6 @@ pub async fn run_worker_once<W: RecordWriter>(
         )?;
         return Ok(WorkerStep::Worked { id, state });
     };
-    // What goes out must be exactly what the clinician approved: a stored payload that no
-    // longer hashes to the approved SHA-256 (a damaged or edited database, a bug) is parked
-    // for a person, never sent.
-    if domain::render::text_sha256(claim.entry.payload.lines.expose())
-        != claim.entry.payload.text_sha256
-    {
-        let outcome = SendOutcome::Permanent(
-            "the text queued for SystmOne no longer matches what was approved; it was not sent"
-                .into(),
-        );
-        tracing::error!(outbox = %id, "queued note text does not match its approval hash");
-        let state = record(
-            store,
-            cfg,
-            id,
-            &Event::Reply {
-                worker: token,
-                outcome,
-            },
-        )?;
-        return Ok(WorkerStep::Worked { id, state });
-    }
     let payload = &claim.entry.payload;
 
     if claim.reconcile_first {
