@@ -27,7 +27,12 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
         let mut config = SimConfig::new(sim_dir.path().to_path_buf());
         config.port = 0;
         let sim = Simulator::start(config).await.expect("simulator");
-        let mut hub = Hub::open(data.path()).expect("hub").with_demo_mode(true);
+        let mut hub = Hub::open_with_key(
+            data.path(),
+            &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).expect("key"),
+            hub::DatabaseEnvironment::Demo,
+        )
+        .expect("hub");
         hub.set_current_user("Bench Nurse").expect("user");
         hub.start_systmone(sim.addr()).expect("client");
         hub.verified_client_probe().await.expect("connected");
@@ -53,9 +58,11 @@ fn one_board(rt: &tokio::runtime::Runtime) -> (Duration, u64) {
     // Earlier today every patient was confirmed; nobody has been pulled yet this sample.
     let earlier = chrono::Local::now() - chrono::TimeDelta::hours(1);
     // Set straight in the database file: a state no user operation produces in one step.
-    rusqlite::Connection::open(hub::config::database_path(data.path()))
-        .expect("database")
-        .execute(
+    let conn =
+        rusqlite::Connection::open(hub::config::database_path(data.path())).expect("database");
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "5a".repeat(32)))
+        .expect("key");
+    conn.execute(
             "INSERT INTO task_sync_patients (patient_id, tasks_confirmed_at, today_pulled_at, full_pull_attempted_at, full_pull_wanted)
              SELECT id, ?1, NULL, ?1, 0 FROM patients WHERE true",
             [earlier],

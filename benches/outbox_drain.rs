@@ -21,7 +21,12 @@ fn drain(c: &mut Criterion) {
         let mut config = SimConfig::new(sim_dir.path().to_path_buf());
         config.port = 0;
         let sim = Simulator::start(config).await.expect("simulator");
-        let mut hub = Hub::open(data.path()).expect("hub").with_demo_mode(true);
+        let mut hub = Hub::open_with_key(
+            data.path(),
+            &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).expect("key"),
+            hub::DatabaseEnvironment::Demo,
+        )
+        .expect("hub");
         hub.set_current_user("Bench Nurse").expect("user");
         hub.start_systmone(sim.addr()).expect("client");
         (sim, hub)

@@ -52,8 +52,16 @@ fn client(sim: &SimHandle, db: &Path) -> SystmOneClient {
     SystmOneClient::start(
         ClientConfig::new(sim.addr()),
         ApiKey::parse(systmone_wire::SIMULATOR_API_KEY).expect("key"),
-        Store::open(db).expect("database"),
-        Store::open(db).expect("database"),
+        Store::open(
+            db,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).expect("key"),
+        )
+        .expect("database"),
+        Store::open(
+            db,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).expect("key"),
+        )
+        .expect("database"),
     )
     .expect("client")
 }
@@ -201,7 +209,12 @@ fn interactive_latency(c: &mut Criterion) {
 
 /// A hub on its own ward database, filing through the simulator.
 fn hub(rt: &tokio::runtime::Runtime, data: &Path, sim: &SimHandle, old_grace: bool) -> Hub {
-    let mut hub = Hub::open(data).expect("hub").with_demo_mode(true);
+    let mut hub = Hub::open_with_key(
+        data,
+        &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).expect("key"),
+        hub::DatabaseEnvironment::Demo,
+    )
+    .expect("hub");
     hub.set_current_user("Bench Nurse").expect("user");
     if old_grace {
         hub.set_filing_policy(Some(Duration::from_secs(90)), None);

@@ -11,7 +11,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -d ${CARGO_HOME:-$HOME/.cargo}/bin ]]; then export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"; fi
 
 ./scripts/setup.sh
-cargo build -p inpatient-hub -p hubctl
+# hubctl with the simulator (a development build; release builds leave it out).
+cargo build -p inpatient-hub -p hubctl --features hubctl/simulator
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 APP="$TARGET_DIR/debug/inpatient-hub"
 HUBCTL="$TARGET_DIR/debug/hubctl"

@@ -53,7 +53,11 @@ summary() {
 trap summary EXIT
 
 step "cargo fmt --check" cargo fmt --all --check
-step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
-step "cargo build --bins" cargo build --workspace --bins
-step "cargo test (all Rust tests)" cargo test --workspace
+# hubctl's `simulator` feature is off by default (release builds leave the simulator out); the
+# demo, the e2e tests and their builds turn it on, and clippy checks hubctl both ways.
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --features hubctl/simulator -- -D warnings
+step "cargo clippy hubctl (release set)" cargo clippy -p hubctl --all-targets -- -D warnings
+step "cargo build --bins" cargo build --workspace --bins --features hubctl/simulator
+# The same features as the build above, so the hubctl the e2e tests run keeps `hubctl sim`.
+step "cargo test (all Rust tests)" cargo test --workspace --features hubctl/simulator
 step "end-to-end tests (WebDriver)" node --test --test-reporter=spec tests/e2e/

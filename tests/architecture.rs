@@ -69,6 +69,10 @@ fn read_metadata() -> Graph {
             "--format-version",
             "1",
             "--offline",
+            // The largest build: hubctl with its optional simulator (release builds leave it
+            // out; tests/hubctl_release.rs checks that), so every edge is checked.
+            "--features",
+            "hubctl/simulator",
             "--filter-platform",
         ])
         .arg(host_triple())

@@ -32,7 +32,12 @@ async fn simulator(dir: &std::path::Path, profile: SimProfile) -> SimHandle {
 fn hub(dir: &std::path::Path, sim: &SimHandle) -> Hub {
     let data = dir.join("hub");
     std::fs::create_dir_all(&data).unwrap();
-    let mut hub = Hub::open(&data).unwrap().with_demo_mode(true);
+    let mut hub = Hub::open_with_key(
+        &data,
+        &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        hub::DatabaseEnvironment::Demo,
+    )
+    .unwrap();
     hub.set_current_user("IT Conformance").unwrap();
     hub.start_systmone(sim.addr()).unwrap();
     hub
@@ -262,7 +267,10 @@ async fn nothing_is_written_without_consent_and_an_applied_profile_reaches_the_a
         })
         .unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].actor, "IT Conformance");
+    // The typed name is a label: the row names who really acted (SystmOne's user or the OS
+    // account), and always carries the OS account.
+    assert_ne!(audit[0].actor, "IT Conformance");
+    assert_eq!(audit[0].os_account, Some(hub::os_account().unwrap()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 fn hubctl(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hubctl"))
+        // Hermetic: the test database's key, never this account's keychain.
+        .env("INPATIENT_HUB_DB_KEY", "5a".repeat(32))
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
@@ -40,13 +42,7 @@ fn fails_with(out: &Output, needle: &str) {
 fn tasks_lifecycle_with_json_and_audit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fails_with(
-        &hubctl(
-            d,
-            &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"],
-        ),
-        "Settings",
-    );
+    // Who acts is the OS account: nothing has to be chosen first, and a label changes nothing.
     ok(&hubctl(d, &["user", "Nurse Able"]));
     let patient: serde_json::Value = serde_json::from_str(&ok(&hubctl(
         d,
@@ -96,24 +92,83 @@ fn tasks_lifecycle_with_json_and_audit() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["task.completed", "task.added"]);
-    assert_eq!(audit[0]["actor"], "Nurse Able");
-    // --as acts under another name without changing the saved user.
+    let os_account = hub::os_account().unwrap();
+    assert_eq!(audit[0]["actor"], os_account.as_str());
+}
+
+/// `--as` and `INPATIENT_HUB_USER` are gone: hubctl acts only as the OS account it runs under.
+#[test]
+fn hubctl_cannot_act_as_someone_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fails_with(
+        &hubctl(d, &["--as", "IT Script", "patients", "list"]),
+        "--as",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hubctl"))
+        // Hermetic: the test database's key, never this account's keychain.
+        .env("INPATIENT_HUB_DB_KEY", "5a".repeat(32))
+        .arg("--data-dir")
+        .arg(d)
+        .args([
+            "--json",
+            "patients",
+            "add",
+            "--bed",
+            "Bed 1",
+            "--name",
+            "Ann Other",
+        ])
+        .env("INPATIENT_HUB_USER", "Dr Someone Else")
+        .env_remove("INPATIENT_HUB_DATA_DIR")
+        .output()
+        .unwrap();
+    ok(&out);
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "--limit", "1"]))).unwrap();
+    assert_eq!(audit[0]["actor"], hub::os_account().unwrap().as_str());
+}
+
+/// An approval needs SystmOne's logged-on user with a verified role: with no SystmOne to ask,
+/// `hubctl notes approve` is refused, says why, and queues nothing.
+#[test]
+fn hubctl_refuses_an_approval_it_cannot_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     ok(&hubctl(
         d,
         &[
-            "--as",
-            "IT Script",
-            "tasks",
+            "patients",
             "add",
-            "--patient",
-            &pid,
-            "--title",
-            "Check obs",
+            "--bed",
+            "Bed 2",
+            "--name",
+            "Ann Other",
+            "--nhs",
+            "9434765919",
         ],
     ));
-    let audit: serde_json::Value =
-        serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "--limit", "1"]))).unwrap();
-    assert_eq!(audit[0]["actor"], "IT Script");
+    let out = ok(&hubctl(
+        d,
+        &[
+            "--systmone",
+            "127.0.0.1:9",
+            "notes",
+            "add",
+            "--nhs",
+            "943 476 5919",
+            "--text",
+            "Seen and settled.",
+        ],
+    ));
+    let id = out.trim().lines().last().unwrap().to_owned();
+    fails_with(
+        &hubctl(d, &["--systmone", "127.0.0.1:9", "notes", "approve", &id]),
+        "needs a verified role",
+    );
+    assert!(ok(&hubctl(d, &["outbox"])).contains("outbox empty"));
+    let notes = ok(&hubctl(d, &["notes", "list"]));
+    assert!(notes.contains("draft"), "{notes}");
 }
 
 #[test]
@@ -231,15 +286,23 @@ fn decode_prints_a_captured_response_as_json_and_refuses_garbage() {
 fn ward_settings_drive_co_signature_and_notes_work_offline() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&hubctl(d, &["user", "Sam Student"]));
-    ok(&hubctl(
-        d,
-        &["settings", "set", "current-user-role", "Student Nurse"],
-    ));
+    // The retired role setting is no longer a setting at all.
+    fails_with(
+        &hubctl(
+            d,
+            &["settings", "set", "current-user-role", "Registered Nurse"],
+        ),
+        "not a ward setting",
+    );
+    // Offline, a change that makes the ward safer is allowed; loosening needs a verified role.
     ok(&hubctl(
         d,
         &["settings", "set", "require-cosignature", "yes"],
     ));
+    fails_with(
+        &hubctl(d, &["settings", "set", "require-cosignature", "no"]),
+        "needs a verified role",
+    );
     fails_with(
         &hubctl(d, &["settings", "set", "require-cosignature", "maybe"]),
         "not true or false",
@@ -288,15 +351,10 @@ fn ward_settings_drive_co_signature_and_notes_work_offline() {
         preview.starts_with("Seen & settled <ok>\nInpatient Hub ref IH-"),
         "{preview}"
     );
-    let approved: serde_json::Value =
-        serde_json::from_str(&ok(&hubctl(d, &["--json", "notes", "approve", &id]))).unwrap();
-    assert_eq!(
-        approved["note"]["status"], "awaiting_cosignature",
-        "a student's note waits for a registered clinician"
-    );
-    assert!(
-        approved["outbox"].is_null(),
-        "nothing is queued before co-signature"
+    // Offline there is no verified role, so the command line (API route only) cannot approve.
+    fails_with(
+        &hubctl(d, &["--systmone", "127.0.0.1:9", "notes", "approve", &id]),
+        "SystmOne is not connected",
     );
     assert!(ok(&hubctl(d, &["outbox"])).contains("outbox empty"));
     let audit = ok(&hubctl(d, &["audit", "--entity", "setting"]));
@@ -326,6 +384,8 @@ fn a_reader_that_stops_early_is_not_a_crash() {
         ));
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_hubctl"))
+        // Hermetic: the test database's key, never this account's keychain.
+        .env("INPATIENT_HUB_DB_KEY", "5a".repeat(32))
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--json", "tasks", "list"])
@@ -340,4 +400,73 @@ fn a_reader_that_stops_early_is_not_a_crash() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
+
+/// Opens the test database as someone with a SQLite tool and the key would, to tamper with it.
+fn tamper(data_dir: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(hub::config::database_path(data_dir)).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "5a".repeat(32)))
+        .unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// `hubctl audit verify` passes a store written by the app, and on a store edited outside it
+/// exits 1 with one line naming the row (text and `--json` alike).
+#[test]
+fn audit_verify_passes_a_good_store_and_names_the_tampered_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for bed in ["Bed 1", "Bed 2", "Bed 3", "Bed 4"] {
+        ok(&hubctl(
+            d,
+            &["patients", "add", "--bed", bed, "--name", "Ann Other"],
+        ));
+    }
+    let text = ok(&hubctl(d, &["audit", "verify"]));
+    assert!(text.contains("hash chain: intact"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&hubctl(d, &["--json", "audit", "verify"]))).unwrap();
+    assert_eq!(report["first_break"], serde_json::Value::Null);
+    let rows = report["rows_checked"].as_u64().unwrap();
+    assert!(rows >= 4, "{report}");
+    // The listing still works beside the subcommand, and names the OS account.
+    let listing = ok(&hubctl(d, &["audit", "--limit", "2"]));
+    let os_account = hub::os_account().unwrap();
+    assert!(
+        listing.contains(&format!("computer: {os_account}")),
+        "{listing}"
+    );
+
+    tamper(
+        d,
+        "DROP TRIGGER audit_no_update;
+         UPDATE audit SET detail = '{\"bed\":\"Bed 9\"}' WHERE id = 2;
+         CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    );
+    let out = hubctl(d, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    fails_with(&out, "breaks at row 2");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at row 2"));
+    let out = hubctl(d, &["--json", "audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["first_break"]["row_id"], 2);
+    assert_eq!(report["first_break"]["kind"], "row_altered");
+}
+
+/// A dropped append-only trigger fails `audit verify` even when no row was touched yet.
+#[test]
+fn audit_verify_reports_a_dropped_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&hubctl(
+        d,
+        &["patients", "add", "--bed", "Bed 1", "--name", "Ann Other"],
+    ));
+    tamper(d, "DROP TRIGGER audit_no_delete;");
+    fails_with(
+        &hubctl(d, &["audit", "verify"]),
+        "audit_no_delete is missing",
+    );
 }

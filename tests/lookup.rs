@@ -20,7 +20,12 @@ async fn simulator() -> (simulator::SimHandle, tempfile::TempDir) {
 
 fn hub(data: &std::path::Path, demo: bool, addr: std::net::SocketAddr) -> Hub {
     std::env::remove_var("INPATIENT_HUB_API_KEY");
-    let mut hub = Hub::open(data).unwrap().with_demo_mode(demo);
+    let mut hub = Hub::open_with_key(
+        data,
+        &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        hub::DatabaseEnvironment::from_demo_flag(demo),
+    )
+    .unwrap();
     hub.set_current_user("Dr Lookup").unwrap();
     hub.start_systmone(addr).unwrap();
     hub
@@ -107,7 +112,14 @@ async fn search_review_confirm_follow_and_fall_back() {
         })
         .unwrap();
     assert_eq!(audit[0].action, "patient.linked");
-    assert_eq!(audit[0].actor, "Dr Lookup");
+    // Connected: the actor is SystmOne's logged-on user (the simulator's demo nurse), never
+    // the label typed with set_current_user; the OS account rides along on the row.
+    assert_eq!(audit[0].actor, "Mx Demo Staff-Nurse");
+    assert_eq!(
+        audit[0].systmone_user.as_deref(),
+        Some("Mx Demo Staff-Nurse")
+    );
+    assert_eq!(audit[0].os_account, Some(hub::os_account().unwrap()));
     assert!(hub
         .board(&Default::default())
         .unwrap()
@@ -146,7 +158,12 @@ async fn a_simulator_is_refused_outside_demo_mode() {
     let data = tempfile::tempdir().unwrap();
     // The simulator's APIKey, given explicitly as trust IT would give a real one.
     std::env::set_var("INPATIENT_HUB_API_KEY", simulator::DEFAULT_API_KEY);
-    let mut hub = Hub::open(data.path()).unwrap();
+    let mut hub = Hub::open_with_key(
+        data.path(),
+        &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        hub::DatabaseEnvironment::Live,
+    )
+    .unwrap();
     hub.set_current_user("Dr Lookup").unwrap();
     hub.start_systmone(sim.addr()).unwrap();
     std::env::remove_var("INPATIENT_HUB_API_KEY");
@@ -230,5 +247,124 @@ async fn faults_give_a_clear_outcome_never_a_crash_or_a_wrong_patient() {
     let linked = hub.confirm_link(local.id, "9990000026").await.unwrap();
     assert!(linked.nhs_number.is_some());
     assert_eq!(control.violation_count().unwrap(), 0);
+    sim.shutdown().await;
+}
+
+/// Every read of patient data from SystmOne writes an audit row under the acting person:
+/// search (the criteria, not the answer), lookup by NHS number, the review before linking,
+/// a record read, and follow mode (once when the patient open in SystmOne changes, not at
+/// every poll). The chain still verifies afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_reads_are_audited_under_the_acting_person() {
+    let _env = ENV.lock().await;
+    let (sim, _sim_dir) = simulator().await;
+    let data = tempfile::tempdir().unwrap();
+    let hub = hub(data.path(), true, sim.addr());
+    let reads = |nhs: Option<&str>| {
+        let entries = hub
+            .audit(&AuditQuery {
+                entity: Some("patient".into()),
+                entity_id: nhs.map(str::to_owned),
+                limit: None,
+            })
+            .unwrap();
+        entries
+            .into_iter()
+            .filter(|e| e.action.starts_with("systmone."))
+            .collect::<Vec<_>>()
+    };
+
+    hub.search_patients(&SearchInput {
+        surname: Some("O'Bri".into()),
+        first_name: Some("Siân".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let search = &reads(None)[0];
+    assert_eq!(search.action, "systmone.search");
+    assert_eq!(search.entity_id, None);
+    assert_eq!(search.detail["criteria"]["surname"], "O'Bri");
+    assert_eq!(search.detail["criteria"]["first_name"], "Siân");
+    assert!(search.detail["nhs_numbers_shown"]
+        .as_array()
+        .unwrap()
+        .contains(&"9990000018".into()));
+    // What was asked, never what came back: the full name is not in the audit row.
+    assert!(
+        !search.detail.to_string().contains("O'Brien"),
+        "{}",
+        search.detail
+    );
+    let actor = hub.current_user().unwrap();
+    assert_eq!(search.actor, actor.as_str());
+    assert_eq!(search.os_account, Some(hub::os_account().unwrap()));
+
+    // A refused search sends nothing and reads nothing: no row.
+    let before = reads(None).len();
+    assert!(hub
+        .search_patients(&SearchInput {
+            surname: Some("Smith".into()),
+            ..Default::default()
+        })
+        .await
+        .is_err());
+    assert_eq!(reads(None).len(), before);
+
+    hub.search_patients(&SearchInput {
+        nhs_number: Some("999 000 0018".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let local = hub
+        .add_patient(&PatientInput {
+            bed: "Bed 4".into(),
+            name: "Sian O'Brien".into(),
+            nhs_number: None,
+        })
+        .unwrap();
+    hub.review_link(local.id, "9990000018").await.unwrap();
+    hub.patient_record("9990000018", &["Demographics".into()])
+        .await
+        .unwrap();
+    let actions: Vec<String> = reads(Some("9990000018"))
+        .iter()
+        .rev()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(
+        actions,
+        ["systmone.lookup", "systmone.lookup", "systmone.record_read"]
+    );
+    let record_read = &reads(Some("9990000018"))[0];
+    assert_eq!(record_read.detail["parts"][0], "Demographics");
+    assert!(!record_read.detail.to_string().contains("Brien"));
+
+    // Follow mode: polled, but audited once per change of patient.
+    let control = || SimControl::open(sim.data_dir()).unwrap();
+    control().open_patient("9990000018").unwrap();
+    for _ in 0..3 {
+        hub.follow_systmone().await.unwrap();
+    }
+    control().open_patient("9990000026").unwrap();
+    hub.follow_systmone().await.unwrap();
+    control().open_patient("9990000018").unwrap();
+    hub.follow_systmone().await.unwrap();
+    let follows = |nhs| {
+        reads(Some(nhs))
+            .iter()
+            .filter(|e| e.action == "systmone.follow_read")
+            .count()
+    };
+    assert_eq!(
+        follows("9990000018"),
+        2,
+        "opened, polled 3 times, left, came back"
+    );
+    assert_eq!(follows("9990000026"), 1);
+
+    assert!(hub.verify_audit_chain().unwrap().is_intact());
+    assert_eq!(hub.status().unwrap().audit_warning, None);
     sim.shutdown().await;
 }

@@ -22,17 +22,11 @@ const KILL_ROUNDS: usize = 5;
 
 fn sync_command(data_dir: &std::path::Path, addr: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubctl"));
+    // Hermetic: the test database's key, never this account's keychain.
+    cmd.env("INPATIENT_HUB_DB_KEY", "5a".repeat(32));
     cmd.args(["--data-dir"])
         .arg(data_dir)
-        .args([
-            "--demo",
-            "--systmone",
-            addr,
-            "--systmone-timeout",
-            "2",
-            "--as",
-            "Chaos Worker",
-        ])
+        .args(["--demo", "--systmone", addr, "--systmone-timeout", "2"])
         .args([
             "sync",
             "--until-empty",
@@ -113,8 +107,18 @@ async fn chaos_under(profile: SimProfile, seed: u64) {
     let data = tempfile::tempdir().unwrap();
     let mut references = Vec::new();
     {
-        let hub = Hub::open(data.path()).unwrap();
-        hub.set_current_user("Dr Chaos").unwrap();
+        let hub = Hub::open_with_key(
+            data.path(),
+            &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            hub::DatabaseEnvironment::Demo,
+        )
+        .unwrap();
+        // Approving for the API needs a verified role: stand in SystmOne's logged-on doctor.
+        hub.assume_systmone_user_for_tests(Some(hub::SystmOneUserView {
+            name: "Dr Chaos".into(),
+            user_name: Some("dr.chaos".into()),
+            role: Some("Consultant".into()),
+        }));
         let mut ids = Vec::new();
         for (i, p) in patients.iter().enumerate() {
             let patient = hub
@@ -187,7 +191,12 @@ async fn chaos_under(profile: SimProfile, seed: u64) {
         0,
         "no throttle violations (seed {seed})"
     );
-    let hub = Hub::open(data.path()).unwrap();
+    let hub = Hub::open_with_key(
+        data.path(),
+        &hub::db_key::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        hub::DatabaseEnvironment::Demo,
+    )
+    .unwrap();
     assert_eq!(hub.store().integrity_check().unwrap(), "ok");
     let outbox = hub.outbox(false).unwrap();
     assert!(outbox.is_empty(), "nothing left or parked: {outbox:?}");

@@ -32,7 +32,11 @@ fn config(name: &str) -> WorkerConfig {
 
 /// Approves `n` notes spread over three linked patients; returns (note, reference line).
 fn approve_notes(path: &Path, n: usize) -> Vec<(NoteId, String)> {
-    let mut store = Store::open(path).unwrap();
+    let mut store = Store::open(
+        path,
+        &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+    )
+    .unwrap();
     let actor = StaffName::parse("Nurse Able").unwrap();
     let mut patients = Vec::new();
     for (i, nhs) in NHS.iter().enumerate() {
@@ -123,7 +127,13 @@ fn filed_exactly_once_through_faults_and_restarts(read_back: ReadBack) {
     let mut crashes_applied = 0;
     for round in 0..12 {
         // A fresh process: reopen the database.
-        let store = Mutex::new(Store::open(&path).unwrap());
+        let store = Mutex::new(
+            Store::open(
+                &path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+        );
         rt.block_on(async {
             for _ in 0..(2 + round % 4) {
                 notes::run_worker_once(&store, &fake, &cfg).await.unwrap();
@@ -163,7 +173,13 @@ fn filed_exactly_once_through_faults_and_restarts(read_back: ReadBack) {
 
     // SystmOne behaves again; a last process drains everything.
     fake.calm();
-    let store = Mutex::new(Store::open(&path).unwrap());
+    let store = Mutex::new(
+        Store::open(
+            &path,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap(),
+    );
     let report = rt
         .block_on(notes::drain_until_empty(
             &store,
@@ -244,7 +260,13 @@ fn two_workers_on_one_file_never_send_the_same_entry_twice() {
             let start = Arc::clone(&start);
             let path = path.clone();
             std::thread::spawn(move || {
-                let store = Mutex::new(Store::open(&path).unwrap());
+                let store = Mutex::new(
+                    Store::open(
+                        &path,
+                        &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+                    )
+                    .unwrap(),
+                );
                 start.wait();
                 let cfg = config(name);
                 runtime()

@@ -86,7 +86,11 @@ async fn six_notes_filed_once_under(narrative: NarrativeReadBack) {
     // Six approved two-line notes for one linked patient.
     let db = dir.path().join("hub").join("inpatient-hub.sqlite");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-    let mut store = Store::open(&db).unwrap();
+    let mut store = Store::open(
+        &db,
+        &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+    )
+    .unwrap();
     let patient = store
         .add_patient(
             "Nurse A",
@@ -123,8 +127,16 @@ async fn six_notes_filed_once_under(narrative: NarrativeReadBack) {
     let client = SystmOneClient::start(
         ClientConfig::new(sim.addr()),
         ApiKey::parse(simulator::DEFAULT_API_KEY).unwrap(),
-        Store::open(&db).unwrap(),
-        Store::open(&db).unwrap(),
+        Store::open(
+            &db,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap(),
+        Store::open(
+            &db,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap(),
     )
     .unwrap();
     let writer = LosingEveryThirdReply {

@@ -166,10 +166,19 @@ async fn a_poison_entry_is_parked_and_the_rest_continue() {
 async fn text_changed_after_approval_is_parked_never_sent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ward.sqlite");
-    let (store, notes) = notes_in(Store::open(&path).unwrap(), 2);
+    let (store, notes) = notes_in(
+        Store::open(
+            &path,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap(),
+        2,
+    );
     // Someone edits the queued text behind the app's back.
-    let changed = rusqlite::Connection::open(&path)
-        .unwrap()
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "5a".repeat(32)))
+        .unwrap();
+    let changed = raw
         .execute(
             "UPDATE outbox SET payload = replace(payload, 'Note 0.', 'Note 0 (edited).')",
             [],

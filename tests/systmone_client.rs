@@ -35,8 +35,10 @@ fn database(dir: &Path) -> PathBuf {
 /// ward database, TPP's pacing, the simulator's address.
 fn start_client(sim: &SimHandle, db: &Path) -> SystmOneClient {
     let config = ClientConfig::new(sim.addr());
-    let device = Store::open(db).expect("database opens");
-    let ledger = Store::open(db).expect("database opens");
+    let device = Store::open(db, &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap())
+        .expect("database opens");
+    let ledger = Store::open(db, &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap())
+        .expect("database opens");
     SystmOneClient::start(config, ApiKey::parse(API_KEY).unwrap(), device, ledger)
         .expect("client starts")
 }
@@ -108,11 +110,14 @@ async fn approves_the_device_files_a_note_once_and_reads_it_back() {
         } => assert!(!user.name.is_empty()),
         other => panic!("{other:?}"),
     }
-    let saved = Store::open(&db)
-        .unwrap()
-        .setting(SettingKey::SystmOneDeviceId)
-        .unwrap()
-        .expect("DeviceID saved");
+    let saved = Store::open(
+        &db,
+        &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+    )
+    .unwrap()
+    .setting(SettingKey::SystmOneDeviceId)
+    .unwrap()
+    .expect("DeviceID saved");
     let devices = control.devices().unwrap();
     assert_eq!(devices.len(), 1, "one approval, then the saved ID is used");
     assert_eq!(devices[0].device_id, saved);
@@ -321,7 +326,11 @@ async fn start_up_asks_only_what_is_needed_and_books_nothing_unused() {
         drop(queued);
         drop(quitter);
     }
-    let ledger = Store::open(&db).unwrap();
+    let ledger = Store::open(
+        &db,
+        &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+    )
+    .unwrap();
     let last_sent = {
         use domain::ports::PacingLedger;
         let mut ledger = ledger;
@@ -351,8 +360,16 @@ async fn commands_run_back_to_back_still_keep_a_second_apart() {
         let client = SystmOneClient::start(
             config,
             ApiKey::parse(API_KEY).unwrap(),
-            Store::open(&db).unwrap(),
-            Store::open(&db).unwrap(),
+            Store::open(
+                &db,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+            Store::open(
+                &db,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
         )
         .unwrap();
         client.functions(Lane::Interactive).await.unwrap();
@@ -449,8 +466,16 @@ async fn nothing_listening_means_not_running() {
     let client = SystmOneClient::start(
         config,
         ApiKey::parse(API_KEY).unwrap(),
-        Store::open(&db).unwrap(),
-        Store::open(&db).unwrap(),
+        Store::open(
+            &db,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap(),
+        Store::open(
+            &db,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap(),
     )
     .unwrap();
     let err = client

@@ -68,7 +68,11 @@ impl World {
             .or_else(|_| tempfile::tempdir())
             .unwrap();
         let path = dir.path().join("hub.sqlite");
-        let mut store = Store::open(&path).unwrap();
+        let mut store = Store::open(
+            &path,
+            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+        )
+        .unwrap();
         let mut patients = Vec::new();
         for (i, nhs) in NHS.iter().enumerate() {
             let nhs = NhsNumber::parse(nhs).unwrap();
@@ -114,7 +118,11 @@ impl World {
             }
             None => {
                 self.crashes += 1;
-                let reopened = Store::open(&self.path).unwrap();
+                let reopened = Store::open(
+                    &self.path,
+                    &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+                )
+                .unwrap();
                 let old = std::mem::replace(&mut self.store, Mutex::new(reopened));
                 drop(old);
                 false
@@ -1231,8 +1239,16 @@ mod against_the_simulator {
         let client = SystmOneClient::start(
             ClientConfig::new(sim.addr()),
             ApiKey::parse("f31e26725b5491f2").unwrap(),
-            Store::open(&db).unwrap(),
-            Store::open(&db).unwrap(),
+            Store::open(
+                &db,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+            Store::open(
+                &db,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
         )
         .unwrap();
         // The client asks nothing at start; ask who is logged in, as the hub does first.
@@ -1253,7 +1269,13 @@ mod against_the_simulator {
         let patient = control.db().patients().unwrap().into_iter().next().unwrap();
         let nhs = NhsNumber::parse(&patient.nhs_number).unwrap();
         let already_in_systmone = control.tasks(&patient.nhs_number).unwrap().len();
-        let store = Mutex::new(Store::open(&db).unwrap());
+        let store = Mutex::new(
+            Store::open(
+                &db,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+        );
         let nurse = StaffName::parse("Nurse A").unwrap();
         let task = {
             let mut s = store.lock().unwrap();

@@ -2,7 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use clap::Parser;
-use hub::{config, Hub};
+use hub::{config, DatabaseEnvironment, Hub};
 
 mod shell;
 use std::path::PathBuf;
@@ -15,7 +15,8 @@ use std::process::ExitCode;
     about = "Inpatient Hub: ward tasks and case notes beside SystmOne"
 )]
 struct Args {
-    /// Where the ward database lives (default: the OS's per-user data directory).
+    /// Where the ward database lives (default: the OS's per-user local data directory; in
+    /// demo mode its `demo` subfolder, never the ward's own).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Demo mode: run against the bundled SystmOne simulator with fictitious patients. The window shows a DEMO
@@ -30,7 +31,7 @@ struct Args {
 fn main() -> ExitCode {
     init_logging();
     let args = Args::parse();
-    let data_dir = match config::resolve_data_dir(args.data_dir) {
+    let data_dir = match config::resolve_data_dir(args.data_dir, args.demo) {
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string()),
     };
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
     };
     // A database that cannot be opened is reported in the window (staff start the app by
     // double-clicking; there is no terminal to read), and on stderr for IT.
-    let hub = Hub::open(&data_dir).map(|hub| hub.with_demo_mode(args.demo));
+    let hub = Hub::open(&data_dir, DatabaseEnvironment::from_demo_flag(args.demo));
     if let Err(e) = &hub {
         tracing::error!(
             code = e.code(),

@@ -3,9 +3,14 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { userInfo } from "node:os";
 import { App, By, makeDataDir, removeDataDir, startDriver, step } from "./harness.mjs";
 
+/** A display label only: it is shown, never who acts. */
 const USER = "Nurse Able";
+
+/** Who audit rows name when SystmOne is not connected: the OS account the window and hubctl run as. */
+const ACTOR = userInfo().username;
 const PATIENT_NAME = "Ada <script>window.pwned=1</script> Lovelace";
 
 function tomorrow() {
@@ -14,11 +19,13 @@ function tomorrow() {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+/** Sets the display label; who acts stays the OS account (no SystmOne here). */
 async function chooseUser(app, name) {
   await app.navigate("settings");
   await app.fill("user-name", name);
   await app.click("user-submit");
-  await app.waitFor(async () => (await app.text("current-user")) === name, `the status strip never showed ${name}`);
+  await app.waitFor(async () => (await app.text("acting-identity")).includes(`label: ${name}`), `the status strip never showed the label ${name}`);
+  assert.equal(await app.text("current-user"), ACTOR, "a label never changes who acts");
 }
 
 /** Adds a patient through the form and returns its id. */
@@ -87,9 +94,10 @@ describe("ward board", () => {
 
     let app = await App.launch(driver, dataDir);
     try {
-      await step(app, "first-run-opens-settings", async () => {
+      await step(app, "first-run-opens-board", async () => {
         assert.equal(await app.driver.executeScript("return location.hash || ''"), "");
-        assert.equal(await (await app.findById("view-settings")).isDisplayed(), true, "with no user chosen the app opens Settings");
+        assert.equal(await (await app.findById("view-board")).isDisplayed(), true, "who acts comes from the OS: nothing to choose first");
+        assert.equal(await app.text("current-user"), ACTOR);
       });
       await step(app, "choose-user", () => chooseUser(app, USER));
       await step(app, "add-patient", async () => {
@@ -124,8 +132,9 @@ describe("ward board", () => {
     app = await App.launch(driver, dataDir);
     try {
       await step(app, "after-restart-board", async () => {
-        assert.equal(await app.text("current-user"), USER, "the current user is remembered");
-        assert.equal(await (await app.findById("view-board")).isDisplayed(), true, "with a user chosen the app opens the board");
+        assert.equal(await app.text("current-user"), ACTOR, "changes are recorded under the OS account");
+        assert.match(await app.text("acting-identity"), /label: Nurse Able/, "the display label is remembered");
+        assert.equal(await (await app.findById("view-board")).isDisplayed(), true, "the app opens the board");
         assert.equal(await app.exists(`task-${taskId}`), false, "the done task is not among open tasks");
         await app.select("filter-status", "done");
         const row = await app.find(`task-${taskId}`);
@@ -140,7 +149,7 @@ describe("ward board", () => {
         const rows = await auditRows(app);
         const forTask = rows.filter((r) => r.entity === "task" && r.entityId === String(taskId));
         assert.deepEqual(forTask.map((r) => r.action), ["task.completed", "task.added"], "newest first");
-        for (const r of forTask) assert.equal(r.who, USER);
+        for (const r of forTask) assert.equal(r.who, ACTOR, "the audit names the OS account, never the label");
         assert.ok(rows.some((r) => r.action === "patient.added" && r.entityId === String(patientId)));
       });
     } finally {

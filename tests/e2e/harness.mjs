@@ -30,9 +30,14 @@ export function hubctlBinary() {
   return join(dirname(appBinary()), process.platform === "win32" ? "hubctl.exe" : "hubctl");
 }
 
-/** Runs hubctl on `dataDir` with `--json`; returns the parsed output or throws with its stderr. */
+/**
+ * Runs hubctl on `dataDir` with `--json`; returns the parsed output or throws with its stderr.
+ * On a folder made with `makeDataDir({ demo: true })` it runs in demo mode, as the app does there:
+ * a database is marked demo or live when first opened, and the other mode is refused.
+ */
 export function hubctl(dataDir, ...args) {
-  const result = spawnSync(hubctlBinary(), ["--data-dir", dataDir, "--json", ...args], { encoding: "utf8" });
+  const mode = demoDataDirs.has(dataDir) && !args.includes("--demo") ? ["--demo"] : [];
+  const result = spawnSync(hubctlBinary(), ["--data-dir", dataDir, ...mode, "--json", ...args], { encoding: "utf8" });
   if (result.error) throw result.error;
   if (result.status !== 0) throw new Error(`hubctl ${args.join(" ")} failed (${result.status}): ${result.stderr}`);
   return JSON.parse(result.stdout);
@@ -149,8 +154,13 @@ async function fresh(operation, attempts = 5) {
   }
 }
 
-export function makeDataDir() {
-  return mkdtempSync(join(tmpdir(), "inpatient-hub-e2e-"));
+/** Data folders whose database is a demo one (the app is launched there with `--demo`). */
+const demoDataDirs = new Set();
+
+export function makeDataDir({ demo = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "inpatient-hub-e2e-"));
+  if (demo) demoDataDirs.add(dir);
+  return dir;
 }
 
 export function removeDataDir(dir) {

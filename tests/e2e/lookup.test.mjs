@@ -35,7 +35,7 @@ describe("patient lookup", () => {
   });
 
   test("search by two details, review side by side, link, and see the NHS number on the board", async () => {
-    const dataDir = makeDataDir();
+    const dataDir = makeDataDir({ demo: true });
     const simDir = makeDataDir();
     dirs.push(dataDir, simDir);
     hubctl(dataDir, "user", USER);
@@ -129,7 +129,10 @@ describe("patient lookup", () => {
         await app.waitFor(async () => /Linked Bay 1 Bed 2/.test(await app.text("notice")), "no confirmation notice");
         const patients = hubctl(dataDir, "patients", "list");
         const linked = patients.find((p) => p.nhs_number === "9990000018");
-        assert.ok(linked?.systmone_linked_by === USER, `linked by ${USER}: ${JSON.stringify(linked)}`);
+        // Connected: the link is recorded under SystmOne's logged-on user (the simulator's demo
+        // nurse), never the label typed with `hubctl user`.
+        const by = "Mx Demo Staff-Nurse";
+        assert.ok(linked?.systmone_linked_by === by, `linked by ${by}: ${JSON.stringify(linked)}`);
       });
 
       await step(app, "lookup-labels", async () => {
@@ -172,7 +175,7 @@ describe("patient lookup", () => {
   });
 
   test("with SystmOne unavailable, a search falls back to the ward's own patients with a clear banner", async () => {
-    const dataDir = makeDataDir();
+    const dataDir = makeDataDir({ demo: true });
     dirs.push(dataDir);
     hubctl(dataDir, "user", USER);
     hubctl(dataDir, "patients", "add", "--bed", "Bed 9", "--name", "Siân O'Brien");

@@ -90,7 +90,7 @@ describe("case notes", () => {
   });
 
   test("a note is previewed, approved and filed in SystmOne exactly once", async () => {
-    const dataDir = makeDataDir();
+    const dataDir = makeDataDir({ demo: true });
     const simDir = makeDataDir();
     dirs.push(dataDir, simDir);
     hubctl(dataDir, "user", USER);
@@ -155,7 +155,7 @@ describe("case notes", () => {
   });
 
   test("with SystmOne away, the clipboard path files the note by hand and SystmOne never receives it", async () => {
-    const dataDir = makeDataDir();
+    const dataDir = makeDataDir({ demo: true });
     const simDir = makeDataDir();
     dirs.push(dataDir, simDir);
     hubctl(dataDir, "user", USER);
@@ -207,7 +207,7 @@ describe("case notes", () => {
   });
 
   test("SystmOne coming back while a paste is unconfirmed asks the clinician, and 'not pasted' files it once", async () => {
-    const dataDir = makeDataDir();
+    const dataDir = makeDataDir({ demo: true });
     const simDir = makeDataDir();
     dirs.push(dataDir, simDir);
     hubctl(dataDir, "user", USER);

@@ -1,6 +1,8 @@
 // Ward settings and note templates end to end: the settings form is drawn from the backend's
-// descriptors (`ward-${setting}` inputs); co-signature switched on and the role set in the window
-// make an approved note wait for a co-signature; a setting changed by hubctl shows in the open form
+// descriptors (`ward-${setting}` inputs); with no SystmOne (so no verified role) a change that makes
+// the ward safer is saved and a loosening one is refused with the reason; co-signature switched on
+// makes a note approved without a verified role wait for a co-signature (there is no role setting:
+// roles come from SystmOne); a setting changed by hubctl shows in the open form
 // by itself; a template added in the window is offered in Case notes, edited with a conflict shown
 // (never overwritten), and retired.
 
@@ -63,8 +65,8 @@ describe("ward settings and note templates", () => {
     for (const dir of dirs) removeDataDir(dir);
   });
 
-  test("co-signature and role set in the window hold a student's note; a template is added, edited, used and retired", async () => {
-    const dataDir = makeDataDir();
+  test("co-signature set in the window holds a note approved without a verified role; a template is added, edited, used and retired", async () => {
+    const dataDir = makeDataDir({ demo: true });
     dirs.push(dataDir);
     hubctl(dataDir, "user", USER);
     hubctl(dataDir, "patients", "add", "--bed", "Bed 9", "--name", "Ana Lopes");
@@ -83,7 +85,8 @@ describe("ward settings and note templates", () => {
         // Drawn from the backend's descriptors: a checkbox per flag, a text box per text setting.
         assert.equal(await (await app.findById("ward-require-cosignature")).getAttribute("type"), "checkbox");
         assert.equal(await (await app.findById("ward-systmone-api-disabled")).getAttribute("type"), "checkbox");
-        assert.equal(await (await app.findById("ward-current-user-role")).getAttribute("type"), "text");
+        assert.equal(await (await app.findById("ward-idle-lock-minutes")).getAttribute("type"), "text");
+        assert.equal(await app.exists("ward-current-user-role"), false, "no role setting: roles come from SystmOne");
         assert.equal(await (await app.findById("ward-require-cosignature")).isSelected(), false);
         // A default assignee without its kind: the backend refuses it, and says so beside the box.
         await app.fill("ward-task-default-assignee", "Ward 7 Nurses");
@@ -97,32 +100,38 @@ describe("ward settings and note templates", () => {
       });
 
       await step(app, "settings-save", async () => {
+        // The assignee refused above is cleared; what is left only makes the ward safer.
+        await app.fill("ward-task-default-assignee", "");
         await tick(app, "ward-require-cosignature");
-        await app.fill("ward-current-user-role", "Student Nurse");
-        await app.fill("ward-task-default-assignee", "team:Ward 7 Nurses");
+        await app.fill("ward-idle-lock-minutes", "5");
         await app.click("ward-settings-save");
         await waitNotice(app, /^Ward settings saved/, "no saved notice");
         assert.equal(await (await app.find("error-summary")).isDisplayed(), false);
         assert.equal(wardSetting(dataDir, "require-cosignature"), "true");
-        assert.equal(wardSetting(dataDir, "current-user-role"), "Student Nurse");
-        assert.equal(wardSetting(dataDir, "task-default-assignee"), "team:Ward 7 Nurses");
+        assert.equal(wardSetting(dataDir, "idle-lock-minutes"), "5");
         assert.equal(wardSetting(dataDir, "systmone-api-disabled"), null, "an untouched setting stays unset");
+        // Loosening needs a verified SystmOne role: refused, saying why, nothing saved.
+        await app.fill("ward-task-default-assignee", "team:Ward 7 Nurses");
+        await app.click("ward-settings-save");
+        await app.waitFor(async () => /needs a verified role/.test(await app.text("error-summary")), "a loosening change without a verified role was not refused");
+        assert.equal(wardSetting(dataDir, "task-default-assignee"), null);
+        await app.fill("ward-task-default-assignee", "");
         // Reopened, the form shows what the database holds.
         await app.navigate("board");
         await app.navigate("settings");
         assert.equal(await (await app.findById("ward-require-cosignature")).isSelected(), true);
         assert.equal(await (await app.findById("ward-systmone-api-disabled")).isSelected(), false);
-        assert.equal(await app.value("ward-current-user-role"), "Student Nurse");
-        assert.equal(await app.value("ward-task-default-assignee"), "team:Ward 7 Nurses");
+        assert.equal(await app.value("ward-idle-lock-minutes"), "5");
+        assert.equal(await app.value("ward-task-default-assignee"), "");
       });
 
       await step(app, "settings-changed-elsewhere", async () => {
         // Focus away from the form, as after saving and looking elsewhere on the page.
         await app.driver.executeScript('document.getElementById("settings-title").focus()');
-        hubctl(dataDir, "settings", "set", "task-default-assignee", "group:Night team");
-        await app.waitFor(async () => (await app.value("ward-task-default-assignee")) === "group:Night team",
+        hubctl(dataDir, "settings", "set", "idle-lock-minutes", "3");
+        await app.waitFor(async () => (await app.value("ward-idle-lock-minutes")) === "3",
           "a setting changed by hubctl never showed in the open form");
-        assert.equal(await app.value("ward-current-user-role"), "Student Nurse", "the other settings are as they were");
+        assert.equal(await (await app.findById("ward-require-cosignature")).isSelected(), true, "the other settings are as they were");
       });
 
       await step(app, "settings-cosignature", async () => {

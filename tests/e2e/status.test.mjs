@@ -3,6 +3,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { userInfo } from "node:os";
 import { App, hubctl, makeDataDir, removeDataDir, startDriver, startSimulator, step } from "./harness.mjs";
 
 const VIEWS = ["board", "handover", "audit", "settings"];
@@ -13,7 +14,7 @@ describe("status strip", () => {
 
   before(async () => {
     driver = await startDriver();
-    dataDir = makeDataDir();
+    dataDir = makeDataDir({ demo: true });
     hubctl(dataDir, "user", "Nurse Able");
   });
 
@@ -68,15 +69,22 @@ describe("status strip", () => {
   });
 
   test("without --demo there is no banner", async () => {
-    const app = await App.launch(driver, dataDir);
+    // A live database of its own: the demo tests' database is refused without --demo.
+    const liveDir = makeDataDir();
+    hubctl(liveDir, "user", "Nurse Able");
+    const app = await App.launch(driver, liveDir);
     try {
       await step(app, "no-demo", async () => {
         assert.equal(await (await app.findById("demo-banner")).isDisplayed(), false);
         assert.doesNotMatch(await app.driver.executeScript("return document.title"), /DEMO/);
-        assert.equal(await app.text("current-user"), "Nurse Able");
+        // Who acts is the OS account (no SystmOne here); the typed name is only a label.
+        assert.equal(await app.text("current-user"), userInfo().username);
+        assert.match(await app.text("acting-identity"), /SystmOne: not connected/);
+        assert.match(await app.text("acting-identity"), /label: Nurse Able/);
       });
     } finally {
       await app.close();
+      removeDataDir(liveDir);
     }
   });
 });

@@ -100,7 +100,7 @@ describe("SystmOne task sync", () => {
   });
 
   test("a ward task is created in SystmOne once, and its completion there reaches the board", async () => {
-    const dataDir = makeDataDir();
+    const dataDir = makeDataDir({ demo: true });
     dirs.push(dataDir);
     hubctl(dataDir, "user", USER);
     const patient = hubctl(dataDir, "patients", "add", "--bed", "Bed 1", "--name", "Zoë Smith-Jones", "--nhs", NHS);

@@ -57,6 +57,8 @@ export const api = {
   // ---- The window, the current user and the ward's settings ----
   status: () => call("app_status"),
   setCurrentUser: (name) => call("set_current_user", { name }),
+  /** Asks SystmOne afresh who is logged on; answers the acting identity (OS account, SystmOne user, role). */
+  recheckIdentity: () => call("recheck_identity"),
   /** `[{setting, label, hint, kind: "flag"|"text", value}]`, in the order Settings shows them. */
   wardSettings: () => call("ward_settings"),
   /** `value` null clears the setting; flags are sent as "true" or "false". */

@@ -52,12 +52,23 @@ async function drawAudit({ quiet }) {
         "thead",
         { class: "nhsuk-table__head" },
         h("tr", { class: "nhsuk-table__row" },
-          ["When", "Who", "What", "Record", "Details"].map((label) => h("th", { class: "nhsuk-table__header", scope: "col" }, label))),
+          ["When", "Who", "Accounts", "What", "Record", "Details"].map((label) => h("th", { class: "nhsuk-table__header", scope: "col" }, label))),
       ),
       h("tbody", { class: "nhsuk-table__body" }, entries.map(auditRow)),
     ),
   );
   return true;
+}
+
+/**
+ * The accounts the row was recorded under: the computer (OS) account and the SystmOne user.
+ * Rows written before these were recorded have neither, and say so rather than leave a gap.
+ */
+function describeAccounts(entry) {
+  const parts = [];
+  if (entry.os_account) parts.push(`computer: ${entry.os_account}`);
+  if (entry.systmone_user) parts.push(`SystmOne: ${entry.systmone_user}`);
+  return parts.length ? parts.join(" · ") : "not recorded";
 }
 
 function auditRow(entry) {
@@ -73,6 +84,7 @@ function auditRow(entry) {
     },
     h("td", { class: "nhsuk-table__cell nhsuk-u-nowrap" }, formatDateTime(entry.at)),
     h("td", { class: "nhsuk-table__cell" }, entry.actor),
+    h("td", { class: "nhsuk-table__cell", "data-testid": `audit-${entry.id}-accounts` }, describeAccounts(entry)),
     h("td", { class: "nhsuk-table__cell" }, actionLabel(entry.action)),
     h("td", { class: "nhsuk-table__cell" }, record),
     h("td", { class: "nhsuk-table__cell" },

@@ -47,7 +47,7 @@ export function showErrors(problems, { focus = true } = {}) {
  * snake_case field name → this form's input id). "Choose who you are" links to Settings.
  */
 export function showApiError(error, fields = {}) {
-  if (error?.code === "no_current_user") {
+  if (error?.code === "no_current_user" || error?.code === "unattributed") {
     showErrors([{ message: error.message, href: "#settings" }]);
     return;
   }

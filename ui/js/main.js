@@ -14,6 +14,7 @@ import { initLookup, loadLookup } from "./lookup/index.js";
 import { initNotes, loadNotes } from "./notes/index.js";
 import { initOutbox, loadOutbox } from "./outbox.js";
 import { onChanged, onSystmOne } from "./events.js";
+import { initIdleLock } from "./idle-lock.js";
 
 const VIEWS = {
   board: { title: "Ward board", load: loadBoard },
@@ -39,16 +40,65 @@ async function refreshStatus({ quiet = false } = {}) {
 function applyStatus() {
   const status = state.status;
   const user = status.current_user;
-  byId("current-user").textContent = user ?? "not chosen";
-  byId("no-user-notice").hidden = Boolean(user) || state.view === "settings";
+  byId("current-user").textContent = user ?? "not known";
+  byId("acting-identity").textContent = describeIdentity(status.identity);
+  byId("acting-identity").title = status.identity?.summary ?? "";
+  byId("no-user-notice").hidden = Boolean(user);
 
   state.readOnly = Boolean(status.read_only) || Boolean(state.board?.read_only) || state.readOnlySeen;
   byId("read-only-callout").hidden = !state.readOnly;
   byId("database-state").textContent = state.readOnly ? "Database: read-only" : "";
   byId("status-strip").classList.toggle("app-status-strip--read-only", state.readOnly);
 
+  applyAuditWarning(status.audit_warning);
   applySystmOne();
   applyEditControls();
+}
+
+/**
+ * The backend's tamper check failed (a protective trigger dropped, the newest audit row not
+ * matching its hash): a banner on every view. The text comes from the backend and already says
+ * to tell IT and run `hubctl audit verify`.
+ */
+function applyAuditWarning(warning) {
+  const shown = typeof warning === "string" && warning.length > 0;
+  byId("audit-warning").hidden = !shown;
+  byId("audit-warning-text").textContent = shown ? warning : "";
+}
+
+/**
+ * Who is acting, in one line for the strip: the SystmOne user and role (or why there is none)
+ * and the OS account. Nothing here was typed by the user except the display label.
+ */
+function describeIdentity(identity) {
+  if (!identity) return "";
+  const parts = [];
+  const s1 = identity.systmone_user;
+  const role = identity.role ?? {};
+  if (s1) {
+    const roleText =
+      role.kind === "verified" ? `${role.systmone_role}, ${role.profile}` :
+      role.kind === "unmapped" ? `${role.systmone_role}: not in the role map, least privilege` :
+      "no role reported";
+    parts.push(`SystmOne: ${s1.name} (${roleText})`);
+  } else {
+    parts.push("SystmOne: not connected, role not verified");
+  }
+  parts.push(`computer account: ${identity.os_account ?? "unknown"}`);
+  if (identity.display_label) parts.push(`label: ${identity.display_label}`);
+  return parts.join(" · ");
+}
+
+/** Asks SystmOne afresh who is logged on, then redraws the strip (and Settings). */
+async function checkIdentity() {
+  try {
+    await api.recheckIdentity();
+  } catch (error) {
+    showApiError(error);
+    return;
+  }
+  await refreshStatus();
+  if (state.view === "settings") renderSettings();
 }
 
 /** Demo mode: unmistakable on every view (banner, title) so no one mistakes the simulator for SystmOne. */
@@ -145,6 +195,13 @@ async function start() {
   initLookup();
   initNotes();
   initOutbox();
+  byId("check-identity").addEventListener("click", checkIdentity);
+  initIdleLock({
+    unlocked: async () => {
+      await refreshStatus();
+      if (state.view === "settings") renderSettings();
+    },
+  });
   window.addEventListener(READ_ONLY_EVENT, () => {
     state.readOnlySeen = true;
     if (state.status) applyStatus();
@@ -155,7 +212,7 @@ async function start() {
   });
   await refreshStatus();
   await refreshSystmOne();
-  const first = viewFromHash() ?? (state.status && !state.status.current_user ? "settings" : "board");
+  const first = viewFromHash() ?? "board";
   await show(first, { focus: false });
   document.body.dataset.ready = "true";
 }

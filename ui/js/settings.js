@@ -1,5 +1,6 @@
-// Settings: who is using this computer, the ward's settings, the note templates, and where
-// the data lives. Every ward setting change is audited by the backend under the current user.
+// Settings: who is acting (from the OS and SystmOne, never typed), an optional display label,
+// the ward's settings, the note templates, and where the data lives. Every ward setting change is
+// audited by the backend under the acting person; loosening one needs a verified SystmOne role.
 
 import { api } from "./api.js";
 import { h, byId, replaceChildren } from "./dom.js";
@@ -34,7 +35,7 @@ export function initSettings({ onUserChanged }) {
     }
     await onUserChanged();
     byId("user-name").value = saved;
-    notify(`Current user is now ${saved}`);
+    notify(`Display label is now ${saved}`);
   });
   replaceChildren(
     byId("ward-settings"),
@@ -175,7 +176,7 @@ async function saveWardSettings(event) {
       await api.setWardSetting(d.setting, value);
       saved.push(d);
     } catch (error) {
-      if (error.code === "no_current_user") {
+      if (error.code === "no_current_user" || error.code === "unattributed") {
         showApiError(error);
         return;
       }
@@ -210,9 +211,17 @@ export function renderSettings() {
   const status = state.status;
   if (!status) return;
   const input = byId("user-name");
-  if (!input.value && status.current_user) input.value = status.current_user;
+  const identity = status.identity ?? {};
+  if (!input.value && identity.display_label) input.value = identity.display_label;
+  const role = identity.role ?? {};
   const rows = [
-    ["Current user", status.current_user ?? "Not chosen"],
+    ["Changes recorded under", status.current_user ?? "Nobody: changes are refused"],
+    ["Computer account", identity.os_account ?? identity.os_account_problem ?? "Unknown"],
+    ["SystmOne user", identity.systmone_user ? `${identity.systmone_user.name}${identity.systmone_user.user_name ? ` (${identity.systmone_user.user_name})` : ""}` : "Not connected"],
+    ["Role", role.kind === "verified" || role.kind === "unmapped" ? role.systmone_role : "Not verified"],
+    ["What you can do", identity.summary ?? ""],
+    ["Role map", identity.role_map_problem ? `${identity.role_map_source} (${identity.role_map_problem})` : identity.role_map_source ?? ""],
+    ["Idle lock", `${status.idle_lock_minutes} minutes`],
     ["Data folder", status.data_dir],
     ["Database file", status.database],
     ["Database", status.read_only ? "Read-only: changes cannot be saved" : "Ready"],

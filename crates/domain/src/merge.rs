@@ -376,9 +376,10 @@ pub fn local_due(
     } else {
         remote
     };
+    // `checked_add`: a date from SystmOne at the end of chrono's range must not panic.
     Local.from_local_datetime(&wall).earliest().or_else(|| {
         Local
-            .from_local_datetime(&(wall + chrono::TimeDelta::hours(1)))
+            .from_local_datetime(&wall.checked_add_signed(chrono::TimeDelta::hours(1))?)
             .earliest()
     })
 }

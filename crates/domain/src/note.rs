@@ -148,9 +148,9 @@ impl FiledHow {
     }
 }
 
-/// A clinical role, as far as approval rules care. Parsed leniently from SystmOne's role
-/// names ("Student Nurse", "Healthcare Assistant", "Staff Nurse", "Consultant Psychiatrist")
-/// or the `current_user_role` setting.
+/// A clinical role, as far as approval rules care. It comes from SystmOne's logged-on user's
+/// role through the administrator's role map (hub `identity`), never from anything typed in the
+/// app; [`Role::parse`] only reads back what the store recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -165,57 +165,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Reads a role recorded by [`Role::as_str`]. Anything else is `Unknown` (the least
+    /// privilege): SystmOne's role names are mapped by the role map, not guessed from words.
     pub fn parse(raw: &str) -> Role {
-        let s = raw.trim().to_ascii_lowercase();
-        if s.is_empty() {
-            return Role::Unknown;
+        match raw.trim() {
+            "student" => Role::Student,
+            "hca" => Role::Hca,
+            "registered" => Role::Registered,
+            _ => Role::Unknown,
         }
-        if s.contains("student") || s.contains("trainee nursing associate") {
-            return Role::Student;
-        }
-        let hca = [
-            "hca",
-            "healthcare assistant",
-            "health care assistant",
-            "support worker",
-            "care assistant",
-            "nursing assistant",
-        ];
-        if hca.iter().any(|h| s.contains(h)) {
-            return Role::Hca;
-        }
-        let registered = [
-            "registered",
-            "nurse",
-            "doctor",
-            "consultant",
-            "registrar",
-            "physician",
-            "psychiatrist",
-            "surgeon",
-            "gp",
-            "fy1",
-            "fy2",
-            "sho",
-            "therapist",
-            "physiotherapist",
-            "pharmacist",
-            "psychologist",
-            "dietitian",
-            "midwife",
-            "paramedic",
-            "clinician",
-            "practitioner",
-            "nursing associate",
-        ];
-        if registered.iter().any(|r| {
-            s.split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|w| w == *r)
-                || (r.contains(' ') && s.contains(r))
-        }) {
-            return Role::Registered;
-        }
-        Role::Unknown
     }
 
     pub fn as_str(self) -> &'static str {
@@ -355,13 +313,12 @@ mod tests {
 
     #[test]
     fn roles_parse_from_systmone_names() {
-        assert_eq!(Role::parse("Student Nurse"), Role::Student);
-        assert_eq!(Role::parse("Healthcare Assistant"), Role::Hca);
-        assert_eq!(Role::parse("HCA"), Role::Hca);
-        assert_eq!(Role::parse("Staff Nurse"), Role::Registered);
-        assert_eq!(Role::parse("Consultant Psychiatrist"), Role::Registered);
-        assert_eq!(Role::parse("registered"), Role::Registered);
-        assert_eq!(Role::parse("Receptionist"), Role::Unknown);
+        for role in [Role::Student, Role::Hca, Role::Registered, Role::Unknown] {
+            assert_eq!(Role::parse(role.as_str()), role);
+        }
+        // Free text is never guessed into a role: the role map does that, in the hub.
+        assert_eq!(Role::parse("Registered Nurse"), Role::Unknown);
+        assert_eq!(Role::parse("Consultant"), Role::Unknown);
         assert_eq!(Role::parse(""), Role::Unknown);
         assert!(Role::Student.needs_cosignature(true));
         assert!(Role::Unknown.needs_cosignature(true));

@@ -1661,7 +1661,7 @@ mod tests {
 
     #[test]
     fn the_applied_profile_is_stored_audited_and_read_back() {
-        let hub = Hub::from_store(
+        let mut hub = Hub::from_store(
             store::Store::open_in_memory().unwrap(),
             std::path::PathBuf::from("/nonexistent"),
         );
@@ -1670,11 +1670,13 @@ mod tests {
             task_status_update: StatusUpdate::Refused,
             ..ObservedProfile::default()
         };
+        // Nobody can be held to it without an OS account.
+        hub.assume_os_account_for_tests(None);
         assert_eq!(
             hub.apply_observed_profile(&profile).unwrap_err().code(),
-            "no_current_user"
+            "unattributed"
         );
-        hub.set_current_user("IT Tester").unwrap();
+        hub.assume_os_account_for_tests(Some("it-tester"));
         hub.apply_observed_profile(&profile).unwrap();
         assert_eq!(
             hub.observed_systmone_profile().unwrap(),

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod conformance;
+pub mod db_key;
 pub mod lookup;
 pub mod notes;
 pub mod tasksync;
@@ -17,4 +18,4 @@ mod hub;
 pub use hub::*;
 
 /// The store's records as the window and `hubctl` show them (so neither needs the store).
-pub use store::{AuditEntry, AuditQuery, OutboxEntry, Patient};
+pub use store::{AuditEntry, AuditQuery, DatabaseEnvironment, OutboxEntry, Patient};

@@ -169,6 +169,33 @@ pub fn parse_query(input: &SearchInput, today: NaiveDate) -> Result<LookupQuery,
     Ok(LookupQuery::ByDetails(params))
 }
 
+impl LookupQuery {
+    /// What was asked, for the audit row of the read: the validated criteria exactly as sent
+    /// to SystmOne (never what came back). Criteria not given are left out.
+    pub fn audit_criteria(&self) -> serde_json::Value {
+        match self {
+            LookupQuery::ByNhsNumber(nhs) => serde_json::json!({ "nhs_number": nhs.digits() }),
+            LookupQuery::ByDetails(p) => {
+                let mut criteria = serde_json::Map::new();
+                let given = [
+                    ("surname", p.surname.clone()),
+                    ("first_name", p.first_name.clone()),
+                    ("date_of_birth", p.date_of_birth.map(|d| d.to_string())),
+                    ("postcode", p.post_code.clone()),
+                    ("telephone", p.telephone.clone()),
+                    ("sex", p.gender.map(|g| g.code().to_owned())),
+                ];
+                for (field, value) in given {
+                    if let Some(value) = value {
+                        criteria.insert(field.to_owned(), value.into());
+                    }
+                }
+                serde_json::Value::Object(criteria)
+            }
+        }
+    }
+}
+
 /// One row of the results list.
 #[derive(Debug, Clone, Serialize)]
 pub struct LookupResult {
@@ -452,6 +479,14 @@ mod tests {
             today(),
         );
         assert!(matches!(future, Err(LookupError::FutureDateOfBirth(_))));
+        let ancient = parse_query(
+            &input(|i| {
+                i.surname = Some("Smith".into());
+                i.date_of_birth = Some("0001-01-01".into())
+            }),
+            today(),
+        );
+        assert!(matches!(ancient, Err(LookupError::AncientDateOfBirth(_))));
         let bad = parse_query(
             &input(|i| {
                 i.surname = Some("Smith".into());

@@ -11,7 +11,9 @@ use hub::{
     AuditQuery, BoardFilter, DraftInput, Hub, HubError, PatientInput, TaskEditInput, TaskInput,
 };
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "simulator")]
+use std::path::PathBuf;
 
 fn print<T: Serialize>(
     out: Out,
@@ -21,10 +23,48 @@ fn print<T: Serialize>(
     if out.json {
         let json =
             serde_json::to_string_pretty(value).map_err(|e| HubError::BadRequest(e.to_string()))?;
-        emit(&json)
+        emit(&terminal_json(&json))
     } else {
-        emit(&text(value))
+        emit(&terminal_text(&text(value)))
     }
+}
+
+/// Whether a character printed raw could drive or mislead a terminal: control characters
+/// (C0 such as ESC and `\r`, DEL, C1 such as CSI) start escape sequences that move the
+/// cursor, clear the screen or retitle the window; direction overrides, isolates and marks
+/// reorder what is shown. Newline and tab are the output's own layout, so they stay.
+fn drives_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Text for people with every character that could drive the terminal shown as Rust writes
+/// it (`\u{1b}`): names, note text and task titles come from SystmOne and the database,
+/// and a name holding `ESC [2J` must show as that, not clear the screen.
+pub(crate) fn terminal_text(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, |c| format!("\\u{{{:x}}}", u32::from(c)))
+}
+
+/// JSON with the same characters as `\uXXXX` escapes, so it is still the same JSON:
+/// serde_json escapes C0 itself but writes DEL, C1 and direction controls raw, and outside
+/// strings JSON has none of them.
+fn terminal_json(json: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(json, |c| format!("\\u{:04x}", u32::from(c)))
+}
+
+fn escape_with(text: &str, escape: impl Fn(char) -> String) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(drives_terminal) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if drives_terminal(c) {
+            shown.push_str(&escape(c));
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 /// Writes one block of output and a newline to standard output. A reader that stops early
@@ -60,6 +100,11 @@ pub fn decode(file: &Path) -> Result<(), HubError> {
     print(Out { json: true }, &response, |_| String::new())
 }
 
+/// What `hubctl sim` / `simctl` say in a build without the simulator (every release build).
+#[cfg(not(feature = "simulator"))]
+pub const SIMULATOR_LEFT_OUT: &str = "this hubctl was built without the SystmOne simulator: release builds leave it out, so it can never stand in for SystmOne on a ward PC. For demos and tests build with `cargo build -p hubctl --features simulator`";
+
+#[cfg(feature = "simulator")]
 pub fn sim(args: simulator::cli::SimArgs, data_dir: &Path) -> Result<(), HubError> {
     let config = args
         .into_config(data_dir)
@@ -69,6 +114,7 @@ pub fn sim(args: simulator::cli::SimArgs, data_dir: &Path) -> Result<(), HubErro
         .map_err(|e| HubError::BadRequest(e.to_string()))
 }
 
+#[cfg(feature = "simulator")]
 pub fn simctl(
     command: simulator::cli::SimCtlCommand,
     sim_dir: Option<PathBuf>,
@@ -77,7 +123,7 @@ pub fn simctl(
     let dir = simulator::cli::default_sim_data_dir(sim_dir, data_dir);
     let out =
         simulator::cli::run_ctl(command, &dir).map_err(|e| HubError::BadRequest(e.to_string()))?;
-    emit(&out)?;
+    emit(&terminal_text(&out))?;
     Ok(())
 }
 
@@ -252,14 +298,17 @@ pub fn audit(
     print(session.out, &entries, |es| {
         es.iter()
             .map(|e| {
+                // The accounts last, so the columns scripts already read keep their places.
                 format!(
-                    "{}\t{}\t{}\t{} {}\t{}",
+                    "{}\t{}\t{}\t{} {}\t{}\tcomputer: {} / SystmOne: {}",
                     e.at.format("%Y-%m-%d %H:%M:%S"),
                     e.actor,
                     e.action,
                     e.entity,
                     e.entity_id.as_deref().unwrap_or("-"),
-                    e.detail
+                    e.detail,
+                    e.os_account.as_deref().unwrap_or("-"),
+                    e.systmone_user.as_deref().unwrap_or("-"),
                 )
             })
             .collect::<Vec<_>>()
@@ -267,10 +316,86 @@ pub fn audit(
     })
 }
 
+/// `hubctl audit verify`: the whole chain, the report on standard output (text or `--json`),
+/// and on a break a one-line reason naming the row, exit 1.
+pub fn audit_verify(session: &Session) -> Result<(), HubError> {
+    let report = session.hub.verify_audit_chain()?;
+    print(session.out, &report, |r| {
+        let mut lines = vec![format!(
+            "audit rows checked: {}{}",
+            r.rows_checked,
+            r.newest_id
+                .map(|id| format!(" (newest row {id})"))
+                .unwrap_or_default()
+        )];
+        lines.push(match &r.first_break {
+            None => "hash chain: intact".to_owned(),
+            Some(b) => format!(
+                "hash chain: BROKEN at row {} ({}); {} break(s) in all",
+                b.row_id, b.explanation, r.breaks_found
+            ),
+        });
+        if r.trigger_problems.is_empty() {
+            lines.push("append-only triggers: in place".to_owned());
+        } else {
+            lines.extend(r.trigger_problems.iter().map(|p| format!("TAMPERED: {p}")));
+        }
+        lines.push(
+            "(a chain cannot show rows cut off its end; the triggers guard against that)"
+                .to_owned(),
+        );
+        lines.join("\n")
+    })?;
+    if let Some(b) = &report.first_break {
+        return Err(HubError::AuditTampered(format!(
+            "the audit trail breaks at row {}: {}",
+            b.row_id, b.explanation
+        )));
+    }
+    if !report.trigger_problems.is_empty() {
+        return Err(HubError::AuditTampered(format!(
+            "the audit trail's protection was tampered with: {}",
+            report.trigger_problems.join("; ")
+        )));
+    }
+    Ok(())
+}
+
 pub fn user(session: &Session, name: &str) -> Result<(), HubError> {
-    let staff = session.hub.set_current_user(name)?;
-    print(session.out, &staff.as_str(), |s| {
-        format!("current user: {s}")
+    let label = session.hub.set_current_user(name)?;
+    let actor = session.hub.current_user()?;
+    print(session.out, &label.as_str(), |s| {
+        format!("display label: {s} (changes are still recorded under {actor})")
+    })
+}
+
+/// Asks SystmOne who is logged on (when it answers), then shows who acts and what they may do.
+pub async fn whoami(hub: &Hub, out: Out) -> Result<(), HubError> {
+    if let Err(e) = hub.verified_client_probe().await {
+        tracing::info!(code = e.code(), "SystmOne could not say who is logged on");
+    }
+    let identity = hub.identity()?;
+    print(out, &identity, |i| {
+        let systmone = i.systmone_user.as_ref().map_or_else(
+            || "not connected".to_owned(),
+            |u| {
+                format!(
+                    "{} (role {})",
+                    u.name,
+                    u.role.as_deref().unwrap_or("not reported")
+                )
+            },
+        );
+        format!(
+            "OS account: {}\nSystmOne user: {systmone}\nrole map: {}{}\n{}",
+            i.os_account.as_deref().unwrap_or("unknown"),
+            i.role_map_source,
+            i.role_map_problem
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default(),
+            i.summary
+        )
     })
 }
 
@@ -369,7 +494,14 @@ pub async fn link(hub: &Hub, out: Out, nhs: &str, patient: i64) -> Result<(), Hu
     })
 }
 
-pub fn settings(session: &Session, cmd: SettingsCmd) -> Result<(), HubError> {
+pub fn settings(session: &mut Session, cmd: SettingsCmd) -> Result<(), HubError> {
+    if matches!(cmd, SettingsCmd::Set { .. } | SettingsCmd::Clear { .. }) {
+        // Who is logged on to SystmOne decides whether a loosening change is allowed; when
+        // SystmOne cannot say, only a change that makes the ward safer goes through.
+        if let Err(e) = session.block_on(async |hub, _| hub.verified_client_probe().await) {
+            tracing::info!(code = e.code(), "SystmOne could not say who is logged on");
+        }
+    }
     let hub = &session.hub;
     match cmd {
         SettingsCmd::Show => {
@@ -432,7 +564,13 @@ pub fn notes(session: &mut Session, cmd: NotesCmd) -> Result<(), HubError> {
             })
         }
         NotesCmd::Approve { id } => {
-            // The command line has no clipboard: an approved note always goes to the outbox.
+            // The command line has no clipboard: an approved note always goes to the outbox,
+            // so it needs SystmOne's logged-on user with a verified role (asked first); an
+            // approval nobody can be held to is refused.
+            if let Err(e) = session.block_on(async |hub, _| hub.verified_client_probe().await) {
+                // The approval below then says why the role cannot be verified.
+                tracing::info!(code = e.code(), "SystmOne could not say who is logged on");
+            }
             let preview = session.hub.preview_note(NoteId(id))?;
             let result = session.hub.approve_note(
                 NoteId(id),
@@ -545,15 +683,49 @@ pub async fn sync(hub: &Hub, out: Out, until_empty: bool, max_wait: u64) -> Resu
     Ok(())
 }
 
-pub fn api_key(session: &Session, cmd: ApiKeyCmd) -> Result<(), HubError> {
+/// Why `hubctl api-key set KEY` is refused (the key was not saved).
+pub(crate) const API_KEY_ARGUMENT_REFUSED: &str = "hubctl api-key set does not take the key as an \
+     argument, and did not save it: an argument stays in the shell history and is visible to \
+     other users in the process list. Run `hubctl api-key set` and type the key at the prompt \
+     (it is not shown), or pipe it in: `hubctl api-key set < key.txt`";
+
+/// The APIKey from standard input: at a terminal, a prompt that does not echo what is
+/// typed; from a pipe or file, its first line. Wiped from memory when dropped.
+fn read_api_key() -> Result<zeroize::Zeroizing<String>, HubError> {
+    use std::io::{BufRead, IsTerminal, Read};
+    let unreadable =
+        |e: std::io::Error| HubError::BadRequest(format!("could not read the APIKey: {e}"));
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("SystmOne APIKey (not shown): ")
+            .map(zeroize::Zeroizing::new)
+            .map_err(unreadable);
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    // TPP's keys are short; 1 KiB bounds a pipe of something else entirely.
+    std::io::BufReader::new(std::io::stdin().take(1024))
+        .read_line(&mut line)
+        .map_err(unreadable)?;
+    Ok(line)
+}
+
+pub fn api_key(
+    open_session: impl FnOnce() -> Result<Session, HubError>,
+    cmd: ApiKeyCmd,
+) -> Result<(), HubError> {
     match cmd {
-        ApiKeyCmd::Set { key } => {
+        ApiKeyCmd::Set { key: Some(_) } => {
+            Err(HubError::BadRequest(API_KEY_ARGUMENT_REFUSED.into()))
+        }
+        ApiKeyCmd::Set { key: None } => {
+            let key = read_api_key()?;
+            let session = open_session()?;
             session.hub.set_api_key(&key)?;
             print(session.out, &"saved", |_| {
                 "SystmOne APIKey saved in this PC's keychain".into()
             })
         }
         ApiKeyCmd::Clear => {
+            let session = open_session()?;
             let removed = session.hub.clear_api_key()?;
             print(session.out, &removed, |r| {
                 if *r {
@@ -606,6 +778,7 @@ pub fn conformance(session: &mut Session, args: ConformanceArgs) -> Result<(), H
         session.block_on(async |hub, _| hub.conformance_target(&nhs).await)?;
     // A person reads this before anything is written (on stderr when stdout is JSON).
     let shown = describe_target(&target, args.assign.as_deref());
+    let shown = terminal_text(&shown);
     if out.json {
         eprintln!("{shown}");
     } else {
@@ -747,4 +920,98 @@ fn ask(question: &str) -> Result<String, HubError> {
         .read_line(&mut answer)
         .map_err(|e| HubError::BadRequest(format!("could not read the answer: {e}")))?;
     Ok(answer.trim().to_owned())
+}
+
+/// `hubctl db-key`: the database key's status, its recovery from IT's escrow copy (read from
+/// standard input), and its export for escrow. Opens no session, so it works when the key is lost.
+pub fn db_key(out: Out, cmd: crate::DbKeyCmd, data_dir: &Path) -> Result<(), HubError> {
+    use hub::db_key;
+    let db_path = hub::config::database_path(data_dir);
+    match cmd {
+        crate::DbKeyCmd::Status => {
+            let status = db_key::key_status(&db_path)?;
+            print(out, &status, |s| {
+                let keychain = match s.keychain_has_key {
+                    Some(true) => "holds a database key",
+                    Some(false) => "holds no database key",
+                    None => "is not reachable",
+                };
+                let mut lines = vec![
+                    format!("database: {} ({})", s.database.display(), s.database_file),
+                    format!("this account's keychain {keychain}"),
+                ];
+                if s.environment_override {
+                    lines.push(format!(
+                        "{} is set and is used instead of the keychain",
+                        db_key::DB_KEY_ENV
+                    ));
+                }
+                match s.key_opens_database {
+                    Some(true) => lines.push("the key opens the database".to_owned()),
+                    Some(false) => lines.push("the key does NOT open the database".to_owned()),
+                    None => {}
+                }
+                if let Some(problem) = &s.problem {
+                    lines.push(problem.clone());
+                }
+                lines.join("\n")
+            })
+        }
+        crate::DbKeyCmd::Set => {
+            use std::io::Read;
+            // Wiped when dropped: the key's text is not left behind in freed memory.
+            let mut raw = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .take(1024)
+                .read_to_string(&mut raw)
+                .map_err(|e| HubError::BadRequest(format!("could not read standard input: {e}")))?;
+            db_key::restore_database_key(&db_path, &raw)?;
+            print(out, &"saved", |_| {
+                "the key opens the database and is saved in this account's keychain".into()
+            })
+        }
+        crate::DbKeyCmd::Export => {
+            let key = db_key::export_database_key()?;
+            eprintln!(
+                "hubctl: this is the key to the ward database: keep it only in the trust's escrow"
+            );
+            emit(key.expose_hex().as_str())
+        }
+    }
+}
+
+#[cfg(test)]
+mod terminal_output_tests {
+    use super::*;
+
+    /// Regression (issue 11): a name from SystmOne holding an escape sequence reached the
+    /// terminal raw and could clear the screen or rewrite what was shown.
+    #[test]
+    fn control_and_direction_characters_are_escaped_in_text_output() {
+        let name = "Ann\u{1b}[2JOther\r\u{7}\u{7f}\u{9b}31m\u{202e}evil";
+        let shown = terminal_text(name);
+        assert_eq!(
+            shown,
+            "Ann\\u{1b}[2JOther\\u{d}\\u{7}\\u{7f}\\u{9b}31m\\u{202e}evil"
+        );
+        assert!(!shown.chars().any(drives_terminal));
+        // The output's own layout and ordinary text are untouched.
+        assert_eq!(
+            terminal_text("Bed 1\tAnn Ō'Brien\nBed 2"),
+            "Bed 1\tAnn Ō'Brien\nBed 2"
+        );
+    }
+
+    /// JSON stays JSON, and the same value: only characters serde_json leaves raw are
+    /// turned into `\uXXXX` escapes.
+    #[test]
+    fn json_output_escapes_what_serde_leaves_raw_and_parses_to_the_same_value() {
+        let value = serde_json::json!({ "name": "Ann\u{1b}[2J\u{7f}\u{9b}\u{202e}x", "n": 1 });
+        let json = serde_json::to_string_pretty(&value).unwrap();
+        let shown = terminal_json(&json);
+        assert!(!shown.chars().any(drives_terminal), "{shown}");
+        assert!(shown.contains("\\u001b[2J"), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
+    }
 }

@@ -15,7 +15,8 @@ use std::process::ExitCode;
     about = "Inpatient Hub command line (works on the app's database)"
 )]
 struct Cli {
-    /// The data directory (default: INPATIENT_HUB_DATA_DIR, else the OS's per-user data directory).
+    /// The data directory (default: INPATIENT_HUB_DATA_DIR, else the OS's per-user local data
+    /// directory; with --demo, its `demo` subfolder, never the ward's own).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
@@ -30,9 +31,6 @@ struct Cli {
     /// Demo mode: talk to the bundled simulator (fictitious patients) and nothing else.
     #[arg(long, global = true, env = "INPATIENT_HUB_DEMO")]
     demo: bool,
-    /// Act as this member of staff (default: the current user chosen in the app's settings).
-    #[arg(long = "as", global = true, env = "INPATIENT_HUB_USER")]
-    as_user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,8 +43,10 @@ pub(crate) enum Command {
     /// Patients on the ward list.
     #[command(subcommand)]
     Patients(PatientsCmd),
-    /// The audit log, newest first.
+    /// The audit log, newest first (or `audit verify`: check the whole hash chain).
     Audit {
+        #[command(subcommand)]
+        check: Option<AuditCmd>,
         /// Only entries about this kind of record (task, patient, setting, ...).
         #[arg(long)]
         entity: Option<String>,
@@ -56,8 +56,12 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Choose the current user (who the app audits changes under).
+    /// Set the display label shown beside who is acting. A label only: changes are recorded
+    /// under the OS account (and the SystmOne user when connected), never under this name.
     User { name: String },
+    /// Who is acting: the OS account, the SystmOne user and role (asked of SystmOne), and what
+    /// the role map lets them do.
+    Whoami,
     /// The SystmOne connection: state, logged-in user and site, queue, where the APIKey comes from.
     Status,
     /// Search SystmOne for a patient (at least two details; names match by prefix).
@@ -77,7 +81,7 @@ pub(crate) enum Command {
         #[arg(long)]
         patient: i64,
     },
-    /// Ward settings: require-cosignature, systmone-api-disabled, current-user-role, task-default-assignee.
+    /// Ward settings: require-cosignature, systmone-api-disabled, task-default-assignee, idle-lock-minutes.
     #[command(subcommand)]
     Settings(SettingsCmd),
     /// Case notes.
@@ -107,15 +111,28 @@ pub(crate) enum Command {
     /// The SystmOne APIKey in this PC's keychain.
     #[command(subcommand)]
     ApiKey(ApiKeyCmd),
+    /// The ward database's encryption key in this account's keychain (status, escrow, recovery).
+    #[command(subcommand)]
+    DbKey(DbKeyCmd),
     /// Run the SystmOne simulator (fictitious organisation and patients; demos and tests only).
+    #[cfg(feature = "simulator")]
     Sim(simulator::cli::SimArgs),
     /// Control a running simulator (open a patient on screen, complete a task, read its log...).
+    #[cfg(feature = "simulator")]
     Simctl {
         /// The simulator's data directory (default: the app's data directory + "/simulator").
         #[arg(long)]
         sim_dir: Option<PathBuf>,
         #[command(subcommand)]
         command: simulator::cli::SimCtlCommand,
+    },
+    /// `sim` and `simctl` in a build without the simulator (every release build): a clear
+    /// refusal rather than "unrecognised subcommand".
+    #[cfg(not(feature = "simulator"))]
+    #[command(name = "sim", alias = "simctl", hide = true, disable_help_flag = true)]
+    SimulatorLeftOut {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        ignored: Vec<String>,
     },
     /// Decode a captured SystmOne response (XML file) and print it as JSON: how IT debugs the field.
     /// Prints patient data: handle the output as you would the record.
@@ -263,10 +280,37 @@ pub(crate) enum NotesCmd {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ApiKeyCmd {
-    /// Save the key TPP issued to this product in the keychain.
-    Set { key: String },
+    /// Save the key TPP issued to this product in the keychain. The key is read from standard
+    /// input (typed at a prompt that does not echo it, or piped in), never from the command
+    /// line: an argument stays in the shell history and shows in the process list.
+    Set {
+        /// Refused with the reason (kept as an argument so the refusal can explain itself).
+        #[arg(hide = true)]
+        key: Option<String>,
+    },
     /// Remove it from the keychain.
     Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DbKeyCmd {
+    /// Whether the database is encrypted, whether this account's keychain holds its key, and
+    /// whether that key opens it. Changes nothing.
+    Status,
+    /// Restore the key (IT's escrow copy) into this account's keychain. The key is read from
+    /// standard input, never from the command line (shell history, process list), and saved
+    /// only if it opens the database.
+    Set,
+    /// Print the key from this account's keychain to standard output, for IT to escrow.
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCmd {
+    /// Check every audit row's hash and its link to the row before it, oldest first, and
+    /// that the append-only triggers are in place. Exits 1 naming the first row where the
+    /// chain breaks. (Rows cut off the end cannot be seen in the chain itself.)
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,7 +345,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hubctl: {}", e.to_string().replace('\n', " "));
+            // An error can quote SystmOne's own message or a name: escaped like all output.
+            let message = e.to_string().replace('\n', " ");
+            eprintln!("hubctl: {}", commands::terminal_text(&message));
             ExitCode::FAILURE
         }
     }
@@ -317,10 +363,12 @@ impl Command {
             | Command::Record { .. }
             | Command::Link { .. }
             | Command::Sync { .. } => true,
-            Command::Notes(NotesCmd::Add { .. }) => true,
-            Command::Notes(
-                NotesCmd::Preview { .. } | NotesCmd::Approve { .. } | NotesCmd::List { .. },
-            ) => false,
+            // An approval is attributed to SystmOne's logged-on user and their verified role.
+            Command::Notes(NotesCmd::Add { .. } | NotesCmd::Approve { .. }) => true,
+            Command::Whoami => true,
+            // Loosening a ward setting needs SystmOne's logged-on user with a verified role.
+            Command::Settings(SettingsCmd::Set { .. } | SettingsCmd::Clear { .. }) => true,
+            Command::Notes(NotesCmd::Preview { .. } | NotesCmd::List { .. }) => false,
             Command::Tasks(TasksCmd::Add { nhs, .. }) => nhs.is_some(),
             Command::Tasks(
                 TasksCmd::List(_)
@@ -332,12 +380,15 @@ impl Command {
             Command::Patients(_)
             | Command::Audit { .. }
             | Command::User { .. }
-            | Command::Settings(_)
+            | Command::Settings(SettingsCmd::Show)
             | Command::Outbox { .. }
             | Command::ApiKey(_)
-            | Command::Sim(_)
-            | Command::Simctl { .. }
+            | Command::DbKey(_)
             | Command::Decode { .. } => false,
+            #[cfg(feature = "simulator")]
+            Command::Sim(_) | Command::Simctl { .. } => false,
+            #[cfg(not(feature = "simulator"))]
+            Command::SimulatorLeftOut { .. } => false,
             // Only the probe itself; `--apply` and a missing `--patient` send nothing.
             Command::Conformance(args) => args.apply.is_none() && args.patient.is_some(),
         }
@@ -360,7 +411,6 @@ pub(crate) struct Session {
 /// How to open the session: everything on the command line but the subcommand itself.
 struct SessionSettings {
     demo: bool,
-    as_user: Option<String>,
     systmone: String,
     systmone_timeout: Option<f64>,
     needs_systmone: bool,
@@ -370,10 +420,12 @@ struct SessionSettings {
 
 impl Session {
     fn open(settings: &SessionSettings, out: Out, data_dir: &Path) -> Result<Session, HubError> {
-        let mut hub = Hub::open(data_dir)?.with_demo_mode(settings.demo);
-        if let Some(user) = &settings.as_user {
-            hub.act_as(user)?;
-        }
+        // Who acts is the OS account (and SystmOne's logged-on user): nothing on the command
+        // line or in the environment can name someone else.
+        let mut hub = Hub::open(
+            data_dir,
+            hub::DatabaseEnvironment::from_demo_flag(settings.demo),
+        )?;
         hub.set_filing_policy(seconds(settings.filing.0)?, seconds(settings.filing.1)?);
         let mut runtime = None;
         if settings.needs_systmone {
@@ -433,13 +485,11 @@ fn run(cli: Cli) -> Result<(), HubError> {
         systmone,
         systmone_timeout,
         demo,
-        as_user,
         command,
     } = cli;
     let out = Out { json };
     let settings = SessionSettings {
         demo,
-        as_user,
         systmone,
         systmone_timeout,
         needs_systmone: command.needs_systmone(),
@@ -453,17 +503,34 @@ fn run(cli: Cli) -> Result<(), HubError> {
         },
     };
     let data_dir = || {
-        config::resolve_data_dir(data_dir.clone()).map_err(|e| HubError::BadRequest(e.to_string()))
+        config::resolve_data_dir(data_dir.clone(), demo)
+            .map_err(|e| HubError::BadRequest(e.to_string()))
     };
     let session = || Session::open(&settings, out, &data_dir()?);
     match command {
         Command::Decode { file } => commands::decode(&file),
+        #[cfg(feature = "simulator")]
         Command::Sim(args) => commands::sim(args, &data_dir()?),
+        #[cfg(feature = "simulator")]
         Command::Simctl { sim_dir, command } => commands::simctl(command, sim_dir, &data_dir()?),
+        #[cfg(not(feature = "simulator"))]
+        Command::SimulatorLeftOut { .. } => Err(HubError::BadRequest(
+            commands::SIMULATOR_LEFT_OUT.to_owned(),
+        )),
         Command::Tasks(cmd) => commands::tasks(&mut session()?, cmd),
         Command::Patients(cmd) => commands::patients(&session()?, cmd),
-        Command::Audit { entity, id, limit } => commands::audit(&session()?, entity, id, limit),
+        Command::Audit {
+            check: Some(AuditCmd::Verify),
+            ..
+        } => commands::audit_verify(&session()?),
+        Command::Audit {
+            check: None,
+            entity,
+            id,
+            limit,
+        } => commands::audit(&session()?, entity, id, limit),
         Command::User { name } => commands::user(&session()?, &name),
+        Command::Whoami => session()?.block_on(commands::whoami),
         Command::Status => session()?.block_on(commands::status),
         Command::Search(args) => {
             session()?.block_on(async |hub, out| commands::search(hub, out, args).await)
@@ -477,7 +544,7 @@ fn run(cli: Cli) -> Result<(), HubError> {
         Command::Link { nhs, patient } => {
             session()?.block_on(async |hub, out| commands::link(hub, out, &nhs, patient).await)
         }
-        Command::Settings(cmd) => commands::settings(&session()?, cmd),
+        Command::Settings(cmd) => commands::settings(&mut session()?, cmd),
         Command::Notes(cmd) => commands::notes(&mut session()?, cmd),
         Command::Outbox { all } => commands::outbox(&session()?, all),
         Command::Sync {
@@ -486,7 +553,11 @@ fn run(cli: Cli) -> Result<(), HubError> {
             ..
         } => session()?
             .block_on(async |hub, out| commands::sync(hub, out, until_empty, max_wait).await),
-        Command::ApiKey(cmd) => commands::api_key(&session()?, cmd),
+        // Given the way to open the session, not an open one: a key on the command line is
+        // refused before anything is opened.
+        Command::ApiKey(cmd) => commands::api_key(session, cmd),
+        // Never opens the session: these must work when the key is lost.
+        Command::DbKey(cmd) => commands::db_key(out, cmd, &data_dir()?),
         Command::Conformance(args) => commands::conformance(&mut session()?, args),
     }
 }

@@ -7,7 +7,7 @@ use super::profile::{
     TaskStatusUpdate,
 };
 use super::state::{ApprovalMode, DeviceStatus, TaskChange};
-use super::{SimConfig, SimControl, SimError, DEFAULT_API_KEY, DEFAULT_PORT};
+use super::{SimConfig, SimControl, SimError, DEFAULT_API_KEY};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 /// Run the SystmOne simulator (fictitious data; never point it at real patients).
 #[derive(Debug, Clone, Args)]
 pub struct SimArgs {
-    /// TCP port (SystmOne's is 40700; 0 picks a free one).
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
-    /// Address to listen on. SystmOne listens on the local host only.
+    /// TCP port, required: there is no default, so the simulator never takes SystmOne's 40700
+    /// unless asked to (0 picks a free one and prints it).
+    /// (Optional for clap only, so that a missing port gets our own clear error.)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on: the local host only (127.0.0.1 or ::1); anything else is refused.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
     /// Seed for the fictitious organisation, patients and fault decisions.
@@ -106,9 +108,13 @@ impl SimArgs {
         if super::data::organisation().user(&self.user).is_none() {
             return Err(SimError::UnknownUser(self.user));
         }
+        if !self.bind.is_loopback() {
+            return Err(SimError::NotLoopback(self.bind));
+        }
+        let port = self.port.ok_or(SimError::NoPort)?;
         Ok(SimConfig {
             bind: self.bind,
-            port: self.port,
+            port,
             seed: self.seed,
             data_dir: default_sim_data_dir(self.sim_dir, app_data_dir),
             approval: self.approval,
@@ -320,11 +326,13 @@ mod tests {
 
     #[test]
     fn profile_flags_select_each_behaviour_and_default_to_the_real_shapes() {
-        let plain = Serve::try_parse_from(["sim"]).unwrap();
+        let plain = Serve::try_parse_from(["sim", "--port", "0"]).unwrap();
         let config = plain.args.into_config(Path::new("/app")).unwrap();
         assert_eq!(config.profile, SimProfile::default());
         let s = Serve::try_parse_from([
             "sim",
+            "--port",
+            "0",
             "--narrative",
             "narrative-per-line",
             "--task-status",
@@ -348,7 +356,47 @@ mod tests {
                 terminator: ResponseTerminator::Eof,
             }
         );
-        assert!(Serve::try_parse_from(["sim", "--narrative", "sideways"]).is_err());
+        assert!(Serve::try_parse_from(["sim", "--port", "0", "--narrative", "sideways"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_port_is_an_error_never_systmones_40700() {
+        let no_port = Serve::try_parse_from(["sim"]).unwrap();
+        let missing = no_port.args.into_config(Path::new("/app")).unwrap_err();
+        assert!(matches!(missing, SimError::NoPort), "{missing}");
+        assert!(missing.to_string().contains("--port"), "{missing}");
+        // The library's own default is a free port too, never SystmOne's.
+        assert_eq!(SimConfig::new(PathBuf::from("/tmp/s")).port, 0);
+    }
+
+    #[test]
+    fn a_non_loopback_bind_address_is_refused_with_a_clear_error() {
+        for address in ["0.0.0.0", "192.168.1.20", "::"] {
+            let s = Serve::try_parse_from(["sim", "--port", "0", "--bind", address]).unwrap();
+            let refused = s.args.into_config(Path::new("/app")).unwrap_err();
+            assert!(matches!(refused, SimError::NotLoopback(_)), "{refused}");
+            assert!(refused.to_string().contains("local host only"), "{refused}");
+        }
+        for address in ["127.0.0.1", "::1"] {
+            let s = Serve::try_parse_from(["sim", "--port", "0", "--bind", address]).unwrap();
+            assert!(s
+                .args
+                .into_config(Path::new("/app"))
+                .unwrap()
+                .bind
+                .is_loopback());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_server_itself_refuses_a_non_loopback_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SimConfig::new(dir.path().to_path_buf());
+        config.bind = "0.0.0.0".parse().unwrap();
+        let refused = super::super::Simulator::start(config).await.unwrap_err();
+        assert!(matches!(refused, SimError::NotLoopback(_)), "{refused}");
+        // Refused before anything was generated in the data directory.
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     }
 
     #[test]
@@ -407,7 +455,7 @@ mod tests {
         );
         assert_eq!(config.faults.reset, 0.02);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/simx"));
-        let defaulted = Serve::try_parse_from(["sim"]).unwrap();
+        let defaulted = Serve::try_parse_from(["sim", "--port", "0"]).unwrap();
         assert_eq!(
             defaulted
                 .args
@@ -416,9 +464,17 @@ mod tests {
                 .data_dir,
             PathBuf::from("/app/simulator")
         );
-        assert!(Serve::try_parse_from(["sim", "--faults", "drop=3"]).is_err());
-        let bad_user =
-            Serve::try_parse_from(["sim", "--user", "real.person", "--sim-dir", "/tmp/x"]).unwrap();
+        assert!(Serve::try_parse_from(["sim", "--port", "0", "--faults", "drop=3"]).is_err());
+        let bad_user = Serve::try_parse_from([
+            "sim",
+            "--port",
+            "0",
+            "--user",
+            "real.person",
+            "--sim-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
         assert!(matches!(
             bad_user.args.into_config(Path::new("/app")),
             Err(SimError::UnknownUser(_))
@@ -502,7 +558,7 @@ mod hubctl_shape {
             panic!("expected sim")
         };
         assert_eq!(args.sim_dir, Some(PathBuf::from("/tmp/a")));
-        assert_eq!(args.port, 1);
+        assert_eq!(args.port, Some(1));
         let cli = Cli::try_parse_from([
             "hubctl",
             "--data-dir",

@@ -1,6 +1,7 @@
 //! A stand-in for TPP's SystmOne desktop client, for development, demos and tests.
 //!
-//! It listens where SystmOne does (127.0.0.1:40700 by default), speaks the Client Integration
+//! It listens on the local host only, on a port given explicitly (never SystmOne's 40700 by
+//! default, so it is not mistaken for SystmOne by accident), speaks the Client Integration
 //! API through `systmone::codec` and `systmone::framing`, and behaves as TPP documents it
 //! (see /work/shared/systmone-api.md): the throttle that drops requests silently, device
 //! approval, record locking, search and filter rules. Faults can be injected at seeded rates.
@@ -57,8 +58,6 @@ pub use state::{ApprovalMode, SimSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-/// SystmOne's port.
-pub const DEFAULT_PORT: u16 = 40700;
 /// The APIKey the simulator accepts unless configured otherwise (TPP's example key).
 pub const DEFAULT_API_KEY: &str = systmone_wire::SIMULATOR_API_KEY;
 /// Verbatim: Inpatient Hub recognises a block by the word "blocked".
@@ -69,6 +68,10 @@ pub const BLOCKED_MESSAGE: &str =
 pub enum SimError {
     #[error("the simulator could not listen on {addr}: {reason} (is SystmOne or another simulator already running there?)")]
     Bind { addr: SocketAddr, reason: String },
+    #[error("give the simulator a port with --port (0 picks a free one): it has no default, so it never takes SystmOne's 40700 unless asked to")]
+    NoPort,
+    #[error("the simulator listens on the local host only (127.0.0.1 or ::1), not {0}: it answers with fictitious patients and must never be reachable from the network")]
+    NotLoopback(IpAddr),
     #[error("the simulator's data directory {0} could not be created: {1}")]
     DataDir(String, String),
     #[error("no simulator data in {0}; start the simulator once (`hubctl sim`) to generate it")]
@@ -117,11 +120,11 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Defaults: 127.0.0.1:40700, seed 1, auto approval, no faults, the staff nurse logged in.
+    /// Defaults: 127.0.0.1 on a free port (never SystmOne's 40700), seed 1, auto approval, no faults, the staff nurse logged in.
     pub fn new(data_dir: PathBuf) -> SimConfig {
         SimConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: DEFAULT_PORT,
+            port: 0,
             seed: 1,
             data_dir,
             approval: ApprovalMode::Auto,
@@ -148,5 +151,15 @@ impl SimConfig {
 
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The address to listen on, refused unless it is the local host: the simulator must
+    /// never be reachable from another PC (it would pass for a SystmOne answering anyone).
+    pub fn loopback_addr(&self) -> Result<SocketAddr, SimError> {
+        if self.bind.is_loopback() {
+            Ok(self.addr())
+        } else {
+            Err(SimError::NotLoopback(self.bind))
+        }
     }
 }

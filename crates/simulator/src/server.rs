@@ -143,6 +143,8 @@ impl Simulator {
         {
             return Err(SimError::UnknownUser(config.logged_in_user.clone()));
         }
+        // Refused before anything is generated or bound.
+        let wanted = config.loopback_addr()?;
         let settings = config.settings();
         let data_dir = config.data_dir.clone();
         let seed = config.seed;
@@ -152,7 +154,6 @@ impl Simulator {
                 .map_err(|e| {
                     SimError::Invalid(format!("the simulator's start-up task failed: {e}"))
                 })??;
-        let wanted = config.addr();
         let listener = TcpListener::bind(wanted)
             .await
             .map_err(|e| SimError::Bind {
@@ -429,7 +430,7 @@ async fn process(
             }
         };
 
-    if request.api_key != settings.api_key {
+    if request.api_key.expose() != settings.api_key {
         let action = reply(
             &mut logged,
             request.device_id.clone(),

@@ -1,9 +1,11 @@
 //! The append-only audit log: who did what, when, to which record.
 
+use super::audit_chain;
 use super::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Local};
 use domain::AuditId;
-use rusqlite::{params, Transaction};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, ToSql, Transaction};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -17,6 +19,10 @@ pub struct AuditEntry {
     /// JSON describing the change (field: {from, to}); may hold patient data, so it is
     /// shown to staff and IT but never logged.
     pub detail: serde_json::Value,
+    /// The OS account the app ran under (NULL for rows written before it was recorded).
+    pub os_account: Option<String>,
+    /// The user logged on to SystmOne at the time, when known.
+    pub systmone_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -26,7 +32,10 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-/// Appends one audit row inside the caller's transaction.
+/// Appends one audit row inside the caller's transaction, under the acting identity set on
+/// this connection, chained to the newest row. The caller's transaction is IMMEDIATE (the
+/// write lock is held), so no other process can append between reading the chain's head and
+/// writing the row: the chain cannot fork.
 pub(crate) fn record(
     tx: &Transaction<'_>,
     actor: &str,
@@ -35,12 +44,45 @@ pub(crate) fn record(
     entity_id: Option<&str>,
     detail: serde_json::Value,
 ) -> StoreResult<AuditId> {
+    let (os_account, systmone_user) =
+        audit_chain::acting_identity(tx).map_err(StoreError::Sqlite)?;
+    let (prev_id, prev_hash) = audit_chain::chain_head(tx).map_err(StoreError::Sqlite)?;
+    let id = prev_id + 1;
+    // Hashed exactly as stored: the time as rusqlite writes it, the detail as its JSON text.
+    let at = stored_text(&super::now())?;
+    let detail = detail.to_string();
+    let hash = audit_chain::row_hash(&audit_chain::RowContent {
+        prev_hash: prev_hash.as_deref(),
+        id,
+        at: Some(&at),
+        actor: Some(actor),
+        action: Some(action),
+        entity: Some(entity),
+        entity_id,
+        detail: Some(&detail),
+        os_account: os_account.as_deref(),
+        systmone_user: systmone_user.as_deref(),
+    });
     tx.execute(
-        "INSERT INTO audit (at, actor, action, entity, entity_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![super::now(), actor, action, entity, entity_id, detail.to_string()],
+        "INSERT INTO audit (id, at, actor, action, entity, entity_id, detail, os_account, systmone_user, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![id, at, actor, action, entity, entity_id, detail, os_account, systmone_user, prev_hash, hash],
     )
     .map_err(StoreError::Sqlite)?;
-    Ok(AuditId(tx.last_insert_rowid()))
+    Ok(AuditId(id))
+}
+
+/// The text SQLite stores for a value bound as a parameter.
+fn stored_text(value: &dyn ToSql) -> StoreResult<String> {
+    match value.to_sql().map_err(StoreError::Sqlite)? {
+        ToSqlOutput::Owned(Value::Text(text)) => Ok(text),
+        ToSqlOutput::Borrowed(ValueRef::Text(bytes)) => {
+            Ok(String::from_utf8_lossy(bytes).into_owned())
+        }
+        other => Err(StoreError::Decode(format!(
+            "a time stored as {other:?}, not text"
+        ))),
+    }
 }
 
 impl Store {
@@ -49,7 +91,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, at, actor, action, entity, entity_id, detail FROM audit
+                "SELECT id, at, actor, action, entity, entity_id, detail, os_account, systmone_user FROM audit
                  WHERE (?1 IS NULL OR entity = ?1) AND (?2 IS NULL OR entity_id = ?2)
                  ORDER BY id DESC LIMIT ?3",
             )
@@ -67,6 +109,8 @@ impl Store {
                     entity_id: r.get(5)?,
                     detail: serde_json::from_str(&detail)
                         .unwrap_or(serde_json::Value::String(detail)),
+                    os_account: r.get(7)?,
+                    systmone_user: r.get(8)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -75,6 +119,19 @@ impl Store {
 }
 
 impl Store {
+    /// Audits a read of a patient's data from SystmOne (search, lookup, record, follow): the
+    /// read changes nothing here, but who looked at which patient, and what they asked, is
+    /// recorded like any change. `nhs_number` is the patient read, when there is one.
+    pub fn audit_patient_read(
+        &mut self,
+        actor: &str,
+        action: &str,
+        nhs_number: Option<&str>,
+        detail: serde_json::Value,
+    ) -> StoreResult<AuditId> {
+        self.write(|tx| record(tx, actor, action, "patient", nhs_number, detail))
+    }
+
     /// The newest audit row's id (0 when there is none). Every change to the ward's data
     /// writes an audit row, so this moves whenever anything changed, in any process; reading
     /// it is one lookup at the end of the table's index.

@@ -4,7 +4,10 @@
 //! Every write runs in an `IMMEDIATE` transaction and writes its audit row in the same
 //! transaction, so a change and its audit entry land together or not at all.
 
+pub mod at_rest;
 mod audit;
+mod audit_chain;
+mod identity;
 mod migrations;
 mod notes;
 mod outbox;
@@ -16,7 +19,10 @@ mod task_sync;
 mod tasks;
 mod templates;
 
+pub use at_rest::{DatabaseFile, DatabaseKey};
 pub use audit::{AuditEntry, AuditQuery};
+pub use audit_chain::{AuditBreakKind, AuditChainBreak, AuditChainReport};
+pub use identity::DatabaseEnvironment;
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use notes::NoteFilter;
 pub use outbox::{OutboxClaim, OutboxEntry};
@@ -31,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long a writer waits for another process (the app, hubctl) holding the write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,6 +65,22 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     #[error("stored data could not be read: {0}")]
     Decode(String),
+    /// SQLCipher cannot tell a wrong key from a damaged file: both fail the page check.
+    #[error("the database at {path} cannot be opened with this key: it was encrypted with a different key, or the file is damaged. Nothing was changed")]
+    WrongKey { path: String },
+    #[error("not a database key: {0}")]
+    InvalidKey(String),
+    #[error("the data folder {path} is on a network share ({kind}); the ward database must be on this PC's own disk. Choose a local folder (--data-dir or INPATIENT_HUB_DATA_DIR)")]
+    NetworkShare { path: String, kind: String },
+    #[error("the unencrypted database at {path} could not be encrypted ({reason}); it is unchanged and nothing was lost. Close other Inpatient Hub windows and try again, or ask IT")]
+    EncryptionFailed { path: String, reason: String },
+    #[error("{}", identity::refusal(*found))]
+    WrongEnvironment {
+        found: DatabaseEnvironment,
+        expected: DatabaseEnvironment,
+    },
+    #[error("the database at {path} was made before databases were marked demo or live; demo mode never opens an unmarked database, because it may hold the ward's real data. Open it once without --demo if it is the ward's database, or use an empty folder for demo mode")]
+    UnmarkedInDemoMode { path: String },
 }
 
 impl StoreError {
@@ -75,11 +97,17 @@ impl StoreError {
             StoreError::Conflict(_) => "conflict",
             StoreError::Invalid(_) => "invalid_input",
             StoreError::Sqlite(_) | StoreError::Decode(_) => "database_error",
+            StoreError::WrongKey { .. } => "database_key_wrong",
+            StoreError::InvalidKey(_) => "invalid_database_key",
+            StoreError::NetworkShare { .. } => "data_folder_on_network_share",
+            StoreError::EncryptionFailed { .. } => "database_encryption_failed",
+            StoreError::WrongEnvironment { .. } => "wrong_database_environment",
+            StoreError::UnmarkedInDemoMode { .. } => "unmarked_database_in_demo_mode",
         }
     }
 
     /// Maps SQLite's result codes to the faults staff and IT need told apart.
-    fn classify(err: rusqlite::Error, path: &Path) -> StoreError {
+    pub(crate) fn classify(err: rusqlite::Error, path: &Path) -> StoreError {
         let path_str = path.display().to_string();
         if let rusqlite::Error::SqliteFailure(ffi, _) = &err {
             return match ffi.code {
@@ -107,6 +135,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     read_only: bool,
+    /// Kept so [`Store::open_another`] can open more connections (None: in memory).
+    key: Option<DatabaseKey>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,31 +149,62 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, applies pragmas and migrations.
+    /// Opens (creating if needed) the database at `path`, encrypted under `key`, and
+    /// applies pragmas and migrations. The folder is made (0700) and refused if it is on a
+    /// network share; the files are this account's only (0600); a plaintext database from
+    /// an earlier version is first encrypted in place (see [`at_rest`]).
     /// If the file cannot be written (permissions, read-only media) it is opened read-only
     /// so staff can still see the board; writes then fail with [`StoreError::ReadOnly`].
-    pub fn open(path: &Path) -> StoreResult<Store> {
+    pub fn open(path: &Path, key: &DatabaseKey) -> StoreResult<Store> {
+        Self::open_migrating(path, key, &mut |_| Ok(()))
+    }
+
+    /// [`Store::open`] with a hook between the plaintext migration's steps (tests inject
+    /// a failure there to stand for a crash).
+    pub(crate) fn open_migrating(
+        path: &Path,
+        key: &DatabaseKey,
+        hook: &mut dyn FnMut(at_rest::MigrationStep) -> StoreResult<()>,
+    ) -> StoreResult<Store> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::CannotOpen {
-                    path: dir.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                at_rest::prepare_folder(dir)?;
             }
         }
-        match Self::open_with(path, false) {
-            Ok(store) => Ok(store),
+        match at_rest::database_file_state(path)? {
+            DatabaseFile::Plaintext => at_rest::encrypt_plaintext_in_place(path, key, hook)?,
+            DatabaseFile::New => at_rest::create_private_file(path)?,
+            DatabaseFile::Encrypted => {}
+        }
+        at_rest::tighten_database_files(path);
+        let store = match Self::open_with(path, key, false) {
+            Ok(store) => store,
             Err(StoreError::ReadOnly { .. } | StoreError::CannotOpen { .. }) if path.exists() => {
                 tracing::warn!(path = %path.display(), "database not writable; opening read-only");
-                Self::open_with(path, true)
+                Self::open_with(path, key, true)?
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        // WAL mode has made the -wal and -shm files by now.
+        at_rest::tighten_database_files(path);
+        Ok(store)
+    }
+
+    /// Another connection to the same database file, with the same key (for work that must
+    /// never wait behind this connection, e.g. SystmOne's pacing ledger).
+    pub fn open_another(&self) -> StoreResult<Store> {
+        match &self.key {
+            Some(key) => Self::open_with(&self.path, key, self.read_only),
+            None => Err(StoreError::CannotOpen {
+                path: self.path.display().to_string(),
+                reason: "an in-memory database has no second connection".to_owned(),
+            }),
         }
     }
 
     /// Opens an existing database for reading only (e.g. on read-only media, or for diagnostics).
-    pub fn open_read_only(path: &Path) -> StoreResult<Store> {
-        Self::open_with(path, true)
+    pub fn open_read_only(path: &Path, key: &DatabaseKey) -> StoreResult<Store> {
+        Self::open_with(path, key, true)
     }
 
     /// How long a write waits for another process's lock before failing with [`StoreError::Locked`].
@@ -158,13 +219,14 @@ impl Store {
             conn,
             path: PathBuf::from(":memory:"),
             read_only: false,
+            key: None,
         };
         store.configure()?;
         migrations::migrate(&mut store.conn).map_err(|e| store.err_migrate(e))?;
         Ok(store)
     }
 
-    fn open_with(path: &Path, read_only: bool) -> StoreResult<Store> {
+    fn open_with(path: &Path, key: &DatabaseKey, read_only: bool) -> StoreResult<Store> {
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -174,6 +236,8 @@ impl Store {
         };
         let conn =
             Connection::open_with_flags(path, flags).map_err(|e| StoreError::classify(e, path))?;
+        at_rest::apply_key(&conn, key).map_err(|e| StoreError::classify(e, path))?;
+        at_rest::check_key(&conn, path)?;
         // SQLite may open a file it cannot write (immutable file, read-only media) without
         // complaint; ask it, so the window says so before the first save fails.
         let read_only = read_only
@@ -184,6 +248,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             read_only,
+            key: Some(key.clone()),
         };
         store.configure()?;
         if read_only {
@@ -225,6 +290,7 @@ impl Store {
         self.conn
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| self.err(e))?;
+        audit_chain::prepare_connection(&self.conn).map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -295,13 +361,25 @@ pub fn now() -> chrono::DateTime<chrono::Local> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// One fixed key for the crate's tests, so a file can be opened again.
+    pub(crate) fn test_key() -> DatabaseKey {
+        DatabaseKey::from_hex(&"5a".repeat(32)).unwrap()
+    }
+
+    /// A raw connection to an encrypted test database (for tampering and locking tests).
+    pub(crate) fn keyed_connection(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        at_rest::apply_key(&conn, &test_key()).unwrap();
+        conn
+    }
 
     #[test]
     fn pragmas_are_applied() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hub.sqlite")).unwrap();
+        let store = Store::open(&dir.path().join("hub.sqlite"), &test_key()).unwrap();
         let mode: String = store
             .conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -328,7 +406,15 @@ mod tests {
             b"this is not a database, it is a shopping list".repeat(200),
         )
         .unwrap();
-        let err = Store::open(&path).unwrap_err();
+        // Encrypted pages look like noise, so noise is reported as "wrong key or damaged".
+        let err = Store::open(&path, &test_key()).unwrap_err();
+        assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        assert!(err.to_string().contains("damaged"));
+        // A damaged file that still starts like a plaintext database is plainly corrupt.
+        let mut junk = b"SQLite format 3\0".to_vec();
+        junk.extend(b"this is not a database, it is a shopping list".repeat(200));
+        std::fs::write(&path, junk).unwrap();
+        let err = Store::open(&path, &test_key()).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("damaged"));
     }
@@ -337,9 +423,9 @@ mod tests {
     fn a_locked_database_is_reported_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
-        let mut store = Store::open(&path).unwrap();
+        let mut store = Store::open(&path, &test_key()).unwrap();
         store.set_busy_timeout(Duration::from_millis(100)).unwrap();
-        let other = Connection::open(&path).unwrap();
+        let other = keyed_connection(&path);
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let err = store
             .set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A"))
@@ -357,12 +443,12 @@ mod tests {
     fn a_read_only_store_reads_but_refuses_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
-        let mut store = Store::open(&path).unwrap();
+        let mut store = Store::open(&path, &test_key()).unwrap();
         store
             .set_setting("Nurse A", SettingKey::CurrentUser, Some("Nurse A"))
             .unwrap();
         drop(store);
-        let mut ro = Store::open_read_only(&path).unwrap();
+        let mut ro = Store::open_read_only(&path, &test_key()).unwrap();
         assert!(ro.is_read_only());
         assert_eq!(
             ro.setting(SettingKey::CurrentUser).unwrap().as_deref(),
@@ -378,12 +464,12 @@ mod tests {
     fn a_newer_schema_is_refused_not_downgraded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
-        drop(Store::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
+        drop(Store::open(&path, &test_key()).unwrap());
+        let conn = keyed_connection(&path);
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         drop(conn);
-        let err = Store::open(&path).unwrap_err();
+        let err = Store::open(&path, &test_key()).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
     }
 }

@@ -228,7 +228,43 @@ Actions agreed:'
         until_ms INTEGER NOT NULL
     );
     "#,
+    // v8: a tamper-evident audit trail and the database's identity.
+    // Each audit row names the OS account and the SystmOne user acting (NULL before the app
+    // says who), and carries a SHA-256 hash chained to the row before it, so an edit,
+    // deletion or insertion made outside the app (with the triggers dropped) is detected.
+    // The chain over the rows already present is back-filled by a Rust step
+    // (`backfill_audit_chain`) in this same transaction: SQLite has no SHA-256. The UPDATE
+    // trigger is dropped here for the back-fill and re-created exactly as v1 made it by that step.
+    // `database_identity` says once, for ever, whether this is a demo or a live database.
+    r#"
+    ALTER TABLE audit ADD COLUMN os_account TEXT;
+    ALTER TABLE audit ADD COLUMN systmone_user TEXT;
+    ALTER TABLE audit ADD COLUMN prev_hash TEXT;
+    ALTER TABLE audit ADD COLUMN hash TEXT;
+    DROP TRIGGER audit_no_update;
+    CREATE TABLE database_identity (
+        singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+        environment TEXT NOT NULL CHECK (environment IN ('demo', 'live')),
+        created_at  TEXT NOT NULL
+    );
+    CREATE TRIGGER database_identity_no_update BEFORE UPDATE ON database_identity
+        BEGIN SELECT RAISE(ABORT, 'the database identity cannot be changed'); END;
+    CREATE TRIGGER database_identity_no_delete BEFORE DELETE ON database_identity
+        BEGIN SELECT RAISE(ABORT, 'the database identity cannot be deleted'); END;
+    "#,
 ];
+
+/// Steps a migration needs beyond SQL, run in the migration's own transaction right after
+/// its SQL, keyed by the version the migration reaches.
+fn rust_step(reached_version: i64, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    match reached_version {
+        8 => {
+            crate::audit_chain::backfill(tx)?;
+            tx.execute_batch(crate::audit_chain::AUDIT_NO_UPDATE_TRIGGER)
+        }
+        _ => Ok(()),
+    }
+}
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -254,6 +290,7 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), Migra
             break;
         }
         tx.execute_batch(MIGRATIONS[version as usize])?;
+        rust_step(version + 1, &tx)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
         version += 1;
@@ -306,10 +343,15 @@ mod tests {
                         [],
                     )
                     .unwrap();
+                    conn.execute(
+                        "INSERT INTO audit (at, actor, action, entity, entity_id, detail) VALUES ('2026-01-01 00:00:00+00:00', 'tester', 'patient.add', 'patient', '1', '{}')",
+                        [],
+                    )
+                    .unwrap();
                 }
             }
-            let mut store =
-                Store::open(&path).unwrap_or_else(|e| panic!("upgrade from v{start}: {e}"));
+            let mut store = Store::open(&path, &crate::tests::test_key())
+                .unwrap_or_else(|e| panic!("upgrade from v{start}: {e}"));
             assert_eq!(current_version(store.connection()).unwrap(), SCHEMA_VERSION);
             let patients: i64 = store
                 .connection()
@@ -321,6 +363,12 @@ mod tests {
                 "data kept when upgrading from v{start}"
             );
             assert_eq!(store.integrity_check().unwrap(), "ok");
+            let chain = store.verify_audit_chain().unwrap();
+            assert!(
+                chain.is_intact(),
+                "audit chain after upgrading from v{start}: {chain:?}"
+            );
+            assert_eq!(chain.rows_checked, u64::from(start >= 1));
         }
     }
 }

@@ -6,7 +6,7 @@
 use super::{audit, Store, StoreError, StoreResult};
 use chrono::{DateTime, Local};
 use domain::outbox_machine::{self, Event, OutboxState, Policy};
-use domain::{FiledHow, FilingPayload, NoteId, OutboxId, PatientId};
+use domain::{FiledHow, FilingPayload, NhsNumber, NoteId, OutboxId, PatientId};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 use serde_json::json;
@@ -79,6 +79,131 @@ fn load(tx: &Transaction<'_>, id: OutboxId) -> StoreResult<OutboxEntry> {
 
 fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// Why a queued note is held after its patient was linked to another NHS number.
+fn relink_hold_reason(from: &str, to: &str) -> String {
+    let shown = |digits: &str| {
+        NhsNumber::parse(digits).map_or_else(|_| digits.to_owned(), |n| n.formatted())
+    };
+    format!(
+        "patient re-linked from {} to {}: check this note belongs to the new record before filing (\"not in the record\" files it to {}; \"found in the record\" marks it handled)",
+        shown(from),
+        shown(to),
+        shown(to)
+    )
+}
+
+/// The patient's NHS number now (None: not linked, or not on the ward).
+fn current_nhs_number(tx: &Transaction<'_>, patient: PatientId) -> StoreResult<Option<String>> {
+    Ok(tx
+        .query_row(
+            "SELECT nhs_number FROM patients WHERE id = ?1",
+            [patient],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map_err(StoreError::Sqlite)?
+        .flatten())
+}
+
+/// Parks one not-yet-sent entry for a person, audited, because its patient's NHS number is
+/// no longer the one it is addressed to.
+fn hold_for_relink(
+    tx: &Transaction<'_>,
+    actor: &str,
+    entry: &OutboxEntry,
+    from: &str,
+    to: &str,
+) -> StoreResult<()> {
+    let held = OutboxState::Parked {
+        reason: relink_hold_reason(from, to),
+        maybe_filed: false,
+    };
+    tx.execute(
+        "UPDATE outbox SET state = ?2, state_detail = ?3, next_attempt_at = NULL, claimed_by = NULL,
+             claimed_until = NULL, updated_at = ?4 WHERE id = ?1",
+        params![entry.id, held.kind(), to_json(&held)?, super::now()],
+    )
+    .map_err(StoreError::Sqlite)?;
+    audit::record(
+        tx,
+        actor,
+        "outbox.held_for_relink",
+        "outbox",
+        Some(&entry.id.to_string()),
+        json!({ "note_id": entry.note_id, "from": entry.state.kind(), "to": &held,
+                "addressed_to": from, "patient_now": to }),
+    )?;
+    Ok(())
+}
+
+/// Holds every not-yet-sent entry of `patient` after a re-link from `from` to `to`: queued
+/// and retrying entries are parked for a person, in the caller's transaction (the re-link's),
+/// so none goes to either number unreviewed. Entries that are in flight or whose outcome is
+/// unknown keep their state: they are reconciled against the number they were sent to.
+/// Returns how many were held.
+pub(crate) fn hold_queued_for_relink_in_tx(
+    tx: &Transaction<'_>,
+    actor: &str,
+    patient: PatientId,
+    from: &str,
+    to: &NhsNumber,
+) -> StoreResult<usize> {
+    let waiting: Vec<OutboxEntry> = {
+        let mut stmt = tx
+            .prepare(&format!(
+                "{SELECT} AND n.patient_id = ?1 AND o.state IN ('queued', 'retrying') {ORDER}"
+            ))
+            .map_err(StoreError::Sqlite)?;
+        let rows = stmt
+            .query_map([patient], from_row)
+            .map_err(StoreError::Sqlite)?;
+        rows.collect::<Result<_, _>>().map_err(StoreError::Sqlite)?
+    };
+    for entry in &waiting {
+        hold_for_relink(tx, actor, entry, from, &to.digits())?;
+    }
+    Ok(waiting.len())
+}
+
+/// Before a parked entry goes back to the API by a person's decision, it is addressed to
+/// the patient's current NHS number (after a re-link, the person's check of the new record
+/// is that decision), audited with both numbers.
+fn readdress_to_current_patient(
+    tx: &Transaction<'_>,
+    actor: &str,
+    entry: &OutboxEntry,
+) -> StoreResult<()> {
+    let addressed = entry.payload.nhs_number.as_ref().map(NhsNumber::digits);
+    let current = current_nhs_number(tx, entry.patient_id)?;
+    // Only a number that changed is re-addressed; an entry with none (the clipboard route
+    // of an unlinked patient) is parked by the worker as before.
+    let (Some(from), Some(current)) = (addressed, current) else {
+        return Ok(());
+    };
+    if from == current {
+        return Ok(());
+    }
+    let nhs_number = NhsNumber::parse(&current).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let payload = FilingPayload {
+        nhs_number: Some(nhs_number),
+        ..entry.payload.clone()
+    };
+    tx.execute(
+        "UPDATE outbox SET payload = ?2 WHERE id = ?1",
+        params![entry.id, to_json(&payload)?],
+    )
+    .map_err(StoreError::Sqlite)?;
+    audit::record(
+        tx,
+        actor,
+        "outbox.readdressed",
+        "outbox",
+        Some(&entry.id.to_string()),
+        json!({ "note_id": entry.note_id, "nhs_number": { "from": from, "to": current } }),
+    )?;
+    Ok(())
 }
 
 /// Writes a note's one outbox entry (a second is refused by a unique index).
@@ -237,6 +362,10 @@ impl Store {
     ) -> StoreResult<OutboxEntry> {
         self.write(|tx| {
             let entry = load(tx, id)?;
+            if matches!(event, Event::Requeue | Event::PasteNotDone) {
+                // A person sends it back to the API: to the patient's current record.
+                readdress_to_current_patient(tx, actor, &entry)?;
+            }
             apply_in_tx(tx, actor, &entry, event, super::now(), policy)?;
             load(tx, id)
         })
@@ -264,6 +393,19 @@ impl Store {
                 let due = entry.state.due_at().flatten();
                 if entry.state.due_at().is_none() || due.is_some_and(|at| at > now) {
                     continue;
+                }
+                // Never sent yet, and addressed to a number the patient no longer has (a
+                // re-link that did not hold it): held for a person, never sent to either.
+                // An `Unknown` entry is read back against the number it was sent to.
+                if !matches!(entry.state, OutboxState::Unknown { .. }) {
+                    let addressed = entry.payload.nhs_number.as_ref().map(NhsNumber::digits);
+                    let current = current_nhs_number(tx, entry.patient_id)?;
+                    if let (Some(from), Some(to)) = (addressed, current) {
+                        if from != to {
+                            hold_for_relink(tx, actor, &entry, &from, &to)?;
+                            continue;
+                        }
+                    }
                 }
                 let next = apply_in_tx(tx, actor, &entry, &Event::Claim { worker: token.to_owned(), lease }, now, policy)?;
                 if let OutboxState::Sending { lease_until, unknown_since, .. } = next {
@@ -488,5 +630,218 @@ mod tests {
             store.note(entry.note_id).unwrap().filed_how,
             Some(FiledHow::Manual)
         );
+    }
+}
+
+/// Re-link safety (issue 11): a patient linked to another NHS number never has a queued note
+/// filed to either number without a person's check.
+#[cfg(test)]
+mod relink_tests {
+    use super::*;
+    use crate::NewPatient;
+    use domain::outbox_machine::SendOutcome;
+    use domain::{BedLabel, FilingRoute, NoteBody, PatientId, PatientName, Role};
+
+    const OLD: &str = "9434765919";
+    const NEW: &str = "9990000018";
+    const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+    fn fast() -> Policy {
+        Policy {
+            reconcile_grace: chrono::Duration::zero(),
+            ..Policy::default()
+        }
+    }
+
+    fn patient(store: &mut Store) -> PatientId {
+        store
+            .add_patient(
+                "Nurse A",
+                &NewPatient {
+                    bed: BedLabel::parse("Bed 1").unwrap(),
+                    name: PatientName::parse("Pat One").unwrap(),
+                    nhs_number: Some(NhsNumber::parse(OLD).unwrap()),
+                },
+            )
+            .unwrap()
+            .id
+    }
+
+    fn approved(store: &mut Store, pid: PatientId, text: &str) -> OutboxId {
+        let n = store
+            .create_note("Nurse A", pid, None, &NoteBody::parse(text).unwrap(), None)
+            .unwrap();
+        store
+            .approve_note(
+                "Nurse A",
+                Role::Registered,
+                n.id,
+                None,
+                false,
+                FilingRoute::Api,
+            )
+            .unwrap()
+            .outbox_id
+            .unwrap()
+    }
+
+    fn relink(store: &mut Store, pid: PatientId, nhs: &str) {
+        store
+            .link_patient("Dr B", pid, &NhsNumber::parse(nhs).unwrap(), "{}")
+            .unwrap();
+    }
+
+    fn actions(store: &Store) -> Vec<String> {
+        store
+            .audit_entries(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    }
+
+    #[test]
+    fn relinking_to_a_different_number_holds_queued_notes_until_a_person_resolves_them() {
+        let mut store = Store::open_in_memory().unwrap();
+        let pid = patient(&mut store);
+        let queued = approved(&mut store, pid, "Reviewed on the ward round.");
+        let second = approved(&mut store, pid, "Bloods taken.");
+        relink(&mut store, pid, NEW);
+
+        for id in [queued, second] {
+            let entry = store.outbox_entry(id).unwrap();
+            let OutboxState::Parked {
+                reason,
+                maybe_filed,
+            } = &entry.state
+            else {
+                panic!("held for review, not {:?}", entry.state);
+            };
+            assert!(!maybe_filed, "never sent, so not possibly filed");
+            assert!(
+                reason.contains("re-linked from 943 476 5919 to 999 000 0018")
+                    && reason.contains("check this note belongs to the new record"),
+                "{reason}"
+            );
+            assert_eq!(
+                entry
+                    .payload
+                    .nhs_number
+                    .as_ref()
+                    .map(NhsNumber::digits)
+                    .as_deref(),
+                Some(OLD),
+                "not silently re-addressed"
+            );
+        }
+        assert!(
+            store
+                .claim_next_outbox_entry("w#1", LEASE, &fast())
+                .unwrap()
+                .is_none(),
+            "nothing goes to either number while held"
+        );
+        let audited = actions(&store);
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|a| *a == "outbox.held_for_relink")
+                .count(),
+            2,
+            "{audited:?}"
+        );
+
+        // "Not in the record": the person files it to the patient's current number, audited.
+        store
+            .apply_outbox_event("Dr B", queued, &Event::Requeue, &fast())
+            .unwrap();
+        let claim = store
+            .claim_next_outbox_entry("w#2", LEASE, &fast())
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.entry.id, queued);
+        assert_eq!(
+            claim.entry.payload.nhs_number.unwrap().digits(),
+            NEW,
+            "filed to the current record only after the person's decision"
+        );
+        assert!(actions(&store).contains(&"outbox.readdressed".to_owned()));
+
+        // "Found in the record": handled elsewhere, never sent.
+        let handled = store
+            .apply_outbox_event("Dr B", second, &Event::ConfirmInRecord, &fast())
+            .unwrap();
+        assert_eq!(handled.state, OutboxState::FiledManually);
+    }
+
+    #[test]
+    fn a_same_number_link_or_refresh_holds_nothing() {
+        let mut store = Store::open_in_memory().unwrap();
+        let pid = patient(&mut store);
+        let id = approved(&mut store, pid, "Reviewed.");
+        relink(&mut store, pid, OLD);
+        store.refresh_demographics("Dr B", pid, "{}").unwrap();
+        assert_eq!(store.outbox_entry(id).unwrap().state, OutboxState::Queued);
+        let claim = store
+            .claim_next_outbox_entry("w#1", LEASE, &fast())
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.entry.id, id);
+        assert!(!actions(&store).contains(&"outbox.held_for_relink".to_owned()));
+    }
+
+    #[test]
+    fn an_in_flight_entry_still_reconciles_against_the_number_it_was_sent_to() {
+        let mut store = Store::open_in_memory().unwrap();
+        let pid = patient(&mut store);
+        let id = approved(&mut store, pid, "Reviewed.");
+        store
+            .claim_next_outbox_entry("w#1", LEASE, &fast())
+            .unwrap()
+            .unwrap();
+        // Re-linked while the request is out.
+        relink(&mut store, pid, NEW);
+        assert!(matches!(
+            store.outbox_entry(id).unwrap().state,
+            OutboxState::Sending { .. }
+        ));
+        // The answer was lost: the outcome is unknown, and the read-back goes to the old
+        // number, where it may have been filed.
+        let lost = Event::Reply {
+            worker: "w#1".into(),
+            outcome: SendOutcome::OutcomeUnknown,
+        };
+        store
+            .apply_outbox_event("worker", id, &lost, &fast())
+            .unwrap();
+        let claim = store
+            .claim_next_outbox_entry("w#2", LEASE, &fast())
+            .unwrap()
+            .unwrap();
+        assert!(claim.reconcile_first);
+        assert_eq!(claim.entry.payload.nhs_number.unwrap().digits(), OLD);
+    }
+
+    #[test]
+    fn a_queued_note_whose_patient_number_changed_behind_the_app_is_held_at_claim() {
+        let mut store = Store::open_in_memory().unwrap();
+        let pid = patient(&mut store);
+        let id = approved(&mut store, pid, "Reviewed.");
+        // A change that bypassed `link_patient` (an older version, a repair by hand).
+        store
+            .connection()
+            .execute(
+                "UPDATE patients SET nhs_number = ?2 WHERE id = ?1",
+                rusqlite::params![pid, NEW],
+            )
+            .unwrap();
+        assert!(store
+            .claim_next_outbox_entry("w#1", LEASE, &fast())
+            .unwrap()
+            .is_none());
+        assert!(matches!(
+            store.outbox_entry(id).unwrap().state,
+            OutboxState::Parked { ref reason, .. } if reason.contains("re-linked")
+        ));
     }
 }

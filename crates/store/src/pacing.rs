@@ -181,8 +181,8 @@ mod tests {
     fn a_booking_is_seen_by_another_connection_to_the_same_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let mut a = Store::open(&path).unwrap();
-        let mut b = Store::open(&path).unwrap();
+        let mut a = Store::open(&path, &crate::tests::test_key()).unwrap();
+        let mut b = Store::open(&path, &crate::tests::test_key()).unwrap();
         assert_eq!(b.budgets().unwrap(), PacingBudgets::default());
         a.reserve("a", 1_000, &mut |_| book(1_000, false)).unwrap();
         assert_eq!(
@@ -220,8 +220,8 @@ mod tests {
     fn a_declared_demand_is_seen_by_other_owners_only_until_it_expires() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let mut a = Store::open(&path).unwrap();
-        let mut b = Store::open(&path).unwrap();
+        let mut a = Store::open(&path, &crate::tests::test_key()).unwrap();
+        let mut b = Store::open(&path, &crate::tests::test_key()).unwrap();
         assert_eq!(
             look(&mut b, "b", 1_000, DemandWrite::Declare { until_ms: 3_000 })
                 .others_interactive_until_ms,

@@ -140,13 +140,21 @@ impl Store {
                 params![id, nhs.digits(), now, actor, demographics_json],
             )
             .map_err(StoreError::Sqlite)?;
+            // Re-linked to a different record: notes queued for the old number are held for
+            // a person in this same transaction, so none is filed to either number unchecked.
+            let notes_held = match &before {
+                Some(old) if *old != nhs.digits() => {
+                    super::outbox::hold_queued_for_relink_in_tx(tx, actor, id, old, nhs)?
+                }
+                _ => 0,
+            };
             audit::record(
                 tx,
                 actor,
                 "patient.linked",
                 "patient",
                 Some(&id.to_string()),
-                serde_json::json!({ "nhs_number": { "from": before, "to": nhs.digits() }, "confirmed_by": actor, "confirmed_at": now.to_rfc3339() }),
+                serde_json::json!({ "nhs_number": { "from": before, "to": nhs.digits() }, "confirmed_by": actor, "confirmed_at": now.to_rfc3339(), "notes_held_for_review": notes_held }),
             )?;
             Ok(())
         })?;

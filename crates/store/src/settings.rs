@@ -6,7 +6,8 @@ use rusqlite::{params, OptionalExtension};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingKey {
-    /// The member of staff using this PC, until SystmOne tells us.
+    /// A display label typed in Settings. Never an authority: who acts comes from the OS
+    /// account and SystmOne (hub `identity`).
     CurrentUser,
     /// The DeviceID SystmOne issued on approval: part of this installation's identity.
     SystmOneDeviceId,
@@ -14,7 +15,8 @@ pub enum SettingKey {
     SystmOneApiDisabled,
     /// Ward setting: "true" when a student's or HCA's note needs a registered clinician's co-signature.
     RequireCosignature,
-    /// The role of the current user when SystmOne is not connected.
+    /// Retired: roles come from SystmOne through the administrator's role map. Kept only so
+    /// the key stays reserved; nothing reads it, and an old value is ignored.
     CurrentUserRole,
     /// When the SystmOne APIKey was last set or cleared (the key itself lives in the keychain).
     SystmOneApiKeyChangedAt,
@@ -24,6 +26,12 @@ pub enum SettingKey {
     /// The SystmOne behaviour a conformance run observed (JSON, no patient data), applied
     /// with `hubctl conformance --apply`.
     SystmOneObservedProfile,
+    /// Ward setting: minutes without input before the window hides patient data behind a
+    /// lock screen and re-checks who is there.
+    IdleLockMinutes,
+    /// Ward setting: "true" keeps an approved note's text on the clipboard after its paste
+    /// is confirmed (by default the app clears it, if it still holds that text).
+    KeepClipboardAfterPaste,
 }
 
 impl SettingKey {
@@ -37,6 +45,8 @@ impl SettingKey {
             SettingKey::SystmOneApiKeyChangedAt => "systmone_api_key_changed_at",
             SettingKey::TaskDefaultAssignee => "task_default_assignee",
             SettingKey::SystmOneObservedProfile => "systmone_observed_profile",
+            SettingKey::IdleLockMinutes => "idle_lock_minutes",
+            SettingKey::KeepClipboardAfterPaste => "keep_clipboard_after_paste",
         }
     }
 }

@@ -9,8 +9,8 @@ use super::codec::{
     UpdatePatientRecordParams, UpdatePatientRecordResponse,
 };
 use super::connection::{
-    is_write, BackoffConfig, Connection, ConnectionConfig, ConnectionState, StatePublisher,
-    Timeouts, WeakStatePublisher,
+    is_write, BackoffConfig, Connection, ConnectionConfig, ConnectionState, ExpectedPeer,
+    StatePublisher, Timeouts, WeakStatePublisher,
 };
 use super::pacing::{Pacer, PacingConfig, PacingError};
 use super::scheduler::{JobId, QueueSnapshot, Scheduler, Submitted, WeakScheduler};
@@ -55,6 +55,17 @@ pub enum ClientError {
     Store(String),
     #[error("the SystmOne connection was shut down before the request was sent")]
     Stopped,
+    /// The peer on the SystmOne port is not the one this mode may talk to; nothing else was
+    /// sent to it and nothing it offered was kept.
+    #[error("{}", match .expected {
+        ExpectedPeer::SystmOne => "the SystmOne connection leads to the Inpatient Hub simulator, which holds fictitious patients; it is used only in demo mode (start with --demo)",
+        ExpectedPeer::Simulator => "demo mode is connected to a real SystmOne: demo mode only talks to the simulator. Point --systmone at the simulator, or leave demo mode",
+    })]
+    WrongPeer { expected: ExpectedPeer },
+    /// The connection was replaced while the request waited: it was not sent, and goes
+    /// again after the new peer is identified.
+    #[error("the SystmOne connection was re-established and is being checked; please try again")]
+    PeerNotIdentified,
 }
 
 impl From<PacingError> for ClientError {
@@ -96,6 +107,13 @@ impl ClientError {
             ClientError::Pacing(_) => "systmone_pacing_unavailable",
             ClientError::Store(_) => "database_error",
             ClientError::Stopped => "systmone_stopped",
+            ClientError::WrongPeer {
+                expected: ExpectedPeer::SystmOne,
+            } => "simulator_not_in_demo_mode",
+            ClientError::WrongPeer {
+                expected: ExpectedPeer::Simulator,
+            } => "real_systmone_in_demo_mode",
+            ClientError::PeerNotIdentified => "systmone_peer_not_identified",
         }
     }
 
@@ -112,7 +130,9 @@ impl ClientError {
             | ClientError::Disabled
             | ClientError::Pacing(_)
             | ClientError::Store(_)
-            | ClientError::Stopped => SystmOneFailure::Unavailable(self.to_string()),
+            | ClientError::Stopped
+            | ClientError::WrongPeer { .. }
+            | ClientError::PeerNotIdentified => SystmOneFailure::Unavailable(self.to_string()),
             // Sent, and no readable answer.
             ClientError::Timeout { .. }
             | ClientError::OutcomeUnknown { .. }
@@ -142,6 +162,9 @@ pub struct ClientConfig {
     /// (the hub's verified client asks then), so a `hubctl` run that never talks to
     /// SystmOne sends nothing, and one that does asks once.
     pub follow_user: bool,
+    /// The peer every new connection must prove to be before anything else is sent on it
+    /// (see [`ExpectedPeer`]); the hub sets it from its mode.
+    pub expected_peer: Option<ExpectedPeer>,
 }
 
 impl Default for ClientConfig {
@@ -155,6 +178,7 @@ impl Default for ClientConfig {
             pacing: PacingConfig::default(),
             max_frame: connection.max_frame,
             follow_user: true,
+            expected_peer: connection.expected_peer,
         }
     }
 }
@@ -253,6 +277,7 @@ impl SystmOneClient {
                 timeouts: config.timeouts,
                 backoff: config.backoff,
                 max_frame: config.max_frame,
+                expected_peer: config.expected_peer,
             },
             api_key,
             Arc::new(Mutex::new(device)),
@@ -347,7 +372,11 @@ impl SystmOneClient {
     pub async fn call(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
         let retry = (!is_write(params.function())).then(|| params.clone());
         match self.send_once(lane, params).await {
-            Err(ClientError::Timeout { .. } | ClientError::ConnectionLost) if retry.is_some() => {
+            Err(
+                ClientError::Timeout { .. }
+                | ClientError::ConnectionLost
+                | ClientError::PeerNotIdentified,
+            ) if retry.is_some() => {
                 tracing::info!("SystmOne did not answer a read; asking once more");
                 match retry {
                     Some(params) => self.send_once(lane, params).await,

@@ -13,8 +13,8 @@
 
 use super::client::ClientError;
 use super::codec::{
-    decode_response, encode_request, Function, OrganisationMetaData, Request, RequestParams,
-    Response, ResponseBody,
+    decode_response, encode_request, Function, GetOrganisationMetaDataParams, OrganisationMetaData,
+    Request, RequestParams, Response, ResponseBody,
 };
 use super::framing::{FrameReader, FramingError, DEFAULT_MAX_FRAME};
 use super::pacing::SendClass;
@@ -103,6 +103,39 @@ fn current_site(metadata: &OrganisationMetaData) -> Option<String> {
         .and_then(|s| s.name.clone())
 }
 
+/// The simulator names its organisation and site with this; real SystmOne sites never do.
+pub const SIMULATOR_SITE_MARKER: &str = "Inpatient Hub simulator";
+
+/// Which peer this process may talk to. The connection identifies the peer
+/// (`GetOrganisationMetaData`) on every new connection before anything else goes out on it,
+/// so a different listener on the port after a SystmOne restart is checked again, and
+/// refuses the wrong one: nothing is written to it and no DeviceID it offers is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedPeer {
+    /// Normal use: a real SystmOne; the simulator (fictitious patients) is refused.
+    SystmOne,
+    /// Demo mode: the simulator only; a real SystmOne (real patients) is refused.
+    Simulator,
+}
+
+impl ExpectedPeer {
+    /// Whether the peer that answered `metadata` is the one expected.
+    pub fn check(self, metadata: &OrganisationMetaData) -> Result<(), ClientError> {
+        let is_simulator = metadata
+            .sites
+            .iter()
+            .filter_map(|site| site.name.as_deref())
+            .any(|name| name.contains(SIMULATOR_SITE_MARKER));
+        match (self, is_simulator) {
+            (ExpectedPeer::SystmOne, true) | (ExpectedPeer::Simulator, false) => {
+                Err(ClientError::WrongPeer { expected: self })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Opening the socket (local host: refusal is immediate, so this only guards a hung stack).
@@ -178,6 +211,10 @@ pub struct ConnectionConfig {
     pub timeouts: Timeouts,
     pub backoff: BackoffConfig,
     pub max_frame: usize,
+    /// The peer every new connection must prove to be before anything else is sent on it.
+    /// None sends no identification (the connection's own tests and tools); the hub always
+    /// sets it from its mode.
+    pub expected_peer: Option<ExpectedPeer>,
 }
 
 impl Default for ConnectionConfig {
@@ -188,6 +225,7 @@ impl Default for ConnectionConfig {
             timeouts: Timeouts::default(),
             backoff: BackoffConfig::default(),
             max_frame: DEFAULT_MAX_FRAME,
+            expected_peer: None,
         }
     }
 }
@@ -298,6 +336,10 @@ impl StatePublisher {
 struct Link {
     reader: FrameReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    /// The peer on this socket passed the [`ExpectedPeer`] check.
+    identified: bool,
+    /// Nothing but the identification has gone out on it (see `identity_carries_over`).
+    only_identification: bool,
 }
 
 impl Link {
@@ -334,6 +376,12 @@ pub struct Connection {
     device_id: Option<String>,
     device_store: SharedDeviceIdentity,
     link: Option<Link>,
+    /// A peer that closes the connection after every answer can never be identified on the
+    /// connection that carries the request. Its identification therefore holds for the one
+    /// next connection, and only when the identifying connection carried nothing else and
+    /// was closed by the peer after answering; any failure to connect or to get an answer
+    /// in between cancels it.
+    identity_carries_over: bool,
     backoff: Backoff,
     retry_at: Option<Instant>,
     state: StatePublisher,
@@ -364,6 +412,7 @@ impl Connection {
             device_id,
             device_store,
             link: None,
+            identity_carries_over: false,
             backoff,
             retry_at: None,
             state,
@@ -374,13 +423,44 @@ impl Connection {
         self.device_id.as_deref()
     }
 
+    /// Drops the socket if the peer closed it or it is out of step. An identification that
+    /// was all the closed socket carried holds for the next one (see `identity_carries_over`).
+    fn discard_unclean_link(&mut self) {
+        let Some(link) = &self.link else {
+            return;
+        };
+        if link.is_clean() {
+            return;
+        }
+        tracing::debug!("SystmOne connection closed or out of step; reconnecting");
+        self.identity_carries_over = link.identified && link.only_identification;
+        self.link = None;
+    }
+
+    /// The request that must go first, in a slot of its own, before `request` may be sent:
+    /// the peer's identification when the connection it would use has not been identified.
+    pub fn identification_due(&mut self, request: &RequestParams) -> Option<RequestParams> {
+        self.config.expected_peer?;
+        if !self.state.is_enabled() || request.function() == Function::GetOrganisationMetaData {
+            // Nothing goes out at all; or the request identifies the peer itself.
+            return None;
+        }
+        self.discard_unclean_link();
+        let identified = match &self.link {
+            Some(link) => link.identified,
+            None => self.identity_carries_over,
+        };
+        (!identified).then_some(RequestParams::GetOrganisationMetaData(
+            GetOrganisationMetaDataParams {
+                logged_on_user_only: true,
+            },
+        ))
+    }
+
     async fn ensure_link(&mut self, lane: Lane) -> Result<(), ClientError> {
-        if let Some(link) = &self.link {
-            if link.is_clean() {
-                return Ok(());
-            }
-            tracing::debug!("SystmOne connection closed or out of step; reconnecting");
-            self.link = None;
+        self.discard_unclean_link();
+        if self.link.is_some() {
+            return Ok(());
         }
         // A clinician at the screen gets a fresh attempt; background work honours the
         // backoff so a PC without SystmOne is not probed in a tight loop.
@@ -397,9 +477,14 @@ impl Connection {
                 // Requests are small and latency matters more than packet count.
                 let _ = stream.set_nodelay(true);
                 let (read, write) = stream.into_split();
+                // Unchecked when no peer is expected; else identified only by carry-over.
+                let identified = self.config.expected_peer.is_none() || self.identity_carries_over;
+                self.identity_carries_over = false;
                 self.link = Some(Link {
                     reader: FrameReader::with_max_frame(read, self.config.max_frame),
                     writer: write,
+                    identified,
+                    only_identification: false,
                 });
                 self.backoff.reset();
                 self.retry_at = None;
@@ -419,6 +504,8 @@ impl Connection {
     }
 
     fn connect_failed(&mut self) {
+        // Nothing listened for a while: whoever listens next is identified afresh.
+        self.identity_carries_over = false;
         let wait = self.backoff.fail();
         self.retry_at = Some(Instant::now() + wait);
         self.state.publish(ConnectionState::NotRunning);
@@ -427,6 +514,7 @@ impl Connection {
     /// The request went (or may have gone) out but no usable answer came back.
     fn unanswered(&mut self, function: Function, failure: ClientError) -> ClientError {
         self.link = None;
+        self.identity_carries_over = false;
         if is_write(function) {
             ClientError::OutcomeUnknown {
                 reason: failure.to_string(),
@@ -460,6 +548,16 @@ impl Connection {
             encode_request(&request).map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
         document.push('\n');
         self.ensure_link(lane).await?;
+        // Identifying: this request is the first on a connection whose peer is unchecked.
+        let identifying = match (&self.link, self.config.expected_peer) {
+            (Some(link), Some(_)) => !link.identified,
+            _ => false,
+        };
+        if identifying && function != Function::GetOrganisationMetaData {
+            // The connection was replaced while this request waited for its slot: nothing
+            // but an identification may be the first request on it. Nothing was sent.
+            return Err(ClientError::PeerNotIdentified);
+        }
         let awaiting_approval = request.device_id.is_none();
         if awaiting_approval {
             self.state.publish(ConnectionState::AwaitingApproval);
@@ -533,7 +631,32 @@ impl Connection {
             ));
         }
 
-        if let Some(issued) = response.device_id.clone() {
+        if let (true, Some(expected)) = (identifying, self.config.expected_peer) {
+            if let ResponseBody::GetOrganisationMetaData(metadata) = &response.body {
+                if let Err(refused) = expected.check(metadata) {
+                    // The wrong peer: drop the socket, keep nothing it offered (its
+                    // DeviceID included), and send it nothing more.
+                    tracing::warn!(
+                        code = refused.code(),
+                        "refused the peer on the SystmOne port"
+                    );
+                    self.link = None;
+                    self.identity_carries_over = false;
+                    return Err(refused);
+                }
+                if let Some(link) = self.link.as_mut() {
+                    link.identified = true;
+                    link.only_identification = true;
+                }
+            }
+        } else if let Some(link) = self.link.as_mut() {
+            link.only_identification = false;
+        }
+        // A DeviceID is kept only from a peer that has passed the check (an error answer to
+        // the identification proves nothing about who answered).
+        let peer_checked = self.link.as_ref().is_some_and(|link| link.identified)
+            || self.config.expected_peer.is_none();
+        if let (Some(issued), true) = (response.device_id.clone(), peer_checked) {
             if self.device_id.as_deref() != Some(issued.as_str()) {
                 self.remember_device_id(issued).await;
             }
@@ -650,6 +773,10 @@ impl Exchange for Connection {
         request: RequestParams,
     ) -> impl Future<Output = Result<Response, ClientError>> + Send {
         self.send_and_receive(lane, request)
+    }
+
+    fn must_send_first(&mut self, request: &RequestParams) -> Option<RequestParams> {
+        self.identification_due(request)
     }
 }
 
@@ -810,7 +937,11 @@ mod tests {
 
     impl TestDb {
         fn open(&self) -> Store {
-            Store::open(&self.path).unwrap()
+            Store::open(
+                &self.path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap()
         }
     }
 
@@ -1358,5 +1489,187 @@ mod tests {
             Connection::send_class(&RequestParams::GetCurrentActivity, today),
             SendClass::General
         );
+    }
+}
+
+/// The peer is identified on every new connection before anything else goes out on it
+/// (issue 11): a listener that replaced SystmOne on the port is checked again.
+#[cfg(test)]
+mod peer_identification_tests {
+    use super::fake_systmone::{FakeSystmOne, Reply};
+    use super::*;
+    use crate::codec::{Site, User};
+    use store::Store;
+
+    fn metadata(site: &str) -> ResponseBody {
+        ResponseBody::GetOrganisationMetaData(OrganisationMetaData {
+            sites: vec![Site {
+                name: Some(site.into()),
+                current_site: true,
+                ..Default::default()
+            }],
+            users: vec![User {
+                user_name: Some("jsmith".into()),
+                current_user: true,
+                ..Default::default()
+            }],
+        })
+    }
+
+    fn who() -> RequestParams {
+        RequestParams::GetOrganisationMetaData(GetOrganisationMetaDataParams {
+            logged_on_user_only: true,
+        })
+    }
+
+    struct Db {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    }
+
+    impl Db {
+        fn open(&self) -> Store {
+            let key = store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap();
+            Store::open(&self.path, &key).unwrap()
+        }
+    }
+
+    fn connection(addr: SocketAddr, expected: ExpectedPeer) -> (Connection, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db {
+            path: dir.path().join("ward.sqlite"),
+            _dir: dir,
+        };
+        let device: SharedDeviceIdentity = Arc::new(Mutex::new(Box::new(db.open())));
+        let config = ConnectionConfig {
+            addr,
+            expected_peer: Some(expected),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(2),
+                read: Duration::from_millis(500),
+                approval: Duration::from_millis(800),
+            },
+            ..ConnectionConfig::default()
+        };
+        let key = ApiKey::parse("f31e26725b5491f2").unwrap();
+        let conn = Connection::new(config, key, device, StatePublisher::new(true)).unwrap();
+        (conn, db)
+    }
+
+    fn functions(server: &FakeSystmOne) -> Vec<&'static str> {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.function().as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn nothing_but_the_identification_is_the_first_request_on_a_connection() {
+        // SystmOne closes the connection after every answer, so every connection is new.
+        let server = FakeSystmOne::start(|request| {
+            let body = match request.function() {
+                Function::GetOrganisationMetaData => metadata("Riverside General Hospital"),
+                _ => ResponseBody::IsPatientRetrieved(true),
+            };
+            Reply::AnswerThenClose(Response::answering(request, Some("D1".into()), body))
+        })
+        .await;
+        let (mut conn, _db) = connection(server.addr, ExpectedPeer::SystmOne);
+        let activity = RequestParams::GetCurrentActivity;
+        assert!(conn.identification_due(&activity).is_some());
+        // Sent regardless (a connection replaced while the request waited): refused, unsent.
+        let refused = conn
+            .exchange(Lane::Interactive, activity.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ClientError::PeerNotIdentified),
+            "{refused:?}"
+        );
+        assert!(server.requests().is_empty(), "nothing went out");
+
+        conn.exchange(Lane::Interactive, who()).await.unwrap();
+        // Let the peer's close arrive (as it does before the next slot, a second later).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The identifying connection carried nothing else and the peer closed it: the
+        // identification holds for the one next connection.
+        assert!(conn.identification_due(&activity).is_none());
+        conn.exchange(Lane::Interactive, activity.clone())
+            .await
+            .unwrap();
+        // That connection carried a request and closed: the next one is identified again.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(conn.identification_due(&activity).is_some());
+        assert_eq!(
+            functions(&server),
+            ["GetOrganisationMetaData", "GetCurrentActivity"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_is_identified_once() {
+        let server = FakeSystmOne::start(|request| {
+            let body = match request.function() {
+                Function::GetOrganisationMetaData => metadata("Riverside General Hospital"),
+                _ => ResponseBody::IsPatientRetrieved(true),
+            };
+            Reply::Answer(Response::answering(request, Some("D1".into()), body))
+        })
+        .await;
+        let (mut conn, _db) = connection(server.addr, ExpectedPeer::SystmOne);
+        conn.exchange(Lane::Interactive, who()).await.unwrap();
+        for _ in 0..2 {
+            let activity = RequestParams::GetCurrentActivity;
+            assert!(conn.identification_due(&activity).is_none());
+            conn.exchange(Lane::Interactive, activity).await.unwrap();
+        }
+        assert_eq!(server.connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_wrong_peer_is_dropped_and_its_device_id_is_never_kept() {
+        let server = FakeSystmOne::start(|request| {
+            Reply::Answer(Response::answering(
+                request,
+                Some("SIMISSUED01".into()),
+                metadata("DEMO – Fictitious Hospital (Inpatient Hub simulator)"),
+            ))
+        })
+        .await;
+        let (mut conn, db) = connection(server.addr, ExpectedPeer::SystmOne);
+        let refused = conn.exchange(Lane::Interactive, who()).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ClientError::WrongPeer {
+                    expected: ExpectedPeer::SystmOne
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(conn.device_id(), None);
+        assert_eq!(db.open().device_id().unwrap(), None);
+        // Still unidentified: the next request must identify again, on a new connection.
+        assert!(conn
+            .identification_due(&RequestParams::GetCurrentActivity)
+            .is_some());
+    }
+
+    #[test]
+    fn the_site_name_tells_the_simulator_from_systmone() {
+        let ResponseBody::GetOrganisationMetaData(real) = metadata("Ward 7, General Hospital")
+        else {
+            unreachable!()
+        };
+        let ResponseBody::GetOrganisationMetaData(sim) =
+            metadata("DEMO – Fictitious Hospital (Inpatient Hub simulator)")
+        else {
+            unreachable!()
+        };
+        assert!(ExpectedPeer::SystmOne.check(&real).is_ok());
+        assert!(ExpectedPeer::SystmOne.check(&sim).is_err());
+        assert!(ExpectedPeer::Simulator.check(&sim).is_ok());
+        assert!(ExpectedPeer::Simulator.check(&real).is_err());
     }
 }

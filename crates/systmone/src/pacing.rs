@@ -453,8 +453,22 @@ mod tests {
     fn two_pacers() -> (tempfile::TempDir, Pacer, Pacer) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
-        let a = Pacer::new(Store::open(&path).unwrap(), PacingConfig::default());
-        let b = Pacer::new(Store::open(&path).unwrap(), PacingConfig::default());
+        let a = Pacer::new(
+            Store::open(
+                &path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+            PacingConfig::default(),
+        );
+        let b = Pacer::new(
+            Store::open(
+                &path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+            PacingConfig::default(),
+        );
         (dir, a, b)
     }
 
@@ -503,7 +517,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
         let now = 2_000_000;
-        let mut first = Pacer::new(Store::open(&path).unwrap(), PacingConfig::default());
+        let mut first = Pacer::new(
+            Store::open(
+                &path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+            PacingConfig::default(),
+        );
         assert_eq!(
             first
                 .try_reserve(SendClass::General, Background, now)
@@ -511,7 +532,14 @@ mod tests {
             granted(now)
         );
         for n in 0..10 {
-            let mut short_lived = Pacer::new(Store::open(&path).unwrap(), PacingConfig::default());
+            let mut short_lived = Pacer::new(
+                Store::open(
+                    &path,
+                    &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+                )
+                .unwrap(),
+                PacingConfig::default(),
+            );
             let urgency = if n % 2 == 0 { Interactive } else { Background };
             assert_eq!(
                 short_lived
@@ -522,7 +550,14 @@ mod tests {
             // The process exits here, withdrawing what it declared on the way out.
             short_lived.withdraw_demand(now + 20 + n).unwrap();
         }
-        let mut next = Pacer::new(Store::open(&path).unwrap(), PacingConfig::default());
+        let mut next = Pacer::new(
+            Store::open(
+                &path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+            PacingConfig::default(),
+        );
         assert_eq!(
             next.try_reserve(SendClass::General, Background, now + 1_050)
                 .unwrap(),
@@ -795,14 +830,27 @@ mod tests {
     ) -> Vec<(i64, SendClass)> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.sqlite");
-        drop(Store::open(&path).unwrap());
+        drop(
+            Store::open(
+                &path,
+                &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+            )
+            .unwrap(),
+        );
         let barrier = Arc::new(Barrier::new(2));
         let handles: Vec<_> = (0..2)
             .map(|t| {
                 let path = path.clone();
                 let barrier = Arc::clone(&barrier);
                 std::thread::spawn(move || {
-                    let mut pacer = Pacer::new(Store::open(&path).unwrap(), config);
+                    let mut pacer = Pacer::new(
+                        Store::open(
+                            &path,
+                            &store::DatabaseKey::from_hex(&"5a".repeat(32)).unwrap(),
+                        )
+                        .unwrap(),
+                        config,
+                    );
                     barrier.wait();
                     (0..per_thread)
                         .map(|i| {

@@ -65,6 +65,12 @@ pub trait Exchange: Send + 'static {
         lane: Lane,
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, Self::Error>> + Send;
+
+    /// A request that must be sent before `request`, in a slot of its own (the connection
+    /// identifies a new peer before anything else goes out to it). None: send `request`.
+    fn must_send_first(&mut self, _request: &Self::Request) -> Option<Self::Request> {
+        None
+    }
 }
 
 /// A queued request's number, to find it in a [`QueueSnapshot`].
@@ -523,6 +529,14 @@ impl<X: Exchange> Worker<X> {
     /// declares a clinician is waiting), so a job withdrawn meanwhile, or a process that
     /// exits, leaves no booking behind.
     async fn dispatch(&mut self, mut job: Job<X>, class: SendClass) {
+        // What must go first spends a general slot of its own; the job goes back to the
+        // front of its lane and books its own slot next.
+        let first = self.exchange.must_send_first(&job.request);
+        let class = if first.is_some() {
+            SendClass::General
+        } else {
+            class
+        };
         let mut urgency = match job.lane {
             Lane::Interactive => Urgency::Interactive,
             Lane::Background => Urgency::Background,
@@ -620,6 +634,17 @@ impl<X: Exchange> Worker<X> {
             // Withdrawn in the instant between booking and sending: still never send what
             // nobody awaits. The booking is "now", so it holds others back one gap at most.
             self.shared.lock().in_flight = None;
+            return;
+        }
+        if let Some(first) = first {
+            match self.exchange.exchange(job.lane, first).await {
+                Ok(_) => self.requeue_front(job),
+                Err(e) => {
+                    // The job was not sent: it gets the reason (e.g. the wrong peer).
+                    self.shared.lock().in_flight = None;
+                    let _ = job.reply.send(Err(e));
+                }
+            }
             return;
         }
         let outcome = self.exchange.exchange(job.lane, job.request).await;

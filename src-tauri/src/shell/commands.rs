@@ -9,9 +9,9 @@ use domain::{FilingRoute, Note, NoteId, NoteTemplate, PatientId, Task, TaskStatu
 use hub::lookup::{MatchReview, SearchInput};
 use hub::notes::{ApprovalResult, OutboxView, Preview};
 use hub::{
-    AppStatus, AuditEntry, AuditQuery, Board, BoardFilter, DraftInput, FollowView, HandoverPatient,
-    Hub, HubResult, OutboxEntry, Patient, PatientInput, SearchOutcome, SystmOneStatus,
-    TaskEditInput, TaskInput, TaskSyncView, WardSetting, WardSettingView,
+    ActingIdentity, AppStatus, AuditEntry, AuditQuery, Board, BoardFilter, DraftInput, FollowView,
+    HandoverPatient, Hub, HubResult, OutboxEntry, Patient, PatientInput, SearchOutcome,
+    SystmOneStatus, TaskEditInput, TaskInput, TaskSyncView, WardSetting, WardSettingView,
 };
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -29,6 +29,15 @@ pub async fn app_status(hub: State<'_, HubState>) -> Res<AppStatus> {
     Ok(hub.status()?)
 }
 
+/// Who is acting: asks SystmOne afresh who is logged on (the idle lock's unlock, and "check
+/// who is here"), then returns the OS account, SystmOne user and verified role.
+#[tauri::command]
+pub async fn recheck_identity(hub: State<'_, HubState>) -> Res<ActingIdentity> {
+    let hub = hub.get()?;
+    Ok(hub.recheck_identity().await?)
+}
+
+/// A display label shown beside who is acting; never who audit rows name, never a role.
 #[tauri::command]
 pub async fn set_current_user(
     app: AppHandle,
@@ -174,12 +183,14 @@ pub async fn preview_note(hub: State<'_, HubState>, id: i64) -> Res<Preview> {
 #[tauri::command]
 pub async fn confirm_pasted(app: AppHandle, hub: State<'_, HubState>, id: i64) -> Res<OutboxEntry> {
     let hub = hub.get()?;
-    wrote(
+    let entry = wrote(
         &app,
         hub,
         &[Scope::Notes, Scope::Outbox],
         hub.confirm_pasted(NoteId(id)),
-    )
+    )?;
+    clear_pasted_note(&app, hub, NoteId(id));
+    Ok(entry)
 }
 
 #[tauri::command]
@@ -190,12 +201,16 @@ pub async fn answer_paste_question(
     pasted: bool,
 ) -> Res<OutboxEntry> {
     let hub = hub.get()?;
-    wrote(
+    let entry = wrote(
         &app,
         hub,
         &[Scope::Notes, Scope::Outbox],
         hub.answer_paste_question(NoteId(id), pasted),
-    )
+    )?;
+    if pasted {
+        clear_pasted_note(&app, hub, NoteId(id));
+    }
+    Ok(entry)
 }
 
 #[tauri::command]
@@ -314,6 +329,7 @@ pub async fn set_ward_setting(
     value: Option<String>,
 ) -> Res<()> {
     let hub = hub.get()?;
+    hub.learn_who_is_logged_on().await;
     wrote(
         &app,
         hub,
@@ -422,6 +438,8 @@ pub async fn approve_note(
     route: Option<FilingRoute>,
 ) -> Res<ApprovalResult> {
     let hub = hub.get()?;
+    // The role that signs off comes from SystmOne's logged-on user: make sure it is known.
+    hub.learn_who_is_logged_on().await;
     let result = wrote(
         &app,
         hub,
@@ -439,6 +457,7 @@ pub async fn cosign_note(
     route: Option<FilingRoute>,
 ) -> Res<ApprovalResult> {
     let hub = hub.get()?;
+    hub.learn_who_is_logged_on().await;
     let result = wrote(
         &app,
         hub,
@@ -486,6 +505,32 @@ fn write_clipboard(app: &AppHandle, text: String) -> Res<String> {
     Ok(text)
 }
 
+/// Once the clinician has confirmed the paste, the note's text has no reason to stay on the
+/// clipboard (where the next paste, into anything, would carry patient data): it is cleared,
+/// the same way it was put there, unless the ward keeps it — and only if the clipboard still
+/// holds exactly that text, so something the user copied since is never wiped. The paste is
+/// already recorded, so a clipboard that cannot be read or cleared is logged, not an error.
+fn clear_pasted_note(app: &AppHandle, hub: &Hub, id: NoteId) {
+    let copied = match hub.clipboard_to_clear_after_paste(id) {
+        Ok(Some(copied)) => copied,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not tell whether to clear the clipboard");
+            return;
+        }
+    };
+    let clipboard = app.clipboard();
+    match clipboard.read_text() {
+        Ok(now) if hub::clipboard_still_holds(&now, &copied) => {
+            if let Err(e) = clipboard.clear() {
+                tracing::warn!(error = %e, "could not clear the pasted note from the clipboard");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the clipboard to clear it"),
+    }
+}
+
 fn copy_for_paste(app: &AppHandle, result: ApprovalResult) -> Res<ApprovalResult> {
     if let Some(text) = &result.clipboard_text {
         write_clipboard(app, text.clone())?;
@@ -497,6 +542,7 @@ fn copy_for_paste(app: &AppHandle, result: ApprovalResult) -> Res<ApprovalResult
 pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
         app_status,
+        recheck_identity,
         set_current_user,
         board,
         handover,

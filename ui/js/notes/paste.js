@@ -16,7 +16,7 @@ export function outboxBlock(note, entry) {
   if (entry.state_kind === "awaiting_paste_confirmation") {
     const text = notes.clipboard?.noteId === note.id ? notes.clipboard.text : null;
     parts.push(
-      h("p", { class: "nhsuk-body" }, "The note has been copied to the clipboard. Paste it into SystmOne's journal for this patient, then confirm here."),
+      h("p", { class: "nhsuk-body" }, "The note has been copied to the clipboard. Paste it into SystmOne's journal for this patient, then confirm here: the app then clears it from the clipboard (unless the ward keeps it, or you have copied something else since)."),
       text ? h("pre", { class: "app-note-readonly", "data-testid": "note-clipboard-text" }, text) : null,
       h(
         "div",

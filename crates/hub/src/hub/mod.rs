@@ -2,6 +2,7 @@
 //! validating it, and calling the store (and, later, SystmOne). The tauri shell is one
 //! call into this per command, so the same behaviour is testable with no window.
 
+use crate::db_key::{DatabaseKey, DbKeySource};
 use chrono::{DateTime, Local};
 use domain::{
     parse_due, BedLabel, NhsNumber, NhsNumberError, PatientId, PatientName, StaffName, Task,
@@ -12,29 +13,39 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use store::{AuditEntry, AuditQuery, NewPatient, Patient, SettingKey, Store, StoreError};
+use store::{
+    AuditEntry, AuditQuery, DatabaseEnvironment, NewPatient, Patient, SettingKey, Store, StoreError,
+};
 
 mod filing;
+mod identity;
 mod notes;
 mod systmone_link;
 mod task_sync;
 mod ward_settings;
 pub use filing::SystmOneRecordWriter;
+pub use identity::{
+    admin_role_map_path, normalise_role_name, os_account, ActingIdentity, IdentityError,
+    Permission, Profile, RoleLookup, RoleMap, RoleStanding, SystmOneUserView,
+};
 pub use notes::DraftInput;
 pub use systmone_link::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
 pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
-pub use ward_settings::{SettingKind, WardSetting, WardSettingView};
+pub use ward_settings::{clipboard_still_holds, SettingKind, WardSetting, WardSettingView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    DatabaseKey(#[from] crate::db_key::DbKeyError),
+    #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     NhsNumber(#[from] NhsNumberError),
-    #[error("choose who you are in Settings before making changes (every change is audited under your name)")]
-    NoCurrentUser,
+    /// Who is acting cannot be established, or their verified role does not allow this.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     #[error("{0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -49,6 +60,9 @@ pub enum HubError {
     RealSystmOneInDemoMode,
     #[error("SystmOne has no patient with NHS number {0}")]
     NoSuchPatient(String),
+    /// `hubctl audit verify` found the audit trail altered: the one-line finding.
+    #[error("{0}")]
+    AuditTampered(String),
     #[error(transparent)]
     Notes(crate::notes::NotesError),
     /// An input error and the input field it is about, so the window can put the message
@@ -65,9 +79,10 @@ impl HubError {
     pub fn code(&self) -> &'static str {
         match self {
             HubError::Store(e) => e.code(),
+            HubError::DatabaseKey(e) => e.code(),
             HubError::Invalid(_) => "invalid_input",
             HubError::NhsNumber(_) => "invalid_nhs_number",
-            HubError::NoCurrentUser => "no_current_user",
+            HubError::Identity(e) => e.code(),
             HubError::BadRequest(_) => "invalid_input",
             HubError::Lookup(crate::lookup::LookupError::NhsNumber(_)) => "invalid_nhs_number",
             HubError::Lookup(_) => "invalid_search",
@@ -76,6 +91,7 @@ impl HubError {
             HubError::SimulatorNotInDemoMode => "simulator_not_in_demo_mode",
             HubError::RealSystmOneInDemoMode => "real_systmone_in_demo_mode",
             HubError::NoSuchPatient(_) => "no_such_patient",
+            HubError::AuditTampered(_) => "audit_tampered",
             HubError::Notes(e) => e.code(),
             HubError::Field { source, .. } => source.code(),
         }
@@ -209,17 +225,33 @@ pub struct AppStatus {
     pub data_dir: PathBuf,
     pub database: PathBuf,
     pub read_only: bool,
+    /// Who audit rows name for this window's changes: the SystmOne user when connected, else
+    /// the OS account (`None` only when neither can be determined: then changes are refused).
     pub current_user: Option<String>,
+    /// Who is acting and what their role allows (see [`identity`]).
+    pub identity: ActingIdentity,
+    /// The ward's idle lock (never off; see `WardSetting::IdleLockMinutes`).
+    pub idle_lock_minutes: u32,
     pub schema_version: i64,
     /// True when started against the bundled SystmOne simulator: every screen shows a DEMO banner.
     pub demo_mode: bool,
+    /// Set when the audit trail looks altered outside the app (a protective trigger dropped or
+    /// changed, the newest row not matching its hash): every screen shows it until IT acts.
+    pub audit_warning: Option<String>,
 }
 
 pub struct Hub {
     store: Mutex<Store>,
     data_dir: PathBuf,
-    /// A per-process identity (`hubctl --as`), not saved: scripts act under their own name.
-    acting_as: Mutex<Option<StaffName>>,
+    /// The OS account, read once: it cannot change while the process runs.
+    os_account: Result<String, IdentityError>,
+    /// The administrator's role map (or the built-in one), read once at start.
+    role_map: RoleMap,
+    /// What was last given to [`Store::set_acting_identity`], so it is only re-sent on change.
+    store_identity: Mutex<Option<(String, Option<String>)>>,
+    /// Tests only: a SystmOne user standing in for the connection's.
+    #[cfg(any(test, feature = "test-identity"))]
+    assumed_systmone_user: Mutex<Option<SystmOneUserView>>,
     demo_mode: bool,
     systmone: Option<systmone_link::SystmOneLink>,
     systmone_problem: Option<String>,
@@ -233,17 +265,53 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Opens the ward database in `data_dir` (created if needed).
-    pub fn open(data_dir: &Path) -> HubResult<Hub> {
-        let store = Store::open(&crate::config::database_path(data_dir))?;
-        Ok(Hub::from_store(store, data_dir.to_path_buf()))
+    /// Opens the database in `data_dir` (created if needed) with this account's database
+    /// key (`INPATIENT_HUB_DB_KEY`, else the keychain: see [`crate::db_key`]), refusing it
+    /// unless it is marked `environment` (a new database is marked so). Demo mode is on
+    /// exactly when `environment` is demo: the mark and the mode cannot disagree.
+    pub fn open(data_dir: &Path, environment: DatabaseEnvironment) -> HubResult<Hub> {
+        let db_path = crate::config::database_path(data_dir);
+        let (key, source) = crate::db_key::resolve_database_key(&db_path)?;
+        Hub::open_keyed(data_dir, &key, source, environment)
+    }
+
+    /// [`Hub::open`] with a key the caller holds (tests, and tools given a key explicitly).
+    pub fn open_with_key(
+        data_dir: &Path,
+        key: &DatabaseKey,
+        environment: DatabaseEnvironment,
+    ) -> HubResult<Hub> {
+        Hub::open_keyed(data_dir, key, DbKeySource::Given, environment)
+    }
+
+    fn open_keyed(
+        data_dir: &Path,
+        key: &DatabaseKey,
+        source: DbKeySource,
+        environment: DatabaseEnvironment,
+    ) -> HubResult<Hub> {
+        let db_path = crate::config::database_path(data_dir);
+        let mut store = Store::open(&db_path, key)
+            .map_err(|e| crate::db_key::DbKeyError::from_open_error(e, source))?;
+        store.claim_environment(environment)?;
+        // Checked at every open; the window also shows it (`AppStatus::audit_warning`).
+        if let Some(warning) = store.audit_integrity_warning() {
+            tracing::warn!("{warning}");
+        }
+        let mut hub = Hub::from_store(store, data_dir.to_path_buf());
+        hub.demo_mode = environment == DatabaseEnvironment::Demo;
+        Ok(hub)
     }
 
     pub fn from_store(store: Store, data_dir: PathBuf) -> Hub {
         Hub {
             store: Mutex::new(store),
             data_dir,
-            acting_as: Mutex::new(None),
+            os_account: identity::os_account(),
+            role_map: RoleMap::load(&identity::admin_role_map_path()),
+            store_identity: Mutex::new(None),
+            #[cfg(any(test, feature = "test-identity"))]
+            assumed_systmone_user: Mutex::new(None),
             demo_mode: false,
             systmone: None,
             systmone_problem: None,
@@ -256,10 +324,156 @@ impl Hub {
 
     /// The store lock. A panic while holding it cannot leave a half-written row (every
     /// write is a transaction), so a poisoned lock is safe to reuse.
+    ///
+    /// Every write takes the store through here, so this is where the store learns who is
+    /// acting (OS account + SystmOne user) for the audit rows: it cannot be forgotten, and it
+    /// follows a change of SystmOne user at the next write.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
+        let mut store = self
+            .store
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.tell_store_who_acts(&mut store);
+        store
+    }
+
+    fn tell_store_who_acts(&self, store: &mut Store) {
+        // Without an OS account every write is refused before it reaches the store.
+        let Ok(os_account) = &self.os_account else {
+            return;
+        };
+        let systmone_user = self.systmone_user().map(|u| u.name);
+        let wanted = (os_account.clone(), systmone_user);
+        let mut last = self
+            .store_identity
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.as_ref() == Some(&wanted) {
+            return;
+        }
+        match store.set_acting_identity(&wanted.0, wanted.1.as_deref()) {
+            Ok(()) => *last = Some(wanted),
+            // Logged and tried again at the next lock; no patient data in it.
+            Err(e) => tracing::warn!(code = e.code(), "could not record the acting identity: {e}"),
+        }
+    }
+
+    /// Replaces the role map read at start (tests; IT tooling that validated a map itself).
+    /// Release builds read the administrator's file only (see [`admin_role_map_path`]).
+    pub fn with_role_map(mut self, map: RoleMap) -> Hub {
+        self.role_map = map;
+        self
+    }
+
+    /// Tests only: act as if SystmOne reported this logged-on user (`None`: not connected).
+    #[cfg(any(test, feature = "test-identity"))]
+    pub fn assume_systmone_user_for_tests(&self, user: Option<SystmOneUserView>) {
+        *self
+            .assumed_systmone_user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = user;
+    }
+
+    /// Tests only: act as if the OS account were this (`None`: undeterminable).
+    #[cfg(any(test, feature = "test-identity"))]
+    pub fn assume_os_account_for_tests(&mut self, account: Option<&str>) {
+        self.os_account = account
+            .map(str::to_owned)
+            .ok_or_else(|| IdentityError::NoOsAccount("no account (test)".into()));
+    }
+
+    /// The SystmOne logged-on user, when SystmOne is connected and has said who it is.
+    fn systmone_user(&self) -> Option<SystmOneUserView> {
+        #[cfg(any(test, feature = "test-identity"))]
+        if let Some(user) = self
+            .assumed_systmone_user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Some(user);
+        }
+        let client = self.systmone_client()?;
+        let state = client.state().borrow().clone();
+        match state {
+            systmone::connection::ConnectionState::Connected {
+                user: Some(user), ..
+            } => Some(SystmOneUserView {
+                name: user.name,
+                user_name: user.user_name,
+                role: user.role,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Who is acting now: the OS account, the SystmOne user and their mapped role, and the
+    /// display label typed in Settings (shown, never trusted).
+    pub fn identity(&self) -> HubResult<ActingIdentity> {
+        let label = self
+            .store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .setting(SettingKey::CurrentUser)?;
+        Ok(ActingIdentity::resolve(
+            self.os_account.clone(),
+            self.systmone_user(),
+            &self.role_map,
+            label,
+        ))
+    }
+
+    /// As [`Hub::identity`] without the display label: what every check uses (no database
+    /// read, so it can be asked before taking the store).
+    pub(crate) fn acting(&self) -> ActingIdentity {
+        ActingIdentity::resolve(
+            self.os_account.clone(),
+            self.systmone_user(),
+            &self.role_map,
+            None,
+        )
+    }
+
+    /// Asks SystmOne afresh who is logged on (the window's idle lock and "check who is here"),
+    /// then says who acts. SystmOne being unavailable is not an error: the answer is then the
+    /// OS account alone, with no verified role.
+    pub async fn recheck_identity(&self) -> HubResult<ActingIdentity> {
+        if let Some(client) = self.systmone_client() {
+            if let Err(e) = client
+                .organisation(true, systmone::scheduler::Lane::Interactive)
+                .await
+            {
+                tracing::info!(code = e.code(), "SystmOne could not say who is logged on");
+            }
+        }
+        self.identity()
+    }
+
+    /// Before a sign-off: when SystmOne answers but has not yet said who is logged on, asks
+    /// (so a clinician who is logged on is not treated as offline just because nobody asked
+    /// yet). Otherwise sends nothing.
+    pub async fn learn_who_is_logged_on(&self) {
+        let Some(client) = self.systmone_client() else {
+            return;
+        };
+        let unknown = matches!(
+            &*client.state().borrow(),
+            systmone::connection::ConnectionState::Connected { user: None, .. }
+        );
+        if unknown {
+            if let Err(e) = client
+                .organisation(true, systmone::scheduler::Lane::Interactive)
+                .await
+            {
+                tracing::info!(code = e.code(), "SystmOne could not say who is logged on");
+            }
+        }
+    }
+
+    /// The clinical role of the acting person if their verified role grants `permission`;
+    /// otherwise an error that says why and what to do.
+    pub fn require(&self, permission: Permission) -> HubResult<domain::Role> {
+        Ok(self.acting().require(permission)?)
     }
 
     /// Marks this hub as running against the bundled simulator (fictitious patients).
@@ -304,48 +518,45 @@ impl Hub {
     }
 
     pub fn status(&self) -> HubResult<AppStatus> {
+        // Both take the store lock themselves, so before it is held here.
+        let identity = self.identity()?;
+        let idle_lock_minutes = self.idle_lock_minutes()?;
         let store = self.store();
         Ok(AppStatus {
             data_dir: self.data_dir.clone(),
             database: store.path().to_path_buf(),
             read_only: store.is_read_only(),
-            current_user: store.setting(SettingKey::CurrentUser)?,
+            current_user: identity.actor.clone(),
+            identity,
+            idle_lock_minutes,
             schema_version: store::SCHEMA_VERSION,
             demo_mode: self.demo_mode,
+            audit_warning: store.audit_integrity_warning(),
         })
     }
 
-    /// Acts as `name` for the rest of this process without changing the saved current user.
-    pub fn act_as(&self, name: &str) -> HubResult<()> {
-        let staff = StaffName::parse(name)?;
-        *self.acting_as.lock().unwrap_or_else(|p| p.into_inner()) = Some(staff);
-        Ok(())
+    /// Checks the whole audit hash chain (`hubctl audit verify`).
+    pub fn verify_audit_chain(&self) -> HubResult<store::AuditChainReport> {
+        Ok(self.store().verify_audit_chain()?)
     }
 
+    /// The name audit rows carry for a change made now: the SystmOne user when connected,
+    /// else the OS account. Refused when the OS account cannot be determined.
     pub fn current_user(&self) -> HubResult<StaffName> {
-        if let Some(staff) = self
-            .acting_as
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            return Ok(staff);
-        }
-        let name = self
-            .store()
-            .setting(SettingKey::CurrentUser)?
-            .ok_or(HubError::NoCurrentUser)?;
-        Ok(StaffName::parse(&name)?)
+        Ok(self.acting().actor()?)
     }
 
+    /// Sets the display label shown beside who is acting (e.g. a preferred name). It is a
+    /// label only: it is never the audit actor and grants nothing. Audited under the real actor.
     pub fn set_current_user(&self, name: &str) -> HubResult<StaffName> {
-        let staff = StaffName::parse(name).in_field("name")?;
+        let actor = self.current_user()?;
+        let label = StaffName::parse(name).in_field("name")?;
         self.store().set_setting(
-            staff.as_str(),
+            actor.as_str(),
             SettingKey::CurrentUser,
-            Some(staff.as_str()),
+            Some(label.as_str()),
         )?;
-        Ok(staff)
+        Ok(label)
     }
 
     pub fn add_patient(&self, input: &PatientInput) -> HubResult<Patient> {
@@ -545,8 +756,9 @@ mod tests {
     }
 
     #[test]
-    fn changes_need_a_current_user() {
-        let hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::new());
+    fn changes_need_an_os_account() {
+        let mut hub = Hub::from_store(Store::open_in_memory().unwrap(), PathBuf::new());
+        hub.assume_os_account_for_tests(None);
         let err = hub
             .add_patient(&PatientInput {
                 bed: "1".into(),
@@ -554,7 +766,9 @@ mod tests {
                 nhs_number: None,
             })
             .unwrap_err();
-        assert_eq!(err.code(), "no_current_user");
+        assert_eq!(err.code(), "unattributed");
+        assert!(err.to_string().contains("your own account"), "{err}");
+        assert!(hub.patients().unwrap().is_empty());
     }
 
     #[test]

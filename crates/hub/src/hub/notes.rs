@@ -29,19 +29,13 @@ pub struct DraftInput {
 }
 
 impl Hub {
-    /// The approving clinician's role: SystmOne's logged-in user when connected, else Settings.
-    pub fn current_role(&self) -> HubResult<Role> {
-        if let Some(client) = self.systmone_client() {
-            if let ConnectionState::Connected {
-                user: Some(user), ..
-            } = &*client.state().borrow()
-            {
-                if let Some(role) = &user.role {
-                    return Ok(Role::parse(role));
-                }
-            }
+    /// The acting person's clinical role, when SystmOne reports one the role map knows
+    /// (`Role::Unknown` otherwise). Never from a window setting.
+    pub fn current_role(&self) -> Role {
+        match self.acting().role {
+            super::RoleStanding::Verified { clinical_role, .. } => clinical_role,
+            _ => Role::Unknown,
         }
-        Ok(notes::role_from_settings(&self.store())?)
     }
 
     /// Clipboard when the API is off (switched off in Settings, no APIKey, SystmOne not
@@ -102,19 +96,24 @@ impl Hub {
     }
 
     /// Approves exactly the previewed text (`sha256` from the preview). `route` None = the
-    /// default for the current SystmOne state.
+    /// default for the current SystmOne state — and the clipboard when the approver's role is
+    /// not verified, since only the clipboard route is open to them (see [`super::identity`]).
     pub fn approve_note(
         &self,
         id: NoteId,
         sha256: Option<&str>,
         route: Option<FilingRoute>,
     ) -> HubResult<ApprovalResult> {
-        let actor = self.current_user()?;
-        let role = self.current_role()?;
+        let acting = self.acting();
+        let actor = acting.actor()?;
         let route = match route {
             Some(r) => r,
+            None if !matches!(acting.role, super::RoleStanding::Verified { .. }) => {
+                FilingRoute::Clipboard
+            }
             None => self.default_filing_route()?,
         };
+        let role = acting.approval_role(route)?;
         Ok(notes::approve(
             &mut self.store(),
             &actor,
@@ -125,9 +124,11 @@ impl Hub {
         )?)
     }
 
+    /// Co-signing needs a verified role that permits it (never offline, never a typed role).
     pub fn cosign_note(&self, id: NoteId, route: Option<FilingRoute>) -> HubResult<ApprovalResult> {
-        let actor = self.current_user()?;
-        let role = self.current_role()?;
+        let acting = self.acting();
+        let actor = acting.actor()?;
+        let role = acting.require(super::Permission::Cosign)?;
         let route = match route {
             Some(r) => r,
             None => self.default_filing_route()?,
@@ -264,6 +265,9 @@ impl Hub {
         max_wait: Duration,
     ) -> HubResult<DrainReport> {
         self.verified_client().await?;
+        // The worker locks the store itself: bring the acting identity its audit rows carry
+        // up to date first (taking the lock through `store()` does that).
+        drop(self.store());
         let writer = self.writer()?;
         let mut config = WorkerConfig::new(worker_name);
         config.call_timeout = self.filing_call_timeout;

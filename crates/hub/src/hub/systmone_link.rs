@@ -1,8 +1,10 @@
 //! The hub's SystmOne side: starting the one client, the status the UI shows, patient
 //! lookup with review before linking, and following the patient open in SystmOne.
 //!
-//! The demo guard lives here: a simulator is used only in demo mode, and demo mode never
-//! talks to a real SystmOne (the peer's site name tells them apart).
+//! The demo guard is chosen here: a simulator is used only in demo mode, and demo mode never
+//! talks to a real SystmOne (the peer's site name tells them apart). The connection applies
+//! it to every new connection before anything else is sent on it ([`ExpectedPeer`]), and
+//! demo mode only ever sends the simulator's key.
 
 use super::{Hub, HubError, HubResult};
 use crate::lookup::{self, LookupQuery, LookupResult, MatchReview, SearchInput};
@@ -12,12 +14,10 @@ use std::net::SocketAddr;
 use store::Patient;
 use systmone::client::{ClientConfig, ClientError, Lane, SystmOneClient};
 use systmone::codec::{Demographics, FilterFlag, RecordFilter};
-use systmone::connection::ConnectionState;
+use systmone::connection::{ConnectionState, ExpectedPeer, SIMULATOR_SITE_MARKER};
 use systmone::scheduler::QueueSnapshot;
 use systmone::secrets::{self, ApiKey, SecretSource};
 
-/// The simulator names its site with this; real SystmOne sites never do.
-const SIMULATOR_MARKER: &str = "Inpatient Hub simulator";
 /// More rows than staff can sensibly review: ask for more details instead.
 const MAX_RESULTS_SHOWN: usize = 50;
 
@@ -34,7 +34,12 @@ pub enum KeySource {
 pub(super) struct SystmOneLink {
     pub(super) client: SystmOneClient,
     key_source: KeySource,
+    /// The patient the last audited follow read showed, and when (see `audit_follow_read`).
+    last_follow_read: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
+
+/// How often following the same patient is audited again while it stays open in SystmOne.
+const FOLLOW_READ_REAUDIT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SystmOneStatus {
@@ -77,6 +82,11 @@ pub struct FollowView {
     pub skipped_busy: bool,
 }
 
+/// The simulator's published key, the only one demo mode sends.
+fn demo_api_key() -> Result<ApiKey, secrets::SecretError> {
+    ApiKey::parse(systmone_wire::SIMULATOR_API_KEY)
+}
+
 impl Hub {
     /// Starts the SystmOne connection owner. Must run inside a tokio runtime. Without an
     /// APIKey the app still runs (offline), and the status says why SystmOne is unavailable.
@@ -92,14 +102,8 @@ impl Hub {
         read_timeout: Option<std::time::Duration>,
     ) -> HubResult<()> {
         self.systmone_addr = Some(addr);
-        let (key, key_source) = match secrets::load_api_key() {
-            Ok((key, SecretSource::Keychain)) => (key, KeySource::Keychain),
-            Ok((key, SecretSource::Environment)) => (key, KeySource::Environment),
-            Err(_) if self.demo_mode => (
-                ApiKey::parse(systmone_wire::SIMULATOR_API_KEY)
-                    .map_err(|e| HubError::BadRequest(e.to_string()))?,
-                KeySource::DemoDefault,
-            ),
+        let (key, key_source) = match self.api_key_for_mode() {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(
                     code = e.code(),
@@ -109,22 +113,50 @@ impl Hub {
                 return Ok(());
             }
         };
-        let db = crate::config::database_path(&self.data_dir);
         // Two connections of their own: neither the DeviceID nor a send-slot reservation
         // ever waits behind the window's writes. The ledger is shared with every other
         // Inpatient Hub process on the PC through the same database file.
-        let device_store = store::Store::open(&db)?;
-        let pacing_ledger = store::Store::open(&db)?;
+        let (device_store, pacing_ledger) = {
+            let store = self.store();
+            (store.open_another()?, store.open_another()?)
+        };
         let mut config = ClientConfig::new(addr);
+        config.expected_peer = Some(self.expected_peer());
         if let Some(read) = read_timeout {
             config.timeouts.read = read;
             self.filing_call_timeout = read + std::time::Duration::from_secs(5);
         }
         let client = SystmOneClient::start(config, key, device_store, pacing_ledger)
             .map_err(HubError::SystmOne)?;
-        self.systmone = Some(SystmOneLink { client, key_source });
+        self.systmone = Some(SystmOneLink {
+            client,
+            key_source,
+            last_follow_read: std::sync::Mutex::new(None),
+        });
         self.systmone_problem = None;
         Ok(())
+    }
+
+    /// The APIKey this mode may send. Demo mode only ever sends the simulator's published
+    /// key: the keychain's APIKey (or `INPATIENT_HUB_API_KEY`) is never read, so a real key
+    /// cannot reach a simulator or anything else listening in its place.
+    fn api_key_for_mode(&self) -> Result<(ApiKey, KeySource), secrets::SecretError> {
+        if self.demo_mode {
+            return Ok((demo_api_key()?, KeySource::DemoDefault));
+        }
+        Ok(match secrets::load_api_key()? {
+            (key, SecretSource::Keychain) => (key, KeySource::Keychain),
+            (key, SecretSource::Environment) => (key, KeySource::Environment),
+        })
+    }
+
+    /// The only peer this mode may talk to.
+    pub fn expected_peer(&self) -> ExpectedPeer {
+        if self.demo_mode {
+            ExpectedPeer::Simulator
+        } else {
+            ExpectedPeer::SystmOne
+        }
     }
 
     pub fn systmone_client(&self) -> Option<&SystmOneClient> {
@@ -167,7 +199,15 @@ impl Hub {
                 .client
                 .organisation(true, Lane::Interactive)
                 .await
-                .map_err(HubError::SystmOne)?;
+                .map_err(|e| match e {
+                    ClientError::WrongPeer {
+                        expected: ExpectedPeer::SystmOne,
+                    } => HubError::SimulatorNotInDemoMode,
+                    ClientError::WrongPeer {
+                        expected: ExpectedPeer::Simulator,
+                    } => HubError::RealSystmOneInDemoMode,
+                    other => HubError::SystmOne(other),
+                })?;
             known = metadata
                 .sites
                 .iter()
@@ -177,7 +217,7 @@ impl Hub {
         }
         let is_simulator = known
             .as_deref()
-            .is_some_and(|s| s.contains(SIMULATOR_MARKER));
+            .is_some_and(|s| s.contains(SIMULATOR_SITE_MARKER));
         match (self.demo_mode, is_simulator) {
             (false, true) => Err(HubError::SimulatorNotInDemoMode),
             (true, false) => Err(HubError::RealSystmOneInDemoMode),
@@ -222,6 +262,24 @@ impl Hub {
             }
             _ => None,
         };
+        // Audited before anything is shown; if the audit cannot be written, nothing is.
+        let (action, nhs) = match &query {
+            LookupQuery::ByNhsNumber(nhs) => ("systmone.lookup", Some(nhs)),
+            LookupQuery::ByDetails(_) => ("systmone.search", None),
+        };
+        let shown: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.nhs_number.as_ref().map(NhsNumber::digits))
+            .collect();
+        self.audit_patient_read(
+            action,
+            nhs,
+            serde_json::json!({
+                "criteria": query.audit_criteria(),
+                "matches": total,
+                "nhs_numbers_shown": shown,
+            }),
+        )?;
         Ok(SearchOutcome {
             source: SearchSource::Systmone,
             results,
@@ -300,6 +358,11 @@ impl Hub {
             .fetch_demographics(client, &nhs)
             .await?
             .ok_or_else(|| HubError::NoSuchPatient(nhs.formatted()))?;
+        self.audit_patient_read(
+            "systmone.lookup",
+            Some(&nhs),
+            serde_json::json!({ "criteria": { "nhs_number": nhs.digits() }, "for_review_of_ward_patient": patient_id }),
+        )?;
         let cached = self.cached_demographics(patient_id)?;
         let review = lookup::review(patient, nhs.clone(), fresh.clone(), cached.as_ref());
         self.pending_reviews()
@@ -386,6 +449,9 @@ impl Hub {
             Some(nhs) => self.store().patient_by_nhs_number(nhs)?,
             None => None,
         };
+        if let Some(nhs) = &nhs {
+            self.audit_follow_read(nhs)?;
+        }
         Ok(FollowView {
             nhs_number_formatted: nhs.as_ref().map(NhsNumber::formatted),
             nhs_number: nhs,
@@ -425,10 +491,76 @@ impl Hub {
             Some(RecordFilter::with_flags(parsed))
         };
         let client = self.verified_client().await?;
-        client
+        let record = client
             .patient_record(&nhs, filter, Lane::Interactive)
             .await
-            .map_err(HubError::SystmOne)
+            .map_err(HubError::SystmOne)?;
+        // What was asked for (the parts), never what came back.
+        let parts: Vec<&str> = if flags.is_empty() {
+            vec!["whole record"]
+        } else {
+            flags.iter().map(|f| f.trim()).collect()
+        };
+        self.audit_patient_read(
+            "systmone.record_read",
+            Some(&nhs),
+            serde_json::json!({ "criteria": { "nhs_number": nhs.digits() }, "parts": parts }),
+        )?;
+        Ok(record)
+    }
+
+    /// Writes the audit row of a read of patient data from SystmOne, under the acting person.
+    /// Callers write it before showing anything, and show nothing when it fails: no read of
+    /// a record goes unaudited.
+    fn audit_patient_read(
+        &self,
+        action: &str,
+        nhs: Option<&NhsNumber>,
+        detail: serde_json::Value,
+    ) -> HubResult<()> {
+        let actor = self.current_user()?;
+        let nhs = nhs.map(NhsNumber::digits);
+        self.store()
+            .audit_patient_read(actor.as_str(), action, nhs.as_deref(), detail)?;
+        Ok(())
+    }
+
+    /// Follow mode polls every few seconds, so each poll is not audited: a follow read is
+    /// audited when the patient open in SystmOne changes, and again at most once an hour while
+    /// the same patient stays open. Chosen over "once per patient per hour" alone because
+    /// returning to a patient (A, B, A) is a new look at A and is recorded as one; the hourly
+    /// repeat shows a long stay on one record without an audit row every poll.
+    fn audit_follow_read(&self, nhs: &NhsNumber) -> HubResult<()> {
+        let Some(link) = &self.systmone else {
+            return Ok(());
+        };
+        let digits = nhs.digits();
+        let now = std::time::Instant::now();
+        let due = {
+            let last = link
+                .last_follow_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match &*last {
+                Some((previous, at)) => {
+                    *previous != digits || now.duration_since(*at) >= FOLLOW_READ_REAUDIT
+                }
+                None => true,
+            }
+        };
+        if !due {
+            return Ok(());
+        }
+        self.audit_patient_read(
+            "systmone.follow_read",
+            Some(nhs),
+            serde_json::json!({ "criteria": "the patient open in SystmOne" }),
+        )?;
+        *link
+            .last_follow_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((digits, now));
+        Ok(())
     }
 
     /// Saves the SystmOne APIKey in this PC's keychain (from Settings or `hubctl`).

@@ -220,7 +220,12 @@ mod tests {
     fn an_observed_profile_decides_whether_completions_are_sent() {
         use crate::conformance::{ObservedProfile, PeerKind};
         let dir = tempfile::tempdir().unwrap();
-        let hub = Hub::open(dir.path()).unwrap();
+        let hub = Hub::open_with_key(
+            dir.path(),
+            &crate::db_key::DatabaseKey::generate().unwrap(),
+            store::DatabaseEnvironment::Live,
+        )
+        .unwrap();
         hub.set_current_user("Ward Manager").unwrap();
         assert!(
             hub.task_sync_engine().unwrap().send_completion_status,

@@ -1,6 +1,7 @@
 //! The case-note operations, one call each, for `hub` (the window) and `hubctl`. They take
 //! raw input, validate it, and call the store; every change is audited under `actor`.
-//! `role` comes from SystmOne's logged-in user when connected, else [`role_from_settings`].
+//! `role` is the clinical role the hub verified from SystmOne's logged-on user through the
+//! role map (`hub::identity`); it is never read from a setting.
 
 use super::outbox_machine::{Event, OutboxState, Policy};
 use super::render;
@@ -141,13 +142,6 @@ pub fn ward_requires_cosignature(store: &Store) -> NotesResult<bool> {
     Ok(store
         .setting(SettingKey::RequireCosignature)?
         .is_some_and(|v| is_true(&v)))
-}
-
-/// The role of the user when SystmOne cannot tell us (setting `current_user_role`).
-pub fn role_from_settings(store: &Store) -> NotesResult<Role> {
-    Ok(store
-        .setting(SettingKey::CurrentUserRole)?
-        .map_or(Role::Unknown, |r| Role::parse(&r)))
 }
 
 /// Clipboard when the ward switched API filing off, else the API.

@@ -65,10 +65,8 @@ pub enum CodecError {
     TooLarge { size: usize, limit: usize },
     #[error("invalid value in <{element}>: {reason}")]
     InvalidValue { element: String, reason: String },
-    #[error(
-        "<{element}> contains a control character that XML cannot carry; remove it and try again"
-    )]
-    InvalidCharacter { element: String },
+    #[error("<{element}> contains a character XML cannot carry ({code}); remove it and try again")]
+    InvalidCharacter { element: String, code: String },
     #[error("the SystmOne document's text encoding is not readable: {0}")]
     Encoding(String),
     /// Far more elements than any real document has for its size: refused before decoding
@@ -241,10 +239,50 @@ impl OutputScheme {
     }
 }
 
+/// The `<APIKey>` of a request as it goes on (or comes off) the wire. The key is a secret:
+/// `Debug` and `Serialize` (what `hubctl decode` prints, what logs show) give
+/// `[redacted]`, so a logged or printed request never carries it; read it with
+/// [`WireApiKey::expose`] only to write the request or check it (the simulator).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WireApiKey(String);
+
+impl WireApiKey {
+    const REDACTED: &'static str = "[redacted]";
+
+    /// Deliberate access to the key. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for WireApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WireApiKey({})", Self::REDACTED)
+    }
+}
+
+impl Serialize for WireApiKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Self::REDACTED)
+    }
+}
+
+impl From<String> for WireApiKey {
+    fn from(key: String) -> Self {
+        WireApiKey(key)
+    }
+}
+
+impl From<&str> for WireApiKey {
+    fn from(key: &str) -> Self {
+        WireApiKey(key.to_owned())
+    }
+}
+
 /// `<ClientIntegrationRequest>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
-    pub api_key: String,
+    pub api_key: WireApiKey,
     /// None = an empty `<DeviceID/>`: first ever use, SystmOne asks the user to approve.
     pub device_id: Option<String>,
     /// Shown to users and in SystmOne's audit trail, e.g. "Inpatient Hub 1.0".
@@ -259,7 +297,7 @@ pub struct Request {
 impl Request {
     /// A request with a fresh GUID as RequestUID and FunctionVersion 1.0.
     pub fn new(
-        api_key: impl Into<String>,
+        api_key: impl Into<WireApiKey>,
         device_id: Option<String>,
         device_version: impl Into<String>,
         params: RequestParams,
@@ -374,7 +412,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 pub fn encode_request(request: &Request) -> Result<String, CodecError> {
     let mut out = xml::XmlOut::new();
     out.open(REQUEST_ROOT);
-    out.leaf("APIKey", &request.api_key)?;
+    out.leaf("APIKey", request.api_key.expose())?;
     match &request.device_id {
         Some(id) if !id.is_empty() => out.leaf("DeviceID", id)?,
         _ => out.empty("DeviceID"),
@@ -400,7 +438,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
     let empty = xml::Element::default();
     let params_element = root.child("FunctionParameters").unwrap_or(&empty);
     Ok(Request {
-        api_key: required(&root, "APIKey")?,
+        api_key: required(&root, "APIKey")?.into(),
         device_id: non_empty(root.trimmed_of("DeviceID")),
         device_version: root.text_of("DeviceVersion").unwrap_or_default(),
         request_uid: required(&root, "RequestUID")?,
@@ -489,7 +527,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
 /// request whose parameters fail to decode with an `<ErrorMessage>`, as SystmOne does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestHeader {
-    pub api_key: String,
+    pub api_key: WireApiKey,
     pub device_id: Option<String>,
     pub device_version: String,
     pub request_uid: String,
@@ -527,7 +565,7 @@ pub fn decode_request_header(bytes: &[u8]) -> Result<RequestHeader, CodecError> 
     let text = document_text(bytes)?;
     let root = parse_root(&text, REQUEST_ROOT)?;
     Ok(RequestHeader {
-        api_key: root.trimmed_of("APIKey").unwrap_or_default(),
+        api_key: root.trimmed_of("APIKey").unwrap_or_default().into(),
         device_id: non_empty(root.trimmed_of("DeviceID")),
         device_version: root.text_of("DeviceVersion").unwrap_or_default(),
         request_uid: root.trimmed_of("RequestUID").unwrap_or_default(),

@@ -1388,7 +1388,7 @@ mod props {
         let strategy = {
             (token(), of(token()), text(), token(), params()).prop_map(
                 |(api_key, device_id, device_version, request_uid, params)| Request {
-                    api_key,
+                    api_key: api_key.into(),
                     device_id,
                     device_version,
                     request_uid,
@@ -1835,4 +1835,26 @@ mod streaming {
             prop_assert_eq!(decode_response(&bytes), decode_response_as_a_tree(&bytes));
         }
     }
+}
+
+/// Regression (issue 11): the request types derived Debug and Serialize with the APIKey as
+/// a plain string, so a logged request or `hubctl decode` showed it.
+#[test]
+fn the_api_key_never_shows_in_debug_or_serialised_requests() {
+    let r = request(RequestParams::GetFunctions);
+    let debug = format!("{r:?}");
+    assert!(!debug.contains("f31e26725b5491f2"), "{debug}");
+    assert!(debug.contains("[redacted]"), "{debug}");
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(!json.contains("f31e26725b5491f2"), "{json}");
+    // The key still goes on the wire, and comes back off it.
+    let xml = encode_request(&r).unwrap();
+    assert!(xml.contains("<APIKey>f31e26725b5491f2</APIKey>"));
+    let back = decode_request(xml.as_bytes()).unwrap();
+    assert_eq!(back.api_key.expose(), "f31e26725b5491f2");
+    let header = decode_request_header(xml.as_bytes()).unwrap();
+    assert!(!format!("{header:?}").contains("f31e26725b5491f2"));
+    assert!(!serde_json::to_string(&Document::Request(back))
+        .unwrap()
+        .contains("f31e26725b5491f2"));
 }

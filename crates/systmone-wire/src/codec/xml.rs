@@ -149,6 +149,13 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn not_allowed(&self, ch: char) -> CodecError {
+        self.malformed(format!(
+            "a character reference to U+{:04X}, a character XML does not allow",
+            u32::from(ch)
+        ))
+    }
+
     fn malformed(&self, message: impl Into<String>) -> CodecError {
         CodecError::Malformed {
             position: self
@@ -289,6 +296,13 @@ impl<'a> Parser<'a> {
             let value = attr
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map_err(|e| self.malformed(e.to_string()))?;
+            // quick-xml resolves an attribute's references itself: a value it had to build
+            // (`Owned`) is where a reference was, and is checked as `resolve` checks text.
+            if let Cow::Owned(built) = &value {
+                if let Some(ch) = built.chars().find(|c| !is_xml_char(*c)) {
+                    return Err(self.not_allowed(ch));
+                }
+            }
             let key = self.lift(Cow::Borrowed(attr.key.as_ref()));
             attrs.push((key, self.lift(value)));
         }
@@ -370,9 +384,14 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A reference's character. A character reference to something XML does not allow
+    /// (`&#1;`, `&#xFFFE;`; quick-xml refuses only `&#0;` and surrogates) is refused: a
+    /// document holding one is not XML, and passing the character on would put it in names
+    /// and notes where nothing typed could have put it.
     fn resolve(&self, reference: &BytesRef<'_>) -> Result<char, CodecError> {
         match reference.resolve_char_ref() {
-            Ok(Some(ch)) => Ok(ch),
+            Ok(Some(ch)) if is_xml_char(ch) => Ok(ch),
+            Ok(Some(ch)) => Err(self.not_allowed(ch)),
             Ok(None) => match quick_xml::escape::resolve_predefined_entity(reference) {
                 Some(s) => s
                     .chars()
@@ -448,10 +467,9 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Characters XML 1.0 allows in a document (the `Char` production).
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
+// Characters XML 1.0 allows in a document (the `Char` production): the one predicate
+// input validation uses too, so whatever staff may type, the writer can carry.
+use domain::text::is_xml_char;
 
 /// A pretty-printing writer, two-space indent, like TPP's request templates. Leaf
 /// elements keep their text on one line so no whitespace is added to values.
@@ -603,6 +621,7 @@ fn escape_into(
             _ => {
                 return Err(CodecError::InvalidCharacter {
                     element: element.to_string(),
+                    code: format!("U+{:04X}", u32::from(c)),
                 });
             }
         }
@@ -688,6 +707,83 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// Regression (issue 11): references to characters outside XML's `Char` were passed
+    /// through into decoded text and attributes.
+    #[test]
+    fn character_references_outside_xml_are_refused() {
+        for reference in [
+            "&#0;",
+            "&#1;",
+            "&#x1B;",
+            "&#xFFFE;",
+            "&#65535;",
+            "&#xD800;",
+            "&#x110000;",
+        ] {
+            for doc in [
+                format!("<a>x{reference}y</a>"),
+                format!("<a>x{reference}y<!----></a>"),
+                format!("<a v=\"x{reference}y\"/>"),
+            ] {
+                let result = parse(&doc);
+                assert!(
+                    matches!(result, Err(CodecError::Malformed { .. })),
+                    "{doc}: {:?}",
+                    result.map(|e| e.text.into_owned())
+                );
+            }
+        }
+        let err = match parse("<a>&#x1B;[2J</a>") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("an escape by reference was accepted"),
+        };
+        assert!(err.contains("U+001B"), "{err}");
+        // Allowed references still resolve.
+        let ok = parse("<a v=\"&#x9;&#233;\">&#10;&#xE9;&#x1F600;</a>").unwrap();
+        assert_eq!(ok.text, "\n\u{e9}\u{1F600}");
+        assert_eq!(ok.attr("v"), Some("\t\u{e9}"));
+    }
+
+    /// Anything input validation accepts (a note, a title, a name) the writer can carry and
+    /// the reader gives back exactly: an approved note is never refused by our own writer.
+    #[test]
+    fn everything_validation_accepts_the_writer_accepts() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&any::<String>(), |raw| {
+                if let Ok(note) = domain::NoteBody::parse(&raw) {
+                    let mut out = XmlOut::new();
+                    prop_assert!(out.leaf("Line", note.expose()).is_ok(), "{raw:?}");
+                    let xml = out.finish();
+                    let back = parse(&xml).map(|e| e.text.into_owned()).ok();
+                    prop_assert_eq!(back.as_deref(), Some(note.expose()));
+                }
+                if let Ok(title) = domain::TaskTitle::parse(&raw) {
+                    let mut out = XmlOut::new();
+                    prop_assert!(out.empty_attrs("T", &[("v", title.as_str())]).is_ok());
+                }
+                if let Ok(name) = domain::PatientName::parse(&raw) {
+                    prop_assert!(XmlOut::new().leaf("Surname", name.expose()).is_ok());
+                }
+                Ok(())
+            })
+            .unwrap();
+        // And characters at the edges, one at a time, through the shared predicate.
+        for code in (0..=0x10FFFFu32)
+            .step_by(7)
+            .chain([0xFFFE, 0xFFFF, 0xFDD0, 0x1B])
+        {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            let text = format!("a{c}b");
+            if domain::NoteBody::parse(&text).is_ok() {
+                assert!(XmlOut::new().leaf("Line", &text).is_ok(), "U+{code:04X}");
+            }
+        }
     }
 
     #[test]

@@ -110,16 +110,8 @@ fn the_ward_cosignature_rule_uses_the_role_given() {
     store
         .set_setting("Sister K", SettingKey::RequireCosignature, Some("true"))
         .unwrap();
-    store
-        .set_setting(
-            "Sister K",
-            SettingKey::CurrentUserRole,
-            Some("Healthcare Assistant"),
-        )
-        .unwrap();
     let hca = StaffName::parse("HCA Harris").unwrap();
-    let role = role_from_settings(&store).unwrap();
-    assert_eq!(role, Role::Hca);
+    let role = Role::Hca;
     let note = create_draft(
         &mut store,
         &hca,
@@ -136,7 +128,7 @@ fn the_ward_cosignature_rule_uses_the_role_given() {
     let r = cosign(
         &mut store,
         &nurse,
-        Role::parse("Staff Nurse"),
+        Role::Registered,
         note.id,
         FilingRoute::Api,
     )
