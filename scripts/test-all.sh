@@ -15,8 +15,9 @@ if [[ ${INPATIENT_HUB_TEST_SESSION:-} != 1 ]]; then
   # A keyring and data folder of its own: tests never touch the user's real keychain or ward data.
   session_home=$(mktemp -d "${TMPDIR:-/tmp}/inpatient-hub-tests.XXXXXX")
   trap 'rm -rf "$session_home"' EXIT
-  export INPATIENT_HUB_TEST_SESSION=1 XDG_DATA_HOME="$session_home/data"
-  mkdir -p "$XDG_DATA_HOME"
+  # XDG_STATE_HOME: the log files of every app and hubctl run go there, not to the user's logs.
+  export INPATIENT_HUB_TEST_SESSION=1 XDG_DATA_HOME="$session_home/data" XDG_STATE_HOME="$session_home/state"
+  mkdir -p "$XDG_DATA_HOME" "$XDG_STATE_HOME"
   dbus-run-session -- bash -c '
     echo -n inpatient-hub-tests | gnome-keyring-daemon --unlock --components=secrets >/dev/null
     exec xvfb-run -a -s "-screen 0 1280x900x24" "$0"' "$ROOT/scripts/test-all.sh"
@@ -61,3 +62,6 @@ step "cargo build --bins" cargo build --workspace --bins --features hubctl/simul
 # The same features as the build above, so the hubctl the e2e tests run keeps `hubctl sim`.
 step "cargo test (all Rust tests)" cargo test --workspace --features hubctl/simulator
 step "end-to-end tests (WebDriver)" node --test --test-reporter=spec tests/e2e/
+# The release .deb built, installed and tested as installed (needs root and dpkg: CI always;
+# elsewhere it says why it skips). See docs/installers.md.
+step "installed .deb (release build)" ./scripts/test-installed.sh

@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use clap::Parser;
+use hub::logging::{LogProgram, StderrCopy};
 use hub::{config, DatabaseEnvironment, Hub};
 
 mod shell;
@@ -29,8 +30,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let args = Args::parse();
+    // Daily files in the OS's log folder for the ward's IT team, and stderr; kept until the
+    // window closes so the last lines reach the file.
+    let _logging = hub::logging::init(LogProgram::App, StderrCopy::Always);
     let data_dir = match config::resolve_data_dir(args.data_dir, args.demo) {
         Ok(dir) => dir,
         Err(e) => return fail(&e.to_string()),
@@ -40,16 +43,27 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     // A database that cannot be opened is reported in the window (staff start the app by
-    // double-clicking; there is no terminal to read), and on stderr for IT.
-    let hub = Hub::open(&data_dir, DatabaseEnvironment::from_demo_flag(args.demo));
-    if let Err(e) = &hub {
-        tracing::error!(
-            code = e.code(),
-            "the ward database could not be opened: {e}"
-        );
-    }
-    tracing::info!(data_dir = %data_dir.display(), demo = args.demo, "starting Inpatient Hub");
-    match shell::run(hub, systmone) {
+    // double-clicking; there is no terminal to read), and on stderr for IT. The shell opens it
+    // only once this process is the database's one window (a second launch never opens it).
+    let environment = DatabaseEnvironment::from_demo_flag(args.demo);
+    let hub_dir = data_dir.clone();
+    let open_hub = move || {
+        let hub = Hub::open(&hub_dir, environment);
+        if let Err(e) = &hub {
+            tracing::error!(
+                code = e.code(),
+                "the ward database could not be opened: {e}"
+            );
+        }
+        hub
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %data_dir.display(),
+        demo = args.demo,
+        "starting Inpatient Hub"
+    );
+    match shell::run(&data_dir, open_hub, systmone) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("the window could not start: {e}")),
     }
@@ -58,13 +72,4 @@ fn main() -> ExitCode {
 fn fail(message: &str) -> ExitCode {
     eprintln!("inpatient-hub: {message}");
     ExitCode::FAILURE
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INPATIENT_HUB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

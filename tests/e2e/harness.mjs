@@ -390,3 +390,34 @@ export function simctl(simDir, ...args) {
     return result.stdout.trim();
   }
 }
+
+/** The impacts that fail the accessibility check (issue 13: zero serious or critical). */
+const FAILING_IMPACTS = new Set(["serious", "critical"]);
+
+/**
+ * Runs axe-core (the pinned npm package, injected through WebDriver) on the page as it is now and
+ * returns its serious and critical violations: `[{id, impact, help, nodes: [selector...]}]`.
+ */
+export async function axeViolations(app) {
+  const source = readFileSync(join(repoRoot, "node_modules", "axe-core", "axe.min.js"), "utf8");
+  const loaded = await app.driver.executeScript(`${source}\n;return typeof window.axe === "object";`);
+  if (!loaded) throw new Error("axe-core did not load into the page");
+  const answer = await app.driver.executeAsyncScript(`
+    const done = arguments[arguments.length - 1];
+    window.axe.run(document, { resultTypes: ["violations"] })
+      .then((r) => done(JSON.stringify(r.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) })))))
+      .catch((e) => done(JSON.stringify({ error: String(e) })));`);
+  const parsed = JSON.parse(answer);
+  if (parsed.error) throw new Error(`axe-core failed: ${parsed.error}`);
+  return parsed.filter((v) => FAILING_IMPACTS.has(v.impact));
+}
+
+/** Fails, listing each rule and where, when axe-core finds a serious or critical violation. */
+export async function assertAccessible(app, where) {
+  const violations = await axeViolations(app);
+  if (violations.length) {
+    const lines = violations.map((v) => `- ${v.impact} ${v.id}: ${v.help}\n    at ${v.nodes.slice(0, 5).join("\n    at ")}`);
+    throw new Error(`axe-core found ${violations.length} serious or critical violation(s) on ${where}:\n${lines.join("\n")}`);
+  }
+}

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { userInfo } from "node:os";
-import { App, hubctl, makeDataDir, removeDataDir, startDriver, step } from "./harness.mjs";
+import { App, hubctl, makeDataDir, removeDataDir, startDriver, step, assertAccessible } from "./harness.mjs";
 
 describe("idle lock", () => {
   let driver;
@@ -35,6 +35,7 @@ describe("idle lock", () => {
         const hidden = await app.driver.executeScript('return document.getElementById("app-content").inert === true');
         assert.equal(hidden, true, "patient data is out of reach of keyboard and screen readers while locked");
         assert.match(await app.text("idle-lock-was"), new RegExp(`Last used by ${userInfo().username}`));
+        await assertAccessible(app, "the idle-lock screen");
       });
       await step(app, "idle-lock-unlocks", async () => {
         await app.click("idle-unlock");

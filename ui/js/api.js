@@ -67,6 +67,8 @@ export const api = {
   // ---- The board: patients and tasks ----
   /** `filter`: `{patient_id, assignee, status}`; `{}` is every patient with the default status. */
   board: (filter = {}) => call("board", { filter }),
+  /** The ward's patients alone (no tasks): for views that only list or name them. */
+  patients: () => call("ward_patients"),
   handover: () => call("handover"),
   addPatient: (input) => call("add_patient", { input }),
   addTask: (input) => call("add_task", { input }),
@@ -103,7 +105,15 @@ export const api = {
   answerPasteQuestion: (id, pasted) => call("answer_paste_question", { id, pasted }),
 
   // ---- The outbox ----
-  outbox: (includeFinished) => call("outbox", { includeFinished }),
+  /** Every entry still to be filed (in draining order, with ETAs); never the filed history. */
+  outbox: () => call("outbox", { includeFinished: false }),
+  /**
+   * One page of filed entries, newest first: `{entries, next_before}`. `before` is the previous
+   * page's `next_before` (null for the newest page); `limit` null is the backend's page size.
+   */
+  outboxHistory: (before = null, limit = null) => call("outbox_history", { before, limit }),
+  /** The outbox entries of one patient's notes, filed or not. */
+  patientOutbox: (patientId) => call("patient_outbox", { patientId }),
   fileNoteNow: (id) => call("file_note_now", { id }),
   resolveParkedNote: (id, foundInRecord) => call("resolve_parked_note", { id, foundInRecord }),
 
@@ -115,10 +125,10 @@ export const api = {
   restoreNoteTemplate: (id) => call("restore_note_template", { id }),
 };
 
-/** The ward's patients sorted by bed, as the board lists them (from the `board` answer). */
+/** The ward's patients sorted by bed, as the board lists them (no tasks are fetched). */
 export async function wardPatients() {
-  const board = await api.board();
-  return [...(board.patients ?? [])].sort((a, b) => compareBeds(a.bed, b.bed) || a.id - b.id);
+  const patients = await api.patients();
+  return [...patients].sort((a, b) => compareBeds(a.bed, b.bed) || a.id - b.id);
 }
 
 /** True when SystmOne answers (a `systmone_status` answer or `hub:systmone` payload). */

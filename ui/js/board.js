@@ -8,6 +8,7 @@ import { state } from "./state.js";
 import { keepCurrent } from "./live.js";
 import { openNotesFor } from "./notes/index.js";
 import { TASK_TYPES, boardSignature, confirmationView, noticeLines, pushOffer, syncStateView } from "./tasksync.js";
+import { applyFind, overviewLinks, renderOverview } from "./ward-overview.js";
 
 /**
  * What the board shows: it redraws when the backend says any of these changed (the background
@@ -38,6 +39,16 @@ const editFormFields = (id) => ({ title: `edit-${id}-title`, assignee: `edit-${i
 let live = null;
 
 export function initBoard() {
+  byId("find-patient").addEventListener("input", () => applyFind());
+  byId("find-patient").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      overviewLinks()[0]?.focus();
+    } else if (event.key === "Escape") {
+      event.target.value = "";
+      applyFind();
+    }
+  });
   byId("filter-form").addEventListener("submit", (event) => {
     event.preventDefault();
     readFilters();
@@ -105,6 +116,10 @@ function readFilters() {
 async function fetchBoard(filter) {
   const board = await api.board(filter);
   board.hidden_notices = [];
+  // The overview shows every patient's open tasks whatever the filters below it say; with the
+  // default filters the board's own answer is exactly that.
+  const wardWide = !filter.patient_id && !filter.assignee && filter.status === "open";
+  board.ward_open_tasks = wardWide ? board.tasks : (await api.board({ patient_id: null, assignee: null, status: "open" })).tasks;
   let view;
   try {
     view = await api.taskSyncView();
@@ -167,6 +182,66 @@ async function liveRefresh() {
   again?.focus({ preventScroll: true });
 }
 
+/**
+ * Detail on demand: shows one patient's tasks (their block further down the board) and puts the
+ * keyboard on its heading. When the filters hide that patient, the board switches to them.
+ */
+export async function openPatientTasks(patient) {
+  if (!document.getElementById(`patient-${patient.id}-heading`)) {
+    byId("filter-patient").value = String(patient.id);
+    readFilters();
+    if (!(await loadBoard())) return;
+  }
+  const heading = document.getElementById(`patient-${patient.id}-heading`);
+  heading?.scrollIntoView({ block: "start" });
+  heading?.focus({ preventScroll: true });
+}
+
+/**
+ * The patient the keyboard is on: a row of the overview, or anywhere in a patient's block.
+ * Null when the focus is on neither.
+ */
+export function focusedPatientId() {
+  const active = document.activeElement;
+  const holder = active?.closest?.("[data-overview-patient], [data-patient-id]");
+  if (!holder) return null;
+  return Number(holder.dataset.overviewPatient ?? holder.dataset.patientId);
+}
+
+/**
+ * Next (`step` 1) or previous (-1) patient: among the overview's rows, or among the patients'
+ * blocks when the keyboard is in one of them, so the keys keep to the part of the board in use.
+ */
+export function movePatient(step) {
+  const inBlocks = Boolean(document.activeElement?.closest?.("section[data-patient-id]"));
+  const targets = inBlocks ? [...document.querySelectorAll("section[data-patient-id] h2")] : overviewLinks();
+  if (!targets.length) return;
+  const current = targets.findIndex((el) =>
+    inBlocks ? el.closest("section")?.contains(document.activeElement) : el === document.activeElement);
+  const next = current < 0 ? (step > 0 ? 0 : targets.length - 1) : Math.min(targets.length - 1, Math.max(0, current + step));
+  targets[next].scrollIntoView({ block: "nearest" });
+  targets[next].focus({ preventScroll: true });
+}
+
+/** "New task": the add form, for the patient the keyboard is on (if any). */
+export function startNewTask() {
+  const id = focusedPatientId();
+  const patient = id ? state.board?.patients.find((p) => p.id === id) : null;
+  if (patient) return startTaskFor(patient);
+  const title = byId("task-title");
+  title.scrollIntoView({ block: "center" });
+  title.focus();
+}
+
+/** "Complete": the open task whose row has the keyboard. Returns false when there is none. */
+export function completeFocusedTask() {
+  const row = document.activeElement?.closest?.("tr[data-task-id]");
+  const button = row ? document.getElementById(`task-${row.dataset.taskId}-complete`) : null;
+  if (!button || button.disabled) return false;
+  button.click();
+  return true;
+}
+
 function patientLabel(patient) {
   return `${patient.bed}: ${patient.name}`;
 }
@@ -210,6 +285,7 @@ export function renderBoard() {
 
   drawnSignature = boardSignature(board);
   const syncByPatient = new Map((board.task_sync ?? []).map((p) => [p.patient_id, p]));
+  renderOverview({ patients, openTasks: board.ward_open_tasks ?? [], syncByPatient, now: board.now, onOpen: openPatientTasks });
   const byPatient = new Map();
   for (const t of board.tasks) {
     if (!byPatient.has(t.patient_id)) byPatient.set(t.patient_id, []);

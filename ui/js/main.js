@@ -2,7 +2,7 @@
 // backend's `hub:systmone` and `hub:changed` "settings" events; see events.js).
 
 import { api, READ_ONLY_EVENT } from "./api.js";
-import { byId, replaceChildren, tag } from "./dom.js";
+import { byId, h, replaceChildren, tag } from "./dom.js";
 import { describeSystmOne } from "./format.js";
 import { clearErrors, clearNotice, showApiError } from "./errors.js";
 import { state } from "./state.js";
@@ -15,6 +15,7 @@ import { initNotes, loadNotes } from "./notes/index.js";
 import { initOutbox, loadOutbox } from "./outbox.js";
 import { onChanged, onSystmOne } from "./events.js";
 import { initIdleLock } from "./idle-lock.js";
+import { initShortcuts } from "./shortcuts.js";
 
 const VIEWS = {
   board: { title: "Ward board", load: loadBoard },
@@ -51,8 +52,19 @@ function applyStatus() {
   byId("status-strip").classList.toggle("app-status-strip--read-only", state.readOnly);
 
   applyAuditWarning(status.audit_warning);
+  applyIntegrityWarning(status.integrity_warning);
   applySystmOne();
   applyEditControls();
+}
+
+/**
+ * The last database check (daily in the background, or `hubctl check`) found the file damaged:
+ * a banner on every view, shown like the audit warning; the backend's text says what to do.
+ */
+function applyIntegrityWarning(warning) {
+  const shown = typeof warning === "string" && warning.length > 0;
+  byId("integrity-warning").hidden = !shown;
+  byId("integrity-warning-text").textContent = shown ? warning : "";
 }
 
 /**
@@ -150,7 +162,11 @@ function applySystmOne() {
     return;
   }
   el.dataset.state = state.systmone?.state?.kind ?? "";
-  replaceChildren(el, "SystmOne: ", tag(described.label, described.colour, "systmone-state"), ` ${described.detail}`);
+  // The detail may be cut short on screen to keep the strip one line (the whole text stays in
+  // the page for screen readers, and in the title).
+  replaceChildren(el, "SystmOne: ", tag(described.label, described.colour, "systmone-state"), " ",
+    h("span", { class: "app-status-strip__detail", "data-testid": "systmone-detail" }, described.detail));
+  el.title = `SystmOne: ${described.label}. ${described.detail}`;
 }
 
 function viewFromHash() {
@@ -196,6 +212,7 @@ async function start() {
   initNotes();
   initOutbox();
   byId("check-identity").addEventListener("click", checkIdentity);
+  initShortcuts();
   initIdleLock({
     unlocked: async () => {
       await refreshStatus();

@@ -2,7 +2,7 @@
 // decisions only a person can make (parked entries). Redrawn whenever the backend says the
 // outbox, the notes or the patients changed (the background filing included).
 
-import { api } from "./api.js";
+import { api, wardPatients } from "./api.js";
 import { h, byId, replaceChildren, tag } from "./dom.js";
 import { showApiError, clearErrors, notify } from "./errors.js";
 import { formatDateTime } from "./format.js";
@@ -22,7 +22,27 @@ const STATE_TAGS = {
   filed_manually: ["Pasted by hand", "green"],
 };
 
-const outbox = { entries: [], patients: new Map() };
+/** `historyPages`: pages of filed entries shown (0 without "Also show notes already filed"). */
+const outbox = { entries: [], patients: new Map(), historyPages: 0, nextBefore: null };
+
+/** The newest `count` pages of filed entries: `{entries, nextBefore}` (null after the last). */
+async function historyPages(count) {
+  const entries = [];
+  let before = null;
+  for (let i = 0; i < count; i++) {
+    const page = await api.outboxHistory(before);
+    entries.push(...page.entries);
+    before = page.next_before;
+    if (before === null) break;
+  }
+  return { entries, nextBefore: before };
+}
+
+async function showOlder() {
+  outbox.historyPages += 1;
+  await refresh();
+  byId("outbox-older")?.focus();
+}
 
 export function initOutbox() {
   replaceChildren(
@@ -39,7 +59,12 @@ export function initOutbox() {
           id: "outbox-finished",
           type: "checkbox",
           "data-testid": "outbox-finished",
-          on: { change: () => loadOutbox() },
+          on: {
+            change: () => {
+              outbox.historyPages = 0;
+              loadOutbox();
+            },
+          },
         }),
         h("label", { class: "nhsuk-label nhsuk-checkboxes__label", for: "outbox-finished" }, "Also show notes already filed"),
       ),
@@ -62,9 +87,14 @@ export async function loadOutbox() {
 
 async function refresh() {
   try {
-    const [entries, board] = await Promise.all([api.outbox(byId("outbox-finished").checked), api.board()]);
-    outbox.entries = entries;
-    outbox.patients = new Map((board.patients ?? []).map((p) => [p.id, p]));
+    const finished = byId("outbox-finished").checked;
+    // The filed history a page at a time: as many pages as were shown before this redraw.
+    const pages = finished ? Math.max(1, outbox.historyPages) : 0;
+    const [queue, patients, history] = await Promise.all([api.outbox(), wardPatients(), historyPages(pages)]);
+    outbox.entries = [...queue, ...history.entries];
+    outbox.historyPages = pages;
+    outbox.nextBefore = history.nextBefore;
+    outbox.patients = new Map(patients.map((p) => [p.id, p]));
   } catch (error) {
     if (state.view === "outbox") showApiError(error);
     return false;
@@ -97,6 +127,15 @@ function render() {
       ),
       h("tbody", { class: "nhsuk-table__body" }, outbox.entries.map(row)),
     ),
+    outbox.historyPages && outbox.nextBefore !== null
+      ? h("button", {
+          type: "button",
+          class: "nhsuk-button nhsuk-button--secondary nhsuk-button--small",
+          id: "outbox-older",
+          "data-testid": "outbox-older",
+          on: { click: showOlder },
+        }, "Show older filed notes")
+      : null,
   );
 }
 

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod conformance;
 pub mod db_key;
+pub mod logging;
 pub mod lookup;
 pub mod notes;
 pub mod tasksync;

@@ -15,7 +15,7 @@ use std::path::Path;
 #[cfg(feature = "simulator")]
 use std::path::PathBuf;
 
-fn print<T: Serialize>(
+pub(crate) fn print<T: Serialize>(
     out: Out,
     value: &T,
     text: impl FnOnce(&T) -> String,
@@ -318,6 +318,30 @@ pub fn audit(
 
 /// `hubctl audit verify`: the whole chain, the report on standard output (text or `--json`),
 /// and on a break a one-line reason naming the row, exit 1.
+/// `hubctl check`: the database file's consistency, now.
+pub fn check(session: &Session) -> Result<(), HubError> {
+    let report = session.hub.check_database()?;
+    print(session.out, &report, |r| {
+        if r.is_ok() {
+            "ok".to_owned()
+        } else {
+            r.problems
+                .iter()
+                .map(|p| format!("DAMAGED: {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    })?;
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(HubError::DatabaseDamaged(format!(
+            "{} problem(s) found",
+            report.problems.len()
+        )))
+    }
+}
+
 pub fn audit_verify(session: &Session) -> Result<(), HubError> {
     let report = session.hub.verify_audit_chain()?;
     print(session.out, &report, |r| {
@@ -639,11 +663,29 @@ pub async fn sync(hub: &Hub, out: Out, until_empty: bool, max_wait: u64) -> Resu
     // in the window, never filed on a guess.
     hub.verified_client_probe().await?;
     hub.systmone_came_back("hubctl")?;
-    let report = hub.drain_outbox("hubctl", wait).await?;
+    // Progress and an ETA on standard error while the queue drains (`--until-empty` only:
+    // a plain sync files what is due now and returns).
+    let mut progress = until_empty.then(|| crate::progress::SyncProgress::start(hub));
+    let report = match progress.as_mut() {
+        Some(p) => p.follow(hub, hub.drain_outbox("hubctl", wait)).await?,
+        None => hub.drain_outbox("hubctl", wait).await?,
+    };
     let task_wait = wait
         .saturating_sub(started.elapsed())
         .max(std::time::Duration::from_secs(u64::from(until_empty)));
-    let tasks = hub.sync_tasks_until_settled(task_wait).await?;
+    let tasks = match progress.as_mut() {
+        Some(p) => {
+            let tasks = p
+                .follow(hub, hub.sync_tasks_until_settled(task_wait))
+                .await?;
+            p.pulls_finished(hub);
+            tasks
+        }
+        None => hub.sync_tasks_until_settled(task_wait).await?,
+    };
+    if let Some(p) = progress {
+        p.finish("done");
+    }
     let left = hub.outbox(false)?.len();
     let summary = serde_json::json!({
         "tasks": tasks,
@@ -976,6 +1018,120 @@ pub fn db_key(out: Out, cmd: crate::DbKeyCmd, data_dir: &Path) -> Result<(), Hub
                 "hubctl: this is the key to the ward database: keep it only in the trust's escrow"
             );
             emit(key.expose_hex().as_str())
+        }
+    }
+}
+
+/// `hubctl logs`: where the logs are; with `--tail`/`--follow`, the newest file's end.
+pub fn logs(
+    out: Out,
+    tail: Option<usize>,
+    follow: bool,
+    program: hub::logging::LogProgram,
+) -> Result<(), HubError> {
+    use hub::logging::{self, LogProgram};
+    let logging_error = |e: logging::LoggingError| HubError::BadRequest(e.to_string());
+    let dir = logging::log_dir().map_err(logging_error)?;
+    if tail.is_none() && !follow {
+        #[derive(Serialize)]
+        struct LogLocation {
+            dir: std::path::PathBuf,
+            app_newest: Option<std::path::PathBuf>,
+            hubctl_newest: Option<std::path::PathBuf>,
+            retained_daily_files: usize,
+        }
+        let newest = |p: LogProgram| logging::newest_log_file(&dir, p).ok().flatten();
+        let location = LogLocation {
+            app_newest: newest(LogProgram::App),
+            hubctl_newest: newest(LogProgram::Hubctl),
+            dir: dir.clone(),
+            retained_daily_files: logging::RETAINED_DAILY_FILES,
+        };
+        return print(out, &location, |l| {
+            let shown = |p: &Option<std::path::PathBuf>| {
+                p.as_ref()
+                    .map_or_else(|| "none yet".to_owned(), |p| p.display().to_string())
+            };
+            format!(
+                "logs: {}\nnewest app log: {}\nnewest hubctl log: {}\n(one file a day per program; the last {} days are kept)",
+                l.dir.display(),
+                shown(&l.app_newest),
+                shown(&l.hubctl_newest),
+                l.retained_daily_files
+            )
+        });
+    }
+    let newest = logging::newest_log_file(&dir, program)
+        .map_err(logging_error)?
+        .ok_or_else(|| {
+            logging_error(logging::LoggingError::NoLogFile {
+                program: program.file_prefix(),
+                dir: dir.display().to_string(),
+            })
+        })?;
+    // `--follow` alone starts from the last few lines, as `tail -f` does.
+    let lines = logging::last_lines(&newest, tail.unwrap_or(10)).map_err(logging_error)?;
+    if !lines.is_empty() {
+        emit(&terminal_text(&lines.join("\n")))?;
+    }
+    if follow {
+        follow_log(&dir, program, newest)?;
+    }
+    Ok(())
+}
+
+/// Prints what is appended to the newest log file, checking once a second (a log grows by
+/// a few lines a minute: no need for file-change notifications), and moves on to the next
+/// day's file when it appears. Ends when the reader closes the pipe (`emit` exits quietly)
+/// or on Ctrl-C.
+fn follow_log(
+    dir: &Path,
+    program: hub::logging::LogProgram,
+    mut path: std::path::PathBuf,
+) -> Result<(), HubError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_error = |path: &Path, e: std::io::Error| {
+        HubError::BadRequest(format!("could not read {}: {e}", path.display()))
+    };
+    let mut position = std::fs::metadata(&path)
+        .map_err(|e| read_error(&path, e))?
+        .len();
+    // Bytes of a line still being written: printed once its newline arrives.
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let length = std::fs::metadata(&path)
+            .map_err(|e| read_error(&path, e))?
+            .len();
+        if length < position {
+            // Truncated or replaced: start again from its beginning.
+            position = 0;
+            partial.clear();
+        }
+        if length > position {
+            let mut file = std::fs::File::open(&path).map_err(|e| read_error(&path, e))?;
+            file.seek(SeekFrom::Start(position))
+                .map_err(|e| read_error(&path, e))?;
+            let mut added = Vec::new();
+            file.take(length - position)
+                .read_to_end(&mut added)
+                .map_err(|e| read_error(&path, e))?;
+            position += added.len() as u64;
+            partial.extend_from_slice(&added);
+            if let Some(end) = partial.iter().rposition(|&b| b == b'\n') {
+                let complete: Vec<u8> = partial.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&complete);
+                emit(&terminal_text(text.trim_end_matches('\n')))?;
+            }
+            continue;
+        }
+        // Nothing new here: a new day's file takes over at midnight (UTC).
+        if let Ok(Some(newest)) = hub::logging::newest_log_file(dir, program) {
+            if newest != path {
+                path = newest;
+                position = 0;
+                partial.clear();
+            }
         }
     }
 }

@@ -1,9 +1,12 @@
 //! `hubctl`: the command line for trust IT and scripts, on the same database as the app.
 //! Every error exits non-zero with a one-line reason on stderr.
 
+mod backup;
 mod commands;
+mod progress;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use hub::logging::{LogProgram, StderrCopy};
 use hub::{config, Hub, HubError, WardSetting};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,6 +59,10 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Check the database file for damage now (SQLite's integrity_check; slow on a large
+    /// file): prints ok or the problems found, exits 1 on a problem. The result is recorded,
+    /// so the window shows a failure too.
+    Check,
     /// Set the display label shown beside who is acting. A label only: changes are recorded
     /// under the OS account (and the SystmOne user when connected), never under this name.
     User { name: String },
@@ -134,6 +141,35 @@ pub(crate) enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         ignored: Vec<String>,
     },
+    /// Where the logs are (the folder and each program's newest daily file); `--tail` prints
+    /// the end of the newest file, `--follow` keeps printing what is added to it.
+    Logs {
+        /// Print the last N lines (default 20) of the newest file.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
+        tail: Option<usize>,
+        /// Keep printing new lines as they are written (checks once a second; Ctrl-C stops).
+        #[arg(long)]
+        follow: bool,
+        /// Whose log: the window's (app) or the command line's (hubctl).
+        #[arg(long, value_enum, default_value_t = LogSource::App)]
+        of: LogSource,
+    },
+    /// Write an encrypted, verified backup of the ward database to FILE, safely while the
+    /// app runs (it opens only with this PC's database key). Refuses an existing FILE unless --force.
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the ward database with a backup, after checking it (key, integrity, audit chain,
+    /// demo/live). Close every Inpatient Hub window first; the current database is kept beside it.
+    Restore {
+        file: PathBuf,
+        /// Confirm without a prompt.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Decode a captured SystmOne response (XML file) and print it as JSON: how IT debugs the field.
     /// Prints patient data: handle the output as you would the record.
     Decode { file: PathBuf },
@@ -141,6 +177,22 @@ pub(crate) enum Command {
     /// a task to a test patient, reads them back, removes them, and reports (--out profile.json).
     /// `--apply profile.json` stores an observed profile for the app to adapt to.
     Conformance(ConformanceArgs),
+}
+
+/// Whose log `hubctl logs` reads.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum LogSource {
+    App,
+    Hubctl,
+}
+
+impl From<LogSource> for LogProgram {
+    fn from(source: LogSource) -> LogProgram {
+        match source {
+            LogSource::App => LogProgram::App,
+            LogSource::Hubctl => LogProgram::Hubctl,
+        }
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -342,6 +394,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Kept to the end of main, so the file writer flushes its last lines on exit.
+    let _logging = hub::logging::init(LogProgram::Hubctl, StderrCopy::WhenAsked);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -379,12 +433,16 @@ impl Command {
             ) => false,
             Command::Patients(_)
             | Command::Audit { .. }
+            | Command::Check
             | Command::User { .. }
             | Command::Settings(SettingsCmd::Show)
             | Command::Outbox { .. }
             | Command::ApiKey(_)
             | Command::DbKey(_)
-            | Command::Decode { .. } => false,
+            | Command::Decode { .. }
+            | Command::Backup { .. }
+            | Command::Restore { .. }
+            | Command::Logs { .. } => false,
             #[cfg(feature = "simulator")]
             Command::Sim(_) | Command::Simctl { .. } => false,
             #[cfg(not(feature = "simulator"))]
@@ -509,6 +567,23 @@ fn run(cli: Cli) -> Result<(), HubError> {
     let session = || Session::open(&settings, out, &data_dir()?);
     match command {
         Command::Decode { file } => commands::decode(&file),
+        // Never open the session: a restore must work when the database does not open.
+        Command::Backup { file, force } => backup::backup(
+            out,
+            &data_dir()?,
+            hub::DatabaseEnvironment::from_demo_flag(demo),
+            &file,
+            force,
+        ),
+        Command::Restore { file, yes } => backup::restore(
+            out,
+            &data_dir()?,
+            hub::DatabaseEnvironment::from_demo_flag(demo),
+            &file,
+            yes,
+        ),
+        // Never opens the database: the logs are where IT looks when it will not open.
+        Command::Logs { tail, follow, of } => commands::logs(out, tail, follow, of.into()),
         #[cfg(feature = "simulator")]
         Command::Sim(args) => commands::sim(args, &data_dir()?),
         #[cfg(feature = "simulator")]
@@ -529,6 +604,7 @@ fn run(cli: Cli) -> Result<(), HubError> {
             id,
             limit,
         } => commands::audit(&session()?, entity, id, limit),
+        Command::Check => commands::check(&session()?),
         Command::User { name } => commands::user(&session()?, &name),
         Command::Whoami => session()?.block_on(commands::whoami),
         Command::Status => session()?.block_on(commands::status),

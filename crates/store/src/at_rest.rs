@@ -140,7 +140,7 @@ fn has_content(path: &Path) -> bool {
 }
 
 /// `path` with `suffix` appended to its file name (`x.sqlite` → `x.sqlite-wal`).
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
@@ -308,7 +308,7 @@ pub(crate) fn encrypt_plaintext_in_place(
 }
 
 /// Rows per table (in `schema`), to compare the encrypted copy with the plaintext.
-fn row_counts(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<(String, i64)>> {
+pub(crate) fn row_counts(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<(String, i64)>> {
     let mut tables = conn.prepare(&format!(
         "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
     ))?;
@@ -365,7 +365,7 @@ fn verify_copy(
     Ok(())
 }
 
-fn remove_if_present(path: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -374,7 +374,7 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
 
 /// Flushes the folder entry after a rename, so the rename itself survives a power cut.
 #[cfg(unix)]
-fn sync_folder(path: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_folder(path: &Path) -> std::io::Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(dir) => std::fs::File::open(dir)?.sync_all(),
         None => std::fs::File::open(".")?.sync_all(),
@@ -383,7 +383,7 @@ fn sync_folder(path: &Path) -> std::io::Result<()> {
 
 /// Windows cannot open a folder as a file; NTFS journals the rename's metadata itself.
 #[cfg(not(unix))]
-fn sync_folder(_path: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_folder(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

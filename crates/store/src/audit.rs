@@ -1,6 +1,7 @@
 //! The append-only audit log: who did what, when, to which record.
 
 use super::audit_chain;
+use super::query::Query;
 use super::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Local};
 use domain::AuditId;
@@ -85,20 +86,47 @@ fn stored_text(value: &dyn ToSql) -> StoreResult<String> {
     }
 }
 
+/// When a query gives no limit: a screenful and more, never the whole table.
+pub const DEFAULT_AUDIT_LIMIT: u32 = 500;
+
+/// The audit query for the filters given, newest first, the page before `before` (see
+/// [`crate::query`]): one record's rows come from `audit_by_entity` (entity, entity_id, then
+/// rowid order), one entity's from `audit_by_entity_newest`, the whole log from the rowid.
+pub(crate) fn select(query: &AuditQuery, before: Option<AuditId>) -> (String, Query) {
+    let mut q = Query::new()
+        .bound_if("entity = ?", query.entity.clone())
+        .bound_if("entity_id = ?", query.entity_id.clone())
+        // Always bound (the first page: before the end of time), so every page, the first
+        // included, is read backwards along an index from the cursor and cut by the LIMIT.
+        .bound("id < ?", before.map_or(i64::MAX, |b| b.0));
+    let limit = q.push_param(i64::from(query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT)));
+    (
+        format!(
+            "SELECT id, at, actor, action, entity, entity_id, detail, os_account, systmone_user FROM audit
+             {} ORDER BY id DESC LIMIT {limit}",
+            q.where_clause()
+        ),
+        q,
+    )
+}
+
 impl Store {
-    /// Newest first.
+    /// Newest first, at most `query.limit` rows ([`DEFAULT_AUDIT_LIMIT`] when absent).
     pub fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, at, actor, action, entity, entity_id, detail, os_account, systmone_user FROM audit
-                 WHERE (?1 IS NULL OR entity = ?1) AND (?2 IS NULL OR entity_id = ?2)
-                 ORDER BY id DESC LIMIT ?3",
-            )
-            .map_err(|e| self.err(e))?;
-        let limit = i64::from(query.limit.unwrap_or(500));
+        self.audit_page(query, None)
+    }
+
+    /// One page of [`Store::audit_entries`]: the rows older than `before` (the oldest id of
+    /// the page before), newest first.
+    pub fn audit_page(
+        &self,
+        query: &AuditQuery,
+        before: Option<AuditId>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let (sql, q) = select(query, before);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![query.entity, query.entity_id, limit], |r| {
+            .query_map(q.params(), |r| {
                 let detail: String = r.get(6)?;
                 Ok(AuditEntry {
                     id: r.get(0)?,
@@ -145,6 +173,47 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_records_audit_pages_back_from_a_cursor() {
+        let mut store = Store::open_in_memory().unwrap();
+        for i in 0..12 {
+            let entity_id = (i % 3).to_string();
+            store
+                .write(|tx| {
+                    record(
+                        tx,
+                        "Nurse A",
+                        "test",
+                        "task",
+                        Some(&entity_id),
+                        serde_json::json!({ "n": i }),
+                    )
+                })
+                .unwrap();
+        }
+        let query = AuditQuery {
+            entity: Some("task".into()),
+            entity_id: Some("1".into()),
+            limit: Some(3),
+        };
+        let first: Vec<i64> = store
+            .audit_page(&query, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.id.0)
+            .collect();
+        assert_eq!(first, [11, 8, 5]);
+        let next: Vec<i64> = store
+            .audit_page(&query, Some(AuditId(5)))
+            .unwrap()
+            .iter()
+            .map(|e| e.id.0)
+            .collect();
+        assert_eq!(next, [2]);
+        let everything = store.audit_entries(&AuditQuery::default()).unwrap();
+        assert_eq!(everything.len(), 12);
+    }
 
     #[test]
     fn audit_rows_cannot_be_changed_or_deleted() {

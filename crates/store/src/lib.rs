@@ -7,12 +7,17 @@
 pub mod at_rest;
 mod audit;
 mod audit_chain;
+pub mod backup;
+#[cfg(feature = "bench-fixtures")]
+mod bench_fixtures;
 mod identity;
+mod integrity;
 mod migrations;
 mod notes;
 mod outbox;
 mod pacing;
 mod patients;
+mod query;
 mod settings;
 mod task_links;
 mod task_sync;
@@ -20,14 +25,18 @@ mod tasks;
 mod templates;
 
 pub use at_rest::{DatabaseFile, DatabaseKey};
-pub use audit::{AuditEntry, AuditQuery};
+pub use audit::{AuditEntry, AuditQuery, DEFAULT_AUDIT_LIMIT};
 pub use audit_chain::{AuditBreakKind, AuditChainBreak, AuditChainReport};
+#[cfg(feature = "bench-fixtures")]
+pub use bench_fixtures::TenYearsSpec;
 pub use identity::DatabaseEnvironment;
+pub use integrity::IntegrityReport;
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use notes::NoteFilter;
-pub use outbox::{OutboxClaim, OutboxEntry};
+pub use outbox::{OutboxClaim, OutboxEntry, OutboxHistoryQuery, DEFAULT_OUTBOX_HISTORY_LIMIT};
 pub use pacing::DEVICE_ID_ACTOR;
 pub use patients::{NewPatient, Patient};
+pub use query::ViewQuery;
 pub use settings::SettingKey;
 pub use task_sync::{PreparedPush, SyncPolicy, TaskSyncSnapshot};
 pub use templates::clean_template_name;
@@ -202,6 +211,18 @@ impl Store {
         }
     }
 
+    /// Another connection to the same database file that can only read (for long reads that
+    /// must never hold the write lock, e.g. the background integrity check).
+    pub fn open_another_read_only(&self) -> StoreResult<Store> {
+        match &self.key {
+            Some(key) => Self::open_with(&self.path, key, true),
+            None => Err(StoreError::CannotOpen {
+                path: self.path.display().to_string(),
+                reason: "an in-memory database has no second connection".to_owned(),
+            }),
+        }
+    }
+
     /// Opens an existing database for reading only (e.g. on read-only media, or for diagnostics).
     pub fn open_read_only(path: &Path, key: &DatabaseKey) -> StoreResult<Store> {
         Self::open_with(path, key, true)
@@ -268,16 +289,9 @@ impl Store {
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.err(e))?;
-        // A damaged file is reported up front, not halfway through a write.
-        let check: String = self
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt {
-                path: self.path.display().to_string(),
-            });
-        }
+        // No consistency check here: on a ten-year store it costs seconds at every open. A
+        // damaged page is refused by SQLite when it is touched (`StoreError::Corrupt`, the
+        // write rolled back), and the whole file is checked in the background (`integrity`).
         if !self.read_only {
             // WAL lets the window read while hubctl or the sync worker writes.
             self.conn

@@ -2,6 +2,7 @@
 //! co-signature. Approval freezes the note (the database refuses later edits, see migration
 //! v4) and writes its outbox entry in the same transaction as the new state and the audit row.
 
+use super::query::Query;
 use super::{audit, outbox, Store, StoreError, StoreResult};
 use domain::outbox_machine::OutboxState;
 use domain::render;
@@ -233,17 +234,10 @@ impl Store {
 
     /// Newest first.
     pub fn notes(&self, filter: &NoteFilter) -> StoreResult<Vec<Note>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "{SELECT} WHERE (?1 IS NULL OR n.patient_id = ?1) AND (?2 IS NULL OR n.status = ?2) ORDER BY n.id DESC"
-            ))
-            .map_err(|e| self.err(e))?;
+        let (sql, query) = select(filter);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(
-                params![filter.patient_id, filter.status.map(NoteStatus::as_str)],
-                from_row,
-            )
+            .query_map(query.params(), from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -388,6 +382,20 @@ fn queue_for_filing(
     };
     outbox::insert_note_entry(tx, actor, &payload, &state)?;
     Ok(())
+}
+
+/// The notes query for the filters given, newest first (see [`crate::query`]).
+pub(crate) fn select(filter: &NoteFilter) -> (String, Query) {
+    let query = Query::new()
+        .bound_if("n.patient_id = ?", filter.patient_id.map(|p| p.0))
+        .bound_if(
+            "n.status = ?",
+            filter.status.map(|s| NoteStatus::as_str(s).to_owned()),
+        );
+    (
+        format!("{SELECT} {} ORDER BY n.id DESC", query.where_clause()),
+        query,
+    )
 }
 
 #[cfg(test)]

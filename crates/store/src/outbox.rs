@@ -3,6 +3,7 @@
 //! `hubctl` (two processes, one file) never both claim an entry, and a change lands with its
 //! audit row and the note's own state or not at all.
 
+use super::query::Query;
 use super::{audit, Store, StoreError, StoreResult};
 use chrono::{DateTime, Local};
 use domain::outbox_machine::{self, Event, OutboxState, Policy};
@@ -20,6 +21,62 @@ const SELECT: &str = "SELECT o.id, o.subject_id, n.patient_id, n.reference, o.st
 
 /// Ordered as the worker drains them: "file now" entries first, then oldest first.
 const ORDER: &str = "ORDER BY o.interactive DESC, o.id";
+
+/// Written out exactly as in the `outbox_unfinished` and `outbox_finished` partial indexes
+/// (migration v9): SQLite uses a partial index only when the query repeats its condition.
+const UNFINISHED: &str = "o.state NOT IN ('filed', 'filed_manually')";
+const FINISHED: &str = "o.state IN ('filed', 'filed_manually')";
+
+/// A page of the outbox's history when the caller gives no limit.
+pub const DEFAULT_OUTBOX_HISTORY_LIMIT: u32 = 200;
+
+/// Which page of the outbox's finished entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxHistoryQuery {
+    pub patient_id: Option<PatientId>,
+    pub limit: Option<u32>,
+    /// Entries older than this one (the oldest of the page before).
+    pub before: Option<OutboxId>,
+}
+
+pub(crate) fn select_unfinished() -> (String, Query) {
+    (format!("{SELECT} AND {UNFINISHED} {ORDER}"), Query::new())
+}
+
+pub(crate) fn select_history(query: &OutboxHistoryQuery) -> (String, Query) {
+    let mut q = Query::new()
+        .fixed(FINISHED)
+        .bound_if("n.patient_id = ?", query.patient_id.map(|p| p.0))
+        // Always bound, as the audit's cursor (`audit::select`).
+        .bound("o.id < ?", query.before.map_or(i64::MAX, |b| b.0));
+    let limit = q.push_param(i64::from(
+        query.limit.unwrap_or(DEFAULT_OUTBOX_HISTORY_LIMIT),
+    ));
+    // The whole ward's history walks `outbox_finished` back from the cursor and stops at the
+    // LIMIT; SQLite would otherwise take `outbox_by_state` and sort every filed entry first.
+    // One patient's is found through their notes instead (tens of rows).
+    let select = if query.patient_id.is_none() {
+        SELECT.replacen(
+            "FROM outbox o",
+            "FROM outbox o INDEXED BY outbox_finished",
+            1,
+        )
+    } else {
+        SELECT.to_owned()
+    };
+    (
+        format!(
+            "{select}{} ORDER BY o.id DESC LIMIT {limit}",
+            q.and_clause()
+        ),
+        q,
+    )
+}
+
+pub(crate) fn select_of_patient(patient: PatientId) -> (String, Query) {
+    let q = Query::new().bound("n.patient_id = ?", patient.0);
+    (format!("{SELECT}{} {ORDER}", q.and_clause()), q)
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxEntry {
@@ -316,15 +373,34 @@ fn apply_in_tx(
 
 impl Store {
     /// The outbox in draining order; finished entries (filed, pasted) only when asked.
+    /// With them it is the whole history: views page it with [`Store::outbox_history`].
     pub fn outbox_entries(&self, include_finished: bool) -> StoreResult<Vec<OutboxEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "{SELECT} AND (?1 OR o.state NOT IN ('filed', 'filed_manually')) {ORDER}"
-            ))
-            .map_err(|e| self.err(e))?;
+        let (sql, query) = if include_finished {
+            (format!("{SELECT} {ORDER}"), Query::new())
+        } else {
+            select_unfinished()
+        };
+        self.outbox_query(&sql, &query)
+    }
+
+    /// Finished entries (filed, pasted), newest first, at most `limit` (default
+    /// [`DEFAULT_OUTBOX_HISTORY_LIMIT`]) older than `before`, of one patient if given.
+    pub fn outbox_history(&self, query: &OutboxHistoryQuery) -> StoreResult<Vec<OutboxEntry>> {
+        let (sql, q) = select_history(query);
+        self.outbox_query(&sql, &q)
+    }
+
+    /// Every outbox entry of one patient's notes (finished or not), in draining order: a
+    /// patient has tens of notes, not the ward's hundreds of thousands.
+    pub fn outbox_entries_of_patient(&self, patient: PatientId) -> StoreResult<Vec<OutboxEntry>> {
+        let (sql, q) = select_of_patient(patient);
+        self.outbox_query(&sql, &q)
+    }
+
+    fn outbox_query(&self, sql: &str, query: &Query) -> StoreResult<Vec<OutboxEntry>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([include_finished], from_row)
+            .query_map(query.params(), from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -612,6 +688,50 @@ mod tests {
             "{:?}",
             parked.state
         );
+    }
+
+    #[test]
+    fn the_history_pages_filed_entries_newest_first_and_the_queue_keeps_the_rest() {
+        let mut store = Store::open_in_memory().unwrap();
+        let ids: Vec<OutboxId> = (0..5)
+            .map(|_| approved_note(&mut store, FilingRoute::Clipboard))
+            .collect();
+        for id in &ids[..4] {
+            store
+                .apply_outbox_event("Nurse A", *id, &Event::ConfirmInRecord, &fast())
+                .unwrap();
+        }
+        let page = |before: Option<OutboxId>| -> Vec<OutboxId> {
+            store
+                .outbox_history(&OutboxHistoryQuery {
+                    limit: Some(3),
+                    before,
+                    ..Default::default()
+                })
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(page(None), [ids[3], ids[2], ids[1]]);
+        assert_eq!(page(Some(ids[1])), [ids[0]]);
+        let queue: Vec<OutboxId> = store
+            .outbox_entries(false)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(queue, [ids[4]]);
+        let patient = store.patients().unwrap()[0].id;
+        assert_eq!(store.outbox_entries_of_patient(patient).unwrap().len(), 5);
+        let of_patient = store
+            .outbox_history(&OutboxHistoryQuery {
+                patient_id: Some(patient),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(of_patient.len(), 4);
+        assert_eq!(store.outbox_entries(true).unwrap().len(), 5);
     }
 
     #[test]

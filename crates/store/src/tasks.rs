@@ -1,6 +1,7 @@
 //! Ward tasks. Each change bumps `version` and writes an audit row with what changed
 //! (field: {from, to}) in the same transaction.
 
+use super::query::Query;
 use super::{audit, Store, StoreError, StoreResult};
 use chrono::{DateTime, Local};
 use domain::{NewTask, StaffName, Task, TaskChanges, TaskFilter, TaskId, TaskStatus, TaskTitle};
@@ -202,26 +203,23 @@ impl Store {
             })
     }
 
-    /// Tasks matching `filter`: open ones first, then by due time (undated last), then id.
+    /// Tasks matching `filter`, of any patient: open ones first, then by due time (undated
+    /// last), then id.
     pub fn tasks(&self, filter: &TaskFilter) -> StoreResult<Vec<Task>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM tasks
-                 WHERE (?1 IS NULL OR patient_id = ?1)
-                   AND (?2 IS NULL OR lower(assignee) = lower(?2))
-                   AND (?3 IS NULL OR status = ?3)"
-            ))
-            .map_err(|e| self.err(e))?;
+        self.select_tasks(filter, false)
+    }
+
+    /// The board's tasks: those matching `filter` of patients still on the ward (not
+    /// discharged), in the order of [`Store::tasks`].
+    pub fn board_tasks(&self, filter: &TaskFilter) -> StoreResult<Vec<Task>> {
+        self.select_tasks(filter, true)
+    }
+
+    fn select_tasks(&self, filter: &TaskFilter, on_ward_only: bool) -> StoreResult<Vec<Task>> {
+        let (sql, query) = select(filter, on_ward_only);
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(
-                params![
-                    filter.patient_id,
-                    filter.assignee.as_deref(),
-                    filter.status.map(TaskStatus::as_str)
-                ],
-                from_row,
-            )
+            .query_map(query.params(), from_row)
             .map_err(|e| self.err(e))?;
         let mut tasks = rows
             .collect::<Result<Vec<_>, _>>()
@@ -239,6 +237,35 @@ impl Store {
         });
         Ok(tasks)
     }
+}
+
+/// The tasks query for the filters given (see [`crate::query`]).
+pub(crate) fn select(filter: &TaskFilter, on_ward_only: bool) -> (String, Query) {
+    let t_columns = COLUMNS
+        .split(',')
+        .map(|c| format!("t.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut query = Query::new()
+        .bound_if("t.patient_id = ?", filter.patient_id.map(|p| p.0))
+        .bound_if("lower(t.assignee) = lower(?)", filter.assignee.clone());
+    query = match filter.status {
+        // Written out, not bound: only a literal lets SQLite use the partial index of open
+        // tasks (a few hundred of a million rows).
+        Some(TaskStatus::Open) => query.fixed("t.status = 'open'"),
+        Some(other) => query.bound("t.status = ?", other.as_str().to_owned()),
+        None => query,
+    };
+    let from = if on_ward_only {
+        query = query.fixed("p.discharged_at IS NULL");
+        "tasks t JOIN patients p ON p.id = t.patient_id"
+    } else {
+        "tasks t"
+    };
+    (
+        format!("SELECT {t_columns} FROM {from} {}", query.where_clause()),
+        query,
+    )
 }
 
 fn check_version(task: &Task, expected: Option<i64>) -> StoreResult<()> {
@@ -378,6 +405,69 @@ mod tests {
         let tasks = store.tasks(&TaskFilter::default()).unwrap().len();
         let audit = store.audit_entries(&AuditQuery::default()).unwrap().len();
         assert_eq!(audit - before, tasks);
+    }
+
+    #[test]
+    fn the_board_leaves_out_discharged_patients_and_filters_combine() {
+        let (mut store, pid, actor) = setup();
+        let other = store
+            .add_patient(
+                "Nurse A",
+                &NewPatient {
+                    bed: BedLabel::parse("Bed 4").unwrap(),
+                    name: PatientName::parse("Other Patient").unwrap(),
+                    nhs_number: None,
+                },
+            )
+            .unwrap();
+        let mine = store.add_task(&actor, &new_task(pid, "Mine")).unwrap();
+        store
+            .add_task(&actor, &new_task(other.id, "Theirs"))
+            .unwrap();
+        let done = store.add_task(&actor, &new_task(pid, "Done")).unwrap();
+        store
+            .set_task_status(&actor, done.id, None, TaskStatus::Done)
+            .unwrap();
+        store
+            .connection()
+            .execute(
+                "UPDATE patients SET discharged_at = '2026-01-02T00:00:00+00:00' WHERE id = ?1",
+                [other.id],
+            )
+            .unwrap();
+        let open = TaskFilter {
+            status: Some(TaskStatus::Open),
+            ..Default::default()
+        };
+        let board: Vec<_> = store
+            .board_tasks(&open)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(board, [mine.id]);
+        assert_eq!(
+            store.tasks(&open).unwrap().len(),
+            2,
+            "tasks() keeps every patient"
+        );
+        let mine_done = TaskFilter {
+            patient_id: Some(pid),
+            status: Some(TaskStatus::Done),
+            ..Default::default()
+        };
+        let found: Vec<_> = store
+            .board_tasks(&mine_done)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(found, [done.id]);
+        let all_of_mine = TaskFilter {
+            patient_id: Some(pid),
+            ..Default::default()
+        };
+        assert_eq!(store.board_tasks(&all_of_mine).unwrap().len(), 2);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use hub::lookup::{MatchReview, SearchInput};
 use hub::notes::{ApprovalResult, OutboxView, Preview};
 use hub::{
     ActingIdentity, AppStatus, AuditEntry, AuditQuery, Board, BoardFilter, DraftInput, FollowView,
-    HandoverPatient, Hub, HubResult, OutboxEntry, Patient, PatientInput, SearchOutcome,
+    HandoverPatient, Hub, HubResult, OutboxEntry, OutboxPage, Patient, PatientInput, SearchOutcome,
     SystmOneStatus, TaskEditInput, TaskInput, TaskSyncView, WardSetting, WardSettingView,
 };
 use tauri::{AppHandle, State};
@@ -57,6 +57,14 @@ pub async fn set_current_user(
 pub async fn board(hub: State<'_, HubState>, filter: BoardFilter) -> Res<Board> {
     let hub = hub.get()?;
     Ok(hub.board(&filter)?)
+}
+
+/// The ward's patients alone, for views that only list them (notes, outbox, lookup): never
+/// every task ever recorded, which is what `board` with no filter would send.
+#[tauri::command]
+pub async fn ward_patients(hub: State<'_, HubState>) -> Res<Vec<Patient>> {
+    let hub = hub.get()?;
+    Ok(hub.patients()?)
 }
 
 #[tauri::command]
@@ -241,10 +249,37 @@ pub async fn list_notes(hub: State<'_, HubState>, patient_id: Option<i64>) -> Re
     Ok(hub.list_notes(patient_id, None)?)
 }
 
+/// The outbox queue (every entry still to be filed, in draining order, with ETAs); with
+/// `include_finished`, then the newest page of filed entries (`Hub::outbox_history`'s default
+/// size): never the whole filed history. Older pages: [`outbox_history`].
 #[tauri::command]
 pub async fn outbox(hub: State<'_, HubState>, include_finished: bool) -> Res<Vec<OutboxView>> {
     let hub = hub.get()?;
-    Ok(hub.outbox(include_finished)?)
+    let mut entries = hub.outbox(false)?;
+    if include_finished {
+        entries.extend(hub.outbox_history(None, None, None)?.entries);
+    }
+    Ok(entries)
+}
+
+/// One page of filed outbox entries, newest first, older than `before` (a page's
+/// `next_before`), at most `limit` (the hub's default when not given).
+#[tauri::command]
+pub async fn outbox_history(
+    hub: State<'_, HubState>,
+    limit: Option<u32>,
+    before: Option<i64>,
+) -> Res<OutboxPage> {
+    let hub = hub.get()?;
+    Ok(hub.outbox_history(None, limit, before)?)
+}
+
+/// The outbox entries of one patient's notes, finished or not: what the case-notes view
+/// shows beside each note, without reading the ward's whole outbox.
+#[tauri::command]
+pub async fn patient_outbox(hub: State<'_, HubState>, patient_id: i64) -> Res<Vec<OutboxView>> {
+    let hub = hub.get()?;
+    Ok(hub.outbox_of_patient(patient_id)?)
 }
 
 #[tauri::command]
@@ -545,6 +580,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         recheck_identity,
         set_current_user,
         board,
+        ward_patients,
         handover,
         add_patient,
         add_task,
@@ -563,6 +599,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         resolve_parked_note,
         list_notes,
         outbox,
+        outbox_history,
+        patient_outbox,
         note_templates,
         add_note_template,
         update_note_template,

@@ -7,9 +7,11 @@
 
 mod commands;
 mod events;
+mod single_instance;
 
 use hub::{Hub, HubError};
 use serde::Serialize;
+use std::path::Path;
 use tauri::Manager;
 
 /// The error the window receives from every command.
@@ -50,19 +52,36 @@ impl HubState {
     }
 }
 
-/// Opens the core and runs the window until it is closed.
-pub fn run(hub: Result<Hub, HubError>, systmone: std::net::SocketAddr) -> Result<(), tauri::Error> {
-    // The SystmOne client spawns its connection owner on the runtime Tauri also uses.
-    let hub = hub.and_then(|mut hub| {
-        tauri::async_runtime::block_on(async { hub.start_systmone(systmone).map(|()| hub) })
-    });
-    let state = HubState(hub.map_err(|e| (e.code(), e.to_string())));
+/// Runs the window on the ward database in `data_dir` until it is closed. `open_hub` opens the
+/// core; it runs only once this process is that database's one window, so a second launch
+/// never opens the database (or SystmOne) at all: it brings the running window to the front
+/// and exits.
+pub fn run(
+    data_dir: &Path,
+    open_hub: impl FnOnce() -> Result<Hub, HubError> + Send + 'static,
+    systmone: std::net::SocketAddr,
+) -> Result<(), tauri::Error> {
     tauri::Builder::default()
+        // First, so a second instance is found before any other plugin or the setup runs.
+        .plugin(single_instance::plugin(data_dir))
         .plugin(tauri_plugin_clipboard_manager::init())
-        .manage(state)
         .manage(events::ChangeWatch::default())
         .invoke_handler(commands::handler())
-        .setup(|app| {
+        // One line when the window's page has loaded (its HTML, styles and scripts have run):
+        // IT can see the window came up, and scripts/measure-app.sh times start-up by it.
+        .on_page_load(|_, payload| {
+            if payload.event() == tauri::webview::PageLoadEvent::Finished {
+                tracing::info!("window page loaded");
+            }
+        })
+        .setup(move |app| {
+            // The SystmOne client spawns its connection owner on the runtime Tauri also uses.
+            // Setup runs on the main thread before the window's first command is handled, so
+            // every command finds the state managed.
+            let hub = open_hub().and_then(|mut hub| {
+                tauri::async_runtime::block_on(async { hub.start_systmone(systmone).map(|()| hub) })
+            });
+            app.manage(HubState(hub.map_err(|e| (e.code(), e.to_string()))));
             // Approved notes are filed, and ward tasks synced, in the background for as long
             // as the window is open (both through the one paced SystmOne queue).
             let handle = app.handle().clone();
@@ -77,6 +96,15 @@ pub fn run(hub: Result<Hub, HubError>, systmone: std::net::SocketAddr) -> Result
                 let state = handle.state::<HubState>();
                 if let Ok(hub) = state.get() {
                     hub.run_background_task_sync().await;
+                }
+            });
+            // The database's integrity check, daily, on its own read-only connection (no longer
+            // at every open: seconds on a ten-year store).
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let state = handle.state::<HubState>();
+                if let Ok(hub) = state.get() {
+                    hub.run_background_integrity_check().await;
                 }
             });
             let handle = app.handle().clone();

@@ -23,7 +23,8 @@ export async function refreshList({ redraw = true } = {}) {
     return;
   }
   try {
-    const [list, outbox] = await Promise.all([api.listNotes(notes.patientId), api.outbox(true)]);
+    // This patient's entries only: never the ward's whole outbox history.
+    const [list, outbox] = await Promise.all([api.listNotes(notes.patientId), api.patientOutbox(notes.patientId)]);
     notes.list = list;
     notes.outbox = new Map(outbox.map((e) => [e.note_id, e]));
   } catch (error) {

@@ -19,7 +19,9 @@ use store::{
 
 mod filing;
 mod identity;
+mod integrity;
 mod notes;
+mod paging;
 mod systmone_link;
 mod task_sync;
 mod ward_settings;
@@ -28,7 +30,9 @@ pub use identity::{
     admin_role_map_path, normalise_role_name, os_account, ActingIdentity, IdentityError,
     Permission, Profile, RoleLookup, RoleMap, RoleStanding, SystmOneUserView,
 };
+pub use integrity::{BACKGROUND_CHECK_ACTOR, BACKGROUND_CHECK_EVERY};
 pub use notes::DraftInput;
+pub use paging::{AuditPage, OutboxPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use systmone_link::{FollowView, KeySource, SearchOutcome, SearchSource, SystmOneStatus};
 pub use task_sync::{TaskSyncReport, TaskSyncView, DEFAULT_TASK_TYPE};
 pub use ward_settings::{clipboard_still_holds, SettingKind, WardSetting, WardSettingView};
@@ -39,6 +43,9 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error(transparent)]
     DatabaseKey(#[from] crate::db_key::DbKeyError),
+    /// `hubctl backup` / `restore`: the backup's own checks.
+    #[error(transparent)]
+    Backup(#[from] store::backup::BackupError),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error(transparent)]
@@ -60,6 +67,9 @@ pub enum HubError {
     RealSystmOneInDemoMode,
     #[error("SystmOne has no patient with NHS number {0}")]
     NoSuchPatient(String),
+    /// `hubctl check` found the database file damaged: SQLite's findings.
+    #[error("the database file is damaged: {0}. Ask IT to restore it from backup")]
+    DatabaseDamaged(String),
     /// `hubctl audit verify` found the audit trail altered: the one-line finding.
     #[error("{0}")]
     AuditTampered(String),
@@ -80,6 +90,7 @@ impl HubError {
         match self {
             HubError::Store(e) => e.code(),
             HubError::DatabaseKey(e) => e.code(),
+            HubError::Backup(e) => e.code(),
             HubError::Invalid(_) => "invalid_input",
             HubError::NhsNumber(_) => "invalid_nhs_number",
             HubError::Identity(e) => e.code(),
@@ -91,6 +102,7 @@ impl HubError {
             HubError::SimulatorNotInDemoMode => "simulator_not_in_demo_mode",
             HubError::RealSystmOneInDemoMode => "real_systmone_in_demo_mode",
             HubError::NoSuchPatient(_) => "no_such_patient",
+            HubError::DatabaseDamaged(_) => "database_corrupt",
             HubError::AuditTampered(_) => "audit_tampered",
             HubError::Notes(e) => e.code(),
             HubError::Field { source, .. } => source.code(),
@@ -238,6 +250,9 @@ pub struct AppStatus {
     /// Set when the audit trail looks altered outside the app (a protective trigger dropped or
     /// changed, the newest row not matching its hash): every screen shows it until IT acts.
     pub audit_warning: Option<String>,
+    /// Set when the last database check (daily in the background, or `hubctl check`) found
+    /// the file damaged: every screen shows it until a check passes.
+    pub integrity_warning: Option<String>,
 }
 
 pub struct Hub {
@@ -532,6 +547,7 @@ impl Hub {
             schema_version: store::SCHEMA_VERSION,
             demo_mode: self.demo_mode,
             audit_warning: store.audit_integrity_warning(),
+            integrity_warning: Hub::integrity_warning(&store),
         })
     }
 
@@ -676,7 +692,7 @@ impl Hub {
             .map(|l| (l.task_id, l))
             .collect();
         let tasks = store
-            .tasks(&query)?
+            .board_tasks(&query)?
             .into_iter()
             .map(|task| {
                 let link = links.remove(&task.id);
@@ -699,7 +715,7 @@ impl Hub {
     pub fn handover(&self) -> HubResult<Vec<HandoverPatient>> {
         let store = self.store();
         let now = Local::now();
-        let open = store.tasks(&TaskFilter {
+        let open = store.board_tasks(&TaskFilter {
             status: Some(TaskStatus::Open),
             ..Default::default()
         })?;

@@ -212,7 +212,9 @@ impl TaskSyncEngine {
                     outcome = e.kind(),
                     "task sync: SystmOne did not complete the request"
                 );
-                tracing::debug!(op = ?op, error = %e, "task sync failure detail");
+                // `op` redacts its NHS number and task text under Debug; SystmOne's own
+                // message is left out at every level (it can quote the record).
+                tracing::debug!(op = ?op, outcome = e.kind(), "task sync failure detail");
             }
             report.ops.push(OpReport { op, remote: result });
         }
