@@ -11,6 +11,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -d ${CARGO_HOME:-$HOME/.cargo}/bin ]]; then export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"; fi
 
 ./scripts/setup.sh
+
+# The database key lives in the OS keychain (Secret Service on Linux). A desktop session has one; a
+# headless machine (no D-Bus session bus) does not, so a demo there runs inside a private D-Bus
+# session with a gnome-keyring of the demo's own (kept under the demo folder, so the next demo run
+# finds its key again). A ward PC always has its desktop's keychain; this is never used there.
+if [[ ${RUN_APP_DEMO:-1} != 0 && -z ${DBUS_SESSION_BUS_ADDRESS:-} && ${RUN_APP_IN_DEMO_KEYRING:-} != 1 ]]; then
+  demo_home=${INPATIENT_HUB_DEMO_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/inpatienthub-demo}
+  mkdir -p "$demo_home/keyring"
+  chmod 700 "$demo_home" "$demo_home/keyring"
+  echo "[run-app] no D-Bus session (no desktop keychain): using a demo keyring in $demo_home/keyring" >&2
+  export RUN_APP_IN_DEMO_KEYRING=1 INPATIENT_HUB_DEMO_DIR="$demo_home"
+  exec env XDG_DATA_HOME="$demo_home/keyring" dbus-run-session -- bash -c '
+    echo -n inpatient-hub-demo | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    exec "$0" "$@"' "$0" "$@"
+fi
+
 # hubctl with the simulator (a development build; release builds leave it out).
 cargo build -p inpatient-hub -p hubctl --features hubctl/simulator
 TARGET_DIR=${CARGO_TARGET_DIR:-target}

@@ -11,9 +11,10 @@ log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # WebKitGTK/GTK for the window, Xvfb + WebKitWebDriver for the end-to-end tests, mold to link the
-# large debug binaries quickly (.cargo/config.toml asks for it), D-Bus + gnome-keyring for the OS keychain.
+# large debug binaries quickly (.cargo/config.toml asks for it), D-Bus + gnome-keyring for the OS keychain,
+# perl (with make from build-essential) for the vendored OpenSSL that SQLCipher is built against.
 APT_PACKAGES=(
-  build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev
+  build-essential pkg-config perl libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev
   xvfb xauth webkit2gtk-driver dbus-x11
   mold libdbus-1-dev gnome-keyring
 )

@@ -60,7 +60,7 @@ step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --feature
 step "cargo clippy hubctl (release set)" cargo clippy -p hubctl --all-targets -- -D warnings
 step "cargo build --bins" cargo build --workspace --bins --features hubctl/simulator
 # The same features as the build above, so the hubctl the e2e tests run keeps `hubctl sim`.
-step "cargo test (all Rust tests)" cargo test --workspace --features hubctl/simulator
+step "cargo test (all Rust tests)" cargo test --workspace --no-fail-fast --features hubctl/simulator
 step "end-to-end tests (WebDriver)" node --test --test-reporter=spec tests/e2e/
 # The release .deb built, installed and tested as installed (needs root and dpkg: CI always;
 # elsewhere it says why it skips). See docs/installers.md.

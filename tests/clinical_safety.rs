@@ -127,10 +127,12 @@ fn resolve(name: &str) -> Result<(), String> {
     if let Some((file, title)) = name.split_once(".mjs::") {
         let path = root.join(format!("{file}.mjs"));
         let source = std::fs::read_to_string(&path).map_err(|e| format!("{file}.mjs: {e}"))?;
+        // A double quote inside a double-quoted JS title is written \" in the source.
+        let escaped = title.replace('"', "\\\"");
         let declared = [
-            format!("test(\"{title}\""),
+            format!("test(\"{escaped}\""),
             format!("test('{title}'"),
-            format!("it(\"{title}\""),
+            format!("it(\"{escaped}\""),
         ];
         return if declared.iter().any(|d| source.contains(d.as_str())) {
             Ok(())

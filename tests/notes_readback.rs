@@ -30,6 +30,10 @@ struct LosingEveryThirdReply<W> {
     inner: W,
     sends: AtomicUsize,
     lost: AtomicUsize,
+    /// The notes (by their reference line) whose reply was lost after SystmOne applied them.
+    lost_notes: Mutex<Vec<String>>,
+    /// Sends of a note whose earlier reply was lost: the read-back must make this zero.
+    resent_after_loss: AtomicUsize,
 }
 
 impl<W: RecordWriter + Send> RecordWriter for LosingEveryThirdReply<W> {
@@ -39,10 +43,19 @@ impl<W: RecordWriter + Send> RecordWriter for LosingEveryThirdReply<W> {
         lines: &[String],
         interactive: bool,
     ) -> Result<FiledEntry, SystmOneFailure> {
+        let reference = lines
+            .iter()
+            .find(|l| l.starts_with("Inpatient Hub ref"))
+            .cloned()
+            .unwrap_or_default();
+        if self.lost_notes.lock().unwrap().contains(&reference) {
+            self.resent_after_loss.fetch_add(1, Ordering::SeqCst);
+        }
         let n = self.sends.fetch_add(1, Ordering::SeqCst) + 1;
         let answer = self.inner.file_narrative(nhs, lines, interactive).await;
         if n.is_multiple_of(3) && answer.is_ok() {
             self.lost.fetch_add(1, Ordering::SeqCst);
+            self.lost_notes.lock().unwrap().push(reference);
             return Err(SystmOneFailure::MaybeSent);
         }
         answer
@@ -143,6 +156,8 @@ async fn six_notes_filed_once_under(narrative: NarrativeReadBack) {
         inner: SystmOneRecordWriter::new(client),
         sends: AtomicUsize::new(0),
         lost: AtomicUsize::new(0),
+        lost_notes: Mutex::new(Vec::new()),
+        resent_after_loss: AtomicUsize::new(0),
     };
     let report = drain_until_empty(&store, &writer, &worker_config(), Duration::from_secs(90))
         .await
@@ -168,17 +183,38 @@ async fn six_notes_filed_once_under(narrative: NarrativeReadBack) {
         );
     }
     assert_eq!(filed.len(), NOTES, "{narrative:?}");
-    // A lost reply is settled by reading back, never by sending again.
+    // A lost reply is settled by reading back, never by sending again. (Counting every call
+    // would be wrong: on a busy machine a call can fail before anything reaches SystmOne — the
+    // peer not yet identified, the queue timing out — and that note is rightly tried again.)
     assert_eq!(
-        writer.sends.load(Ordering::SeqCst),
-        NOTES,
-        "{narrative:?}: a note was sent twice"
+        writer.resent_after_loss.load(Ordering::SeqCst),
+        0,
+        "{narrative:?}: a note whose reply was lost was sent again instead of read back"
     );
-    assert_eq!(control.violation_count().unwrap(), 0);
+    assert!(writer.sends.load(Ordering::SeqCst) >= NOTES);
+    let violations = control.violation_count().unwrap();
+    if violations > 0 {
+        let log = control.request_log(500).unwrap();
+        let requests: Vec<String> = log
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} c{} {} {} {:?}",
+                    e.at, e.connection, e.function, e.outcome, e.detail
+                )
+            })
+            .collect();
+        panic!("{narrative:?}: {violations} throttle violation(s) in: {requests:?}");
+    }
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Eight worker threads for four simulators and four clients in one process: the simulators
+// and the stores do blocking SQLite work on their tasks, and with too few threads one
+// simulator's reading of a request waits behind another's disk write, so it would time the
+// request's arrival late and see the next one "too soon" (a measurement artefact, not a send
+// that broke TPP's limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn a_lost_reply_never_files_a_note_twice_whatever_the_read_back_shape() {
     // Independent simulators and databases: the four profiles run side by side.
     let runs = SimProfile::NARRATIVES.map(|n| tokio::spawn(six_notes_filed_once_under(n)));

@@ -369,21 +369,32 @@ impl SystmOneClient {
 
     /// Sends one request through the queue. Safe reads that met silence or a dropped
     /// connection are sent once more (paced like any other request); writes never are.
+    /// Any request — a write too — that found its connection replaced by one whose peer is
+    /// not yet identified is queued again: nothing of it was sent (the check comes before
+    /// the first byte), and the next attempt identifies the new peer first, in a slot of
+    /// its own. This happens when a peer closes after every reply and the close is seen
+    /// only after the request was scheduled on the old connection.
     pub async fn call(&self, lane: Lane, params: RequestParams) -> Result<Response, ClientError> {
-        let retry = (!is_write(params.function())).then(|| params.clone());
-        match self.send_once(lane, params).await {
-            Err(
-                ClientError::Timeout { .. }
-                | ClientError::ConnectionLost
-                | ClientError::PeerNotIdentified,
-            ) if retry.is_some() => {
-                tracing::info!("SystmOne did not answer a read; asking once more");
-                match retry {
-                    Some(params) => self.send_once(lane, params).await,
-                    None => Err(ClientError::Stopped),
+        const PEER_CHECK_ATTEMPTS: usize = 3;
+        let is_read = !is_write(params.function());
+        let mut read_retried = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(lane, params.clone()).await {
+                Err(ClientError::PeerNotIdentified) if attempt < PEER_CHECK_ATTEMPTS => {
+                    tracing::debug!(
+                        "the SystmOne connection was replaced before sending; identifying it first"
+                    );
                 }
+                Err(ClientError::Timeout { .. } | ClientError::ConnectionLost)
+                    if is_read && !read_retried =>
+                {
+                    tracing::info!("SystmOne did not answer a read; asking once more");
+                    read_retried = true;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -1190,5 +1201,60 @@ mod tests {
                 SystmOneFailure::Unavailable(_)
             ));
         }
+    }
+
+    /// Regression: with a peer that closes after every reply, a close that arrives after the
+    /// next request was scheduled on the old connection made that request — a write, in the
+    /// conformance probe's clean-up — fail with "peer not identified" although nothing of it
+    /// had been sent. It is now identified and sent, exactly once.
+    #[tokio::test]
+    async fn a_write_whose_connection_was_replaced_before_sending_is_identified_and_sent_once() {
+        use super::super::codec::{OrganisationMetaData, Site};
+        let server = FakeSystmOne::start(|r| {
+            let body = match r.function() {
+                Function::GetOrganisationMetaData => {
+                    ResponseBody::GetOrganisationMetaData(OrganisationMetaData {
+                        sites: vec![Site {
+                            name: Some("Riverside General Hospital".into()),
+                            current_site: true,
+                            ..Default::default()
+                        }],
+                        users: Vec::new(),
+                    })
+                }
+                _ => ResponseBody::UpdatePatientRecord(Default::default()),
+            };
+            Reply::AnswerThenCloseLate(
+                Response::answering(r, Some(DEVICE.into()), body),
+                Duration::from_millis(30),
+            )
+        })
+        .await;
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .set_setting("test", SettingKey::SystmOneDeviceId, Some(DEVICE))
+            .unwrap();
+        let client = SystmOneClient::start(
+            ClientConfig {
+                expected_peer: Some(ExpectedPeer::SystmOne),
+                ..quick_config(server.addr)
+            },
+            ApiKey::parse("f31e26725b5491f2").unwrap(),
+            store,
+            Store::open_in_memory().unwrap(),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            client
+                .update_record(note(), Lane::Interactive)
+                .await
+                .expect("identified, then sent");
+        }
+        let updates = server
+            .requests()
+            .iter()
+            .filter(|r| matches!(r.params, RequestParams::UpdatePatientRecord(_)))
+            .count();
+        assert_eq!(updates, 3, "each write sent exactly once");
     }
 }

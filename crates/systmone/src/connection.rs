@@ -803,6 +803,9 @@ pub(crate) mod fake_systmone {
         Close,
         /// Answer, then close the connection (SystmOne exiting or logging off).
         AnswerThenClose(Response),
+        /// Answer, then close the connection a moment later: the close reaches the client
+        /// only after it has scheduled its next request on the old connection.
+        AnswerThenCloseLate(Response, std::time::Duration),
         After(Duration, Box<Reply>),
     }
 
@@ -880,6 +883,12 @@ pub(crate) mod fake_systmone {
                                         Reply::AnswerThenClose(response) => {
                                             let xml = encode_response(&response).unwrap() + "\n";
                                             let _ = write.write_all(xml.as_bytes()).await;
+                                            return;
+                                        }
+                                        Reply::AnswerThenCloseLate(response, after) => {
+                                            let xml = encode_response(&response).unwrap() + "\n";
+                                            let _ = write.write_all(xml.as_bytes()).await;
+                                            tokio::time::sleep(after).await;
                                             return;
                                         }
                                         Reply::Silence => break,
