@@ -1069,13 +1069,17 @@ pub fn logs(
                 dir: dir.display().to_string(),
             })
         })?;
+    // Where following starts is taken before the tail is read: a line appended while the
+    // tail is printed is then followed, never skipped (regression: it was measured after, so
+    // a line written in that moment was lost; at worst such a line now shows twice).
+    let follow_from = std::fs::metadata(&newest).map(|m| m.len()).unwrap_or(0);
     // `--follow` alone starts from the last few lines, as `tail -f` does.
     let lines = logging::last_lines(&newest, tail.unwrap_or(10)).map_err(logging_error)?;
     if !lines.is_empty() {
         emit(&terminal_text(&lines.join("\n")))?;
     }
     if follow {
-        follow_log(&dir, program, newest)?;
+        follow_log(&dir, program, newest, follow_from)?;
     }
     Ok(())
 }
@@ -1088,14 +1092,12 @@ fn follow_log(
     dir: &Path,
     program: hub::logging::LogProgram,
     mut path: std::path::PathBuf,
+    mut position: u64,
 ) -> Result<(), HubError> {
     use std::io::{Read, Seek, SeekFrom};
     let read_error = |path: &Path, e: std::io::Error| {
         HubError::BadRequest(format!("could not read {}: {e}", path.display()))
     };
-    let mut position = std::fs::metadata(&path)
-        .map_err(|e| read_error(&path, e))?
-        .len();
     // Bytes of a line still being written: printed once its newline arrives.
     let mut partial: Vec<u8> = Vec::new();
     loop {
